@@ -1,0 +1,157 @@
+#include "actors/node.hpp"
+
+#include "actors/listener.hpp"
+
+#include "runtime/net/endpoint.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/sec.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace ika::actors {
+
+using namespace protocol;
+
+std::string node_state::open_listeners() {
+  pool = std::make_unique<net::io_pool>(config.workers);
+  workers = std::make_unique<proxy::workers>(*pool, config.limits);
+  for (const auto& l : config.listeners) {
+    auto ep = net::parse_endpoint(l.address);
+    if (!ep)
+      return "listener " + l.name + ": invalid address '" + l.address + "'";
+    auto s = std::make_shared<proxy::server>(*pool, *workers, l.name, *ep, config.limits);
+    if (auto ec = s->open())
+      return "listener " + l.name + ": cannot listen on " + l.address + ": " + ec.message();
+    servers.push_back(std::move(s));
+  }
+  return {};
+}
+
+void node_state::shut_down_io() {
+  if (pool)
+    pool->stop();
+  // Order matters: connections and pools reference the workers, the workers
+  // reference the io contexts.
+  servers.clear();
+  workers.reset();
+  pool.reset();
+}
+
+node_state::~node_state() {
+  shut_down_io();
+}
+
+namespace {
+
+node_status make_status(node_pointer self) {
+  node_status s;
+  s.version = IKA_VERSION;
+  for (const auto& srv : self->state.servers) {
+    listener_status l;
+    l.name = srv->name();
+    l.address = net::to_string(srv->local_endpoint());
+    l.connections = srv->connections();
+    l.requests = srv->requests();
+    l.routes = static_cast<std::uint32_t>(srv->routes());
+    s.listeners.push_back(std::move(l));
+  }
+  return s;
+}
+
+/// Sends `msg` to every listener and delivers `done` once all replied.
+template <class Result, class Done, class... Ts>
+void fan_out(node_pointer self, Done done, Ts... xs) {
+  auto& ls = self->state.listeners;
+  if (ls.empty()) {
+    done(std::vector<Result>{});
+    return;
+  }
+  auto results = std::make_shared<std::vector<Result>>();
+  auto pending = std::make_shared<std::size_t>(ls.size());
+  for (auto& l : ls)
+    self->request(l, caf::infinite, xs...).then(
+      [=](Result r) mutable {
+        results->push_back(std::move(r));
+        if (--*pending == 0)
+          done(std::move(*results));
+      },
+      [=](caf::error& err) mutable {
+        spdlog::error("listener did not answer: {}", self->system().render(err));
+        if (--*pending == 0)
+          done(std::move(*results));
+      });
+}
+
+} // namespace
+
+node_actor::behavior_type node(node_pointer self, config::node_config config) {
+  self->state.config = std::move(config);
+  return {
+    [self](start_atom) -> caf::result<node_status> {
+      auto& st = self->state;
+      if (st.started)
+        return make_status(self);
+      // Validate the routes once here, so a bad table fails the start
+      // instead of a listener.
+      proxy::route_table table;
+      if (auto err = proxy::route_table::compile(st.config.routes, table); !err.empty())
+        return caf::make_error(caf::sec::invalid_argument, err);
+      if (auto err = st.open_listeners(); !err.empty()) {
+        st.shut_down_io();
+        return caf::make_error(caf::sec::cannot_open_port, err);
+      }
+      for (auto& s : st.servers) {
+        auto l = self->spawn(listener, s, st.config.routes);
+        st.listeners.push_back(l);
+      }
+      st.pool->start();
+      st.started = true;
+      return make_status(self);
+    },
+    [self](routes_atom, const std::vector<route_spec>& routes) -> caf::result<ok_atom> {
+      proxy::route_table table;
+      if (auto err = proxy::route_table::compile(routes, table); !err.empty())
+        return caf::make_error(caf::sec::invalid_argument, err);
+      self->state.config.routes = routes;
+      auto promise = self->make_response_promise<ok_atom>();
+      fan_out<ok_atom>(self, [promise](std::vector<ok_atom>) mutable { promise.deliver(ok_atom::value); },
+                       routes_atom::value, routes);
+      return promise;
+    },
+    [self](status_atom) { return make_status(self); },
+    [self](drain_atom, caf::timespan timeout) -> caf::result<drain_result> {
+      auto promise = self->make_response_promise<drain_result>();
+      fan_out<drain_result>(
+        self,
+        [promise](std::vector<drain_result> rs) mutable {
+          drain_result total;
+          for (auto& r : rs) {
+            total.complete &= r.complete;
+            total.abandoned += r.abandoned;
+          }
+          promise.deliver(total);
+        },
+        drain_atom::value, timeout);
+      return promise;
+    },
+    [self](stop_atom) -> caf::result<ok_atom> {
+      auto promise = self->make_response_promise<ok_atom>();
+      fan_out<ok_atom>(
+        self,
+        [self, promise](std::vector<ok_atom>) mutable {
+          for (auto& l : self->state.listeners)
+            self->send_exit(l, caf::exit_reason::user_shutdown);
+          self->state.listeners.clear();
+          // Joining io threads that were just told to close everything
+          // takes a moment; it is the last thing this node does.
+          self->state.shut_down_io();
+          promise.deliver(ok_atom::value);
+        },
+        stop_atom::value);
+      return promise;
+    },
+  };
+}
+
+} // namespace ika::actors

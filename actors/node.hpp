@@ -1,0 +1,41 @@
+#pragma once
+// The node actor: one per process. It owns the io threads and spawns the
+// listeners, and it starts and stops everything in dependency order:
+// start = io pool -> listeners (bound, routes published, accepting);
+// stop  = listeners drained or closed -> io threads joined -> memory freed.
+
+#include "protocol/interfaces.hpp"
+#include "runtime/config/node_config.hpp"
+#include "runtime/net/io_pool.hpp"
+#include "runtime/proxy/server.hpp"
+#include "runtime/proxy/worker.hpp"
+
+#include <caf/typed_event_based_actor.hpp>
+
+#include <memory>
+#include <vector>
+
+namespace ika::actors {
+
+struct node_state {
+  static inline const char* name = "ika.node";
+
+  config::node_config config;
+  std::unique_ptr<net::io_pool> pool;
+  std::unique_ptr<proxy::workers> workers;
+  std::vector<std::shared_ptr<proxy::server>> servers;
+  std::vector<protocol::listener_actor> listeners;
+  bool started = false;
+
+  /// Binds every listener; on failure, an error message and nothing bound.
+  std::string open_listeners();
+  /// Stops the io threads and frees what runs on them. Idempotent.
+  void shut_down_io();
+  ~node_state();
+};
+
+using node_pointer = protocol::node_actor::stateful_pointer<node_state>;
+
+protocol::node_actor::behavior_type node(node_pointer self, config::node_config config);
+
+} // namespace ika::actors

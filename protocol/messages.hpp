@@ -1,0 +1,74 @@
+#pragma once
+// Message types of the control plane. Each one is default- and
+// copy-constructible, has an inspect() overload, and is registered under a
+// stable name in register_types() (protocol/types.hpp), so that it can cross
+// a node boundary as soon as nodes talk to each other.
+
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ika::protocol {
+
+/// One route: which requests (host and path pattern) go to which upstreams.
+///
+/// - `host`: an exact name ("example.com", lower case, no port), a wildcard
+///   for the subdomains of a name ("*.example.com", not the apex), or "*"
+///   (any host).
+/// - `path`: "/*" (everything), a prefix by whole segments ("/api/*" matches
+///   "/api", "/api/" and "/api/x", never "/apix"), or an exact path ("/up").
+/// - `upstreams`: numeric "ip:port" / "[ip6]:port" addresses, balanced round
+///   robin.
+struct route_spec {
+  std::string host = "*";
+  std::string path = "/*";
+  std::vector<std::string> upstreams;
+  /// Largest request body accepted (bytes); 0 means the listener default.
+  std::uint64_t max_body = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, route_spec& x) {
+  return f(caf::meta::type_name("ika.route_spec"), x.host, x.path, x.upstreams, x.max_body);
+}
+
+/// What a listener reports about itself.
+struct listener_status {
+  std::string name;
+  std::string address;               ///< the address actually bound ("127.0.0.1:43121")
+  std::uint64_t connections = 0;     ///< client connections open now
+  std::uint64_t requests = 0;        ///< requests answered since start
+  std::uint32_t routes = 0;          ///< routes in the published table
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, listener_status& x) {
+  return f(caf::meta::type_name("ika.listener_status"), x.name, x.address, x.connections, x.requests,
+           x.routes);
+}
+
+/// What a node reports about itself.
+struct node_status {
+  std::string version;
+  std::vector<listener_status> listeners;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_status& x) {
+  return f(caf::meta::type_name("ika.node_status"), x.version, x.listeners);
+}
+
+/// The outcome of a drain: whether every in-flight request finished in time.
+struct drain_result {
+  bool complete = true;
+  std::uint64_t abandoned = 0; ///< connections closed at the deadline
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, drain_result& x) {
+  return f(caf::meta::type_name("ika.drain_result"), x.complete, x.abandoned);
+}
+
+} // namespace ika::protocol

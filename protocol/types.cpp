@@ -1,0 +1,18 @@
+#include "protocol/types.hpp"
+
+#include "protocol/interfaces.hpp"
+
+#include <caf/actor_system_config.hpp>
+
+namespace ika::protocol {
+
+void register_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<route_spec>("ika.route_spec");
+  cfg.add_message_type<listener_status>("ika.listener_status");
+  cfg.add_message_type<node_status>("ika.node_status");
+  cfg.add_message_type<drain_result>("ika.drain_result");
+  cfg.add_message_type<listener_actor>("ika.listener_actor");
+  cfg.add_message_type<node_actor>("ika.node_actor");
+}
+
+} // namespace ika::protocol

@@ -1,0 +1,563 @@
+#include "runtime/config/node_config.hpp"
+
+#include "runtime/net/endpoint.hpp"
+#include "runtime/proxy/route_table.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <utility>
+
+namespace ika::config {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::int64_t max_workers = 1024;
+constexpr std::uint64_t max_head_bytes = 1ull << 20;
+constexpr std::int64_t max_header_count = 10000;
+constexpr std::int64_t max_keepalive = 10000;
+constexpr std::size_t max_name_length = 64;
+constexpr milliseconds max_duration = std::chrono::hours{8760};
+// Guards against `--config /dev/zero` and the like.
+constexpr std::size_t max_file_bytes = 16u << 20;
+
+// Thrown inside the parser only; parse_config turns it into its result.
+struct failure {
+  config_error error;
+};
+
+class checker {
+public:
+  explicit checker(std::string file) : file_(std::move(file)) {}
+
+  [[noreturn]] void fail(int line, std::string key, std::string message) const {
+    throw failure{config_error{file_, line, std::move(key), std::move(message)}};
+  }
+
+  [[noreturn]] void fail(const toml::source_region& at, std::string key, std::string message) const {
+    fail(line_of(at), std::move(key), std::move(message));
+  }
+
+  [[noreturn]] void fail(const toml::node& at, std::string key, std::string message) const {
+    fail(at.source(), std::move(key), std::move(message));
+  }
+
+  static int line_of(const toml::source_region& at) { return static_cast<int>(at.begin.line); }
+
+private:
+  std::string file_;
+};
+
+std::string join(std::string_view path, std::string_view key) {
+  if (path.empty())
+    return std::string{key};
+  std::string out{path};
+  out += '.';
+  out += key;
+  return out;
+}
+
+// Key paths count array elements from 1, as a reader counts [[route]] blocks.
+std::string indexed(std::string_view path, std::size_t i) {
+  return std::string{path} + "[" + std::to_string(i + 1) + "]";
+}
+
+std::string_view type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a floating-point number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
+
+std::string format_size(std::uint64_t bytes) {
+  constexpr std::array<std::pair<std::uint64_t, std::string_view>, 3> units{
+      {{1ull << 30, "GiB"}, {1ull << 20, "MiB"}, {1ull << 10, "KiB"}}};
+  for (auto [factor, unit] : units)
+    if (bytes >= factor && bytes % factor == 0)
+      return std::to_string(bytes / factor) + std::string{unit};
+  return std::to_string(bytes) + "B";
+}
+
+std::string lower(std::string_view text) {
+  std::string out{text};
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c); });
+  return out;
+}
+
+template <std::size_t N>
+void reject_unknown(const checker& check, const toml::table& table, std::string_view path,
+                    const std::array<std::string_view, N>& known) {
+  const toml::key* first = nullptr;
+  for (auto&& [key, value] : table) {
+    if (std::find(known.begin(), known.end(), key.str()) != known.end())
+      continue;
+    // Tables iterate in key order; report the unknown key that comes first in the file.
+    if (first == nullptr || key.source().begin.line < first->source().begin.line)
+      first = &key;
+  }
+  if (first == nullptr)
+    return;
+  std::string expected;
+  for (auto name : known) {
+    expected += expected.empty() ? "" : ", ";
+    expected += name;
+  }
+  check.fail(first->source(), join(path, first->str()), "unknown key (expected one of: " + expected + ")");
+}
+
+const toml::table& expect_table(const checker& check, const toml::node& node, const std::string& key) {
+  if (const auto* table = node.as_table())
+    return *table;
+  check.fail(node, key, "expected a table, got " + std::string{type_name(node)});
+}
+
+// `[[name]]` blocks (or an inline array of inline tables).
+const toml::array& expect_table_array(const checker& check, const toml::node& node, const std::string& key) {
+  const auto* array = node.as_array();
+  if (array == nullptr)
+    check.fail(node, key,
+               "expected an array of tables ([[" + key + "]]), got " + std::string{type_name(node)});
+  for (std::size_t i = 0; i < array->size(); ++i)
+    if (!(*array)[i].is_table())
+      check.fail((*array)[i], indexed(key, i),
+                 "expected a table, got " + std::string{type_name((*array)[i])});
+  return *array;
+}
+
+const std::string& expect_string(const checker& check, const toml::node& node, const std::string& key) {
+  if (const auto* value = node.as_string())
+    return value->get();
+  check.fail(node, key, "expected a string, got " + std::string{type_name(node)});
+}
+
+std::int64_t expect_integer(const checker& check, const toml::node& node, const std::string& key,
+                            std::int64_t min, std::int64_t max) {
+  const auto* value = node.as_integer();
+  if (value == nullptr)
+    check.fail(node, key, "expected an integer, got " + std::string{type_name(node)});
+  auto v = value->get();
+  if (v < min || v > max)
+    check.fail(node, key,
+               "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
+                   std::to_string(v));
+  return v;
+}
+
+std::uint64_t expect_size(const checker& check, const toml::node& node, const std::string& key,
+                          std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
+  std::uint64_t bytes = 0;
+  if (const auto* integer = node.as_integer()) {
+    if (integer->get() < 0)
+      check.fail(node, key, "must not be negative, got " + std::to_string(integer->get()));
+    bytes = static_cast<std::uint64_t>(integer->get());
+  } else if (const auto* text = node.as_string()) {
+    if (!parse_size(text->get(), bytes))
+      check.fail(node, key,
+                 "invalid size '" + text->get() +
+                     "' (expected bytes as an integer, or \"<n>B\", \"<n>KiB\", \"<n>MiB\", \"<n>GiB\")");
+  } else {
+    check.fail(node, key,
+               "expected a size (an integer number of bytes or a string such as \"16KiB\"), got " +
+                   std::string{type_name(node)});
+  }
+  if (bytes == 0)
+    check.fail(node, key, "must be greater than 0");
+  if (bytes > max)
+    check.fail(node, key, "must be at most " + format_size(max) + ", got " + format_size(bytes));
+  return bytes;
+}
+
+milliseconds expect_duration(const checker& check, const toml::node& node, const std::string& key) {
+  if (const auto* integer = node.as_integer())
+    check.fail(node, key,
+               "a duration needs a unit: write \"" + std::to_string(integer->get()) + "s\" (or ms, m, h)");
+  const auto* text = node.as_string();
+  if (text == nullptr)
+    check.fail(node, key, "expected a duration such as \"10s\", got " + std::string{type_name(node)});
+  milliseconds value{};
+  if (!parse_duration(text->get(), value))
+    check.fail(node, key,
+               "invalid duration '" + text->get() +
+                   "' (expected \"<n>ms\", \"<n>s\", \"<n>m\" or \"<n>h\", at most 8760h)");
+  if (value.count() == 0)
+    check.fail(node, key, "must be greater than 0");
+  return value;
+}
+
+void parse_node(const checker& check, const toml::node& node, node_config& out) {
+  const auto& table = expect_table(check, node, "node");
+  reject_unknown(check, table, "node", std::array<std::string_view, 2>{"workers", "shutdown_timeout"});
+  if (const auto* n = table.get("workers"))
+    out.workers = static_cast<unsigned>(expect_integer(check, *n, "node.workers", 0, max_workers));
+  if (const auto* n = table.get("shutdown_timeout"))
+    out.shutdown_timeout = expect_duration(check, *n, "node.shutdown_timeout");
+}
+
+bool valid_listener_name(std::string_view name) {
+  return !name.empty() && name.size() <= max_name_length &&
+         std::all_of(name.begin(), name.end(), [](unsigned char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                  c == '_' || c == '.';
+         });
+}
+
+// Why a listener address is not a numeric IP:PORT, as precisely as possible.
+std::string listener_address_problem(std::string_view text) {
+  auto expected = [&] {
+    return "invalid address '" + std::string{text} + "' (expected IP:PORT or [IPv6]:PORT)";
+  };
+  std::string_view port;
+  if (text.starts_with('[')) {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return expected();
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.find(':');
+    if (colon == std::string_view::npos)
+      return expected();
+    if (text.find(':', colon + 1) != std::string_view::npos)
+      return "invalid address '" + std::string{text} + "' (an IPv6 address goes in brackets: [::1]:8080)";
+    port = text.substr(colon + 1);
+  }
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || port.size() > 5 || ec != std::errc{} || end != port.data() + port.size() ||
+      value > 65535)
+    return "invalid port '" + std::string{port} + "'";
+  return "invalid address '" + std::string{text} +
+         "' (a listener needs a numeric IP address, not a host name)";
+}
+
+bool overlaps(const asio::ip::tcp::endpoint& a, const asio::ip::tcp::endpoint& b) {
+  // Port 0 binds a fresh port each time; a wildcard address covers every other one.
+  if (a.port() == 0 || a.port() != b.port())
+    return false;
+  return a.address() == b.address() || a.address().is_unspecified() || b.address().is_unspecified();
+}
+
+void parse_listeners(const checker& check, const toml::node& node, node_config& out) {
+  const auto& array = expect_table_array(check, node, "listener");
+  if (array.empty())
+    check.fail(node, "listener", "no listener: add at least one [[listener]] with an address");
+
+  struct seen_listener {
+    asio::ip::tcp::endpoint endpoint;
+    std::string key;
+  };
+  std::vector<seen_listener> endpoints;
+  std::map<std::string, std::string> names; // name -> key path of its listener
+  std::vector<bool> named;
+
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    const auto& table = *array[i].as_table();
+    auto path = indexed("listener", i);
+    reject_unknown(check, table, path, std::array<std::string_view, 2>{"name", "address"});
+
+    listener_config listener;
+    if (const auto* n = table.get("name")) {
+      auto key = join(path, "name");
+      listener.name = expect_string(check, *n, key);
+      if (!valid_listener_name(listener.name))
+        check.fail(*n, key,
+                   "invalid listener name '" + listener.name +
+                       "' (1 to 64 letters, digits, '.', '_' or '-')");
+      auto [it, inserted] = names.emplace(listener.name, path);
+      if (!inserted)
+        check.fail(*n, key, "duplicate listener name '" + listener.name + "' (also " + it->second + ")");
+    }
+    named.push_back(!listener.name.empty());
+
+    const auto* address = table.get("address");
+    auto key = join(path, "address");
+    if (address == nullptr)
+      check.fail(table, key, "required key is missing");
+    const auto& text = expect_string(check, *address, key);
+    auto endpoint = net::parse_endpoint(text);
+    if (!endpoint)
+      check.fail(*address, key, listener_address_problem(text));
+    for (const auto& other : endpoints) {
+      if (!overlaps(*endpoint, other.endpoint))
+        continue;
+      if (endpoint->address() == other.endpoint.address())
+        check.fail(*address, key,
+                   "duplicate address '" + net::to_string(*endpoint) + "' (also " + other.key + ")");
+      check.fail(*address, key,
+                 "address '" + net::to_string(*endpoint) + "' overlaps " + other.key + " ('" +
+                     net::to_string(other.endpoint) + "')");
+    }
+    endpoints.push_back({*endpoint, key});
+    listener.address = net::to_string(*endpoint);
+    out.listeners.push_back(std::move(listener));
+  }
+
+  // Default names skip the explicit ones, so naming one listener "http" never
+  // turns an unnamed one into a duplicate.
+  unsigned next = 1;
+  for (std::size_t i = 0; i < out.listeners.size(); ++i) {
+    if (named[i])
+      continue;
+    std::string name;
+    do {
+      name = next == 1 ? std::string{"http"} : "http-" + std::to_string(next);
+      ++next;
+    } while (names.contains(name));
+    names.emplace(name, indexed("listener", i));
+    out.listeners[i].name = std::move(name);
+  }
+}
+
+void parse_limits(const checker& check, const toml::node& node, proxy::limits& out) {
+  const auto& table = expect_table(check, node, "limits");
+  reject_unknown(check, table, "limits",
+                 std::array<std::string_view, 13>{
+                     "max_head_bytes", "max_uri_bytes", "max_headers", "max_body", "client_header_timeout",
+                     "client_idle_timeout", "client_body_timeout", "send_timeout", "upstream_connect_timeout",
+                     "upstream_response_timeout", "upstream_idle_timeout", "upstream_keepalive",
+                     "tunnel_idle_timeout"});
+
+  auto size = [&](std::string_view name, auto& field, std::uint64_t max) {
+    if (const auto* n = table.get(name))
+      field = static_cast<std::remove_reference_t<decltype(field)>>(
+          expect_size(check, *n, join("limits", name), max));
+  };
+  auto count = [&](std::string_view name, std::size_t& field, std::int64_t min, std::int64_t max) {
+    if (const auto* n = table.get(name))
+      field = static_cast<std::size_t>(expect_integer(check, *n, join("limits", name), min, max));
+  };
+  auto duration = [&](std::string_view name, milliseconds& field) {
+    if (const auto* n = table.get(name))
+      field = expect_duration(check, *n, join("limits", name));
+  };
+
+  size("max_head_bytes", out.max_head_bytes, max_head_bytes);
+  size("max_uri_bytes", out.max_uri_bytes, max_head_bytes);
+  count("max_headers", out.max_headers, 1, max_header_count);
+  size("max_body", out.max_body, std::numeric_limits<std::uint64_t>::max());
+  duration("client_header_timeout", out.client_header_timeout);
+  duration("client_idle_timeout", out.client_idle_timeout);
+  duration("client_body_timeout", out.client_body_timeout);
+  duration("send_timeout", out.send_timeout);
+  duration("upstream_connect_timeout", out.upstream_connect_timeout);
+  duration("upstream_response_timeout", out.upstream_response_timeout);
+  duration("upstream_idle_timeout", out.upstream_idle_timeout);
+  count("upstream_keepalive", out.upstream_keepalive, 0, max_keepalive);
+  duration("tunnel_idle_timeout", out.tunnel_idle_timeout);
+
+  // The request line is part of the head: a larger URI limit could never apply.
+  if (out.max_uri_bytes > out.max_head_bytes) {
+    const auto* uri = table.get("max_uri_bytes");
+    const auto* head = table.get("max_head_bytes");
+    auto message = "max_uri_bytes (" + format_size(out.max_uri_bytes) + ") exceeds max_head_bytes (" +
+                   format_size(out.max_head_bytes) + "): the request line is part of the head";
+    if (uri != nullptr)
+      check.fail(*uri, "limits.max_uri_bytes", message);
+    check.fail(*head, "limits.max_head_bytes", message);
+  }
+}
+
+void parse_routes(const checker& check, const toml::node& node, node_config& out) {
+  const auto& array = expect_table_array(check, node, "route");
+  std::map<std::pair<std::string, std::string>, std::string> seen; // (host, path) -> key path
+
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    const auto& table = *array[i].as_table();
+    auto path = indexed("route", i);
+    reject_unknown(check, table, path,
+                   std::array<std::string_view, 4>{"host", "path", "upstreams", "max_body"});
+
+    protocol::route_spec route;
+    if (const auto* n = table.get("host")) {
+      auto key = join(path, "host");
+      route.host = lower(expect_string(check, *n, key));
+      if (route.host.empty())
+        check.fail(*n, key, "empty host pattern (use \"*\" for any host)");
+      if (!proxy::valid_host_pattern(route.host))
+        check.fail(*n, key,
+                   "invalid host pattern '" + route.host +
+                       "' (expected a host name without port, \"*.name\" or \"*\")");
+    }
+    if (const auto* n = table.get("path")) {
+      auto key = join(path, "path");
+      route.path = expect_string(check, *n, key);
+      if (!proxy::valid_path_pattern(route.path))
+        check.fail(*n, key,
+                   "invalid path pattern '" + route.path +
+                       "' (expected \"/*\", a prefix such as \"/api/*\" or an exact \"/path\")");
+    }
+
+    const auto* upstreams = table.get("upstreams");
+    auto upstreams_key = join(path, "upstreams");
+    if (upstreams == nullptr)
+      check.fail(table, upstreams_key, "required key is missing");
+    const auto* list = upstreams->as_array();
+    if (list == nullptr)
+      check.fail(*upstreams, upstreams_key,
+                 "expected an array of \"HOST:PORT\" strings, got " + std::string{type_name(*upstreams)});
+    if (list->empty())
+      check.fail(*upstreams, upstreams_key, "empty upstream list");
+    for (std::size_t u = 0; u < list->size(); ++u) {
+      const auto& item = (*list)[u];
+      auto key = indexed(upstreams_key, u);
+      const auto& text = expect_string(check, item, key);
+      std::string error;
+      auto endpoint = net::resolve_endpoint(text, error);
+      if (!endpoint)
+        check.fail(item, key, error);
+      if (endpoint->port() == 0)
+        check.fail(item, key, "port 0 is not allowed for an upstream");
+      auto address = net::to_string(*endpoint);
+      auto same = std::find(route.upstreams.begin(), route.upstreams.end(), address);
+      if (same != route.upstreams.end())
+        check.fail(item, key,
+                   "duplicate upstream '" + address + "' (also " +
+                       indexed(upstreams_key, static_cast<std::size_t>(same - route.upstreams.begin())) +
+                       ")");
+      route.upstreams.push_back(std::move(address));
+    }
+
+    if (const auto* n = table.get("max_body"))
+      route.max_body = expect_size(check, *n, join(path, "max_body"));
+
+    auto [it, inserted] = seen.emplace(std::pair{route.host, route.path}, path);
+    if (!inserted)
+      check.fail(table, path,
+                 "duplicate route for host '" + route.host + "' and path '" + route.path + "' (also " +
+                     it->second + ")");
+    out.routes.push_back(std::move(route));
+  }
+}
+
+node_config build(const checker& check, const toml::table& root) {
+  reject_unknown(check, root, "", std::array<std::string_view, 4>{"node", "listener", "limits", "route"});
+  node_config config;
+  if (const auto* n = root.get("node"))
+    parse_node(check, *n, config);
+  const auto* listeners = root.get("listener");
+  if (listeners == nullptr)
+    check.fail(0, "listener", "no listener: add at least one [[listener]] with an address");
+  parse_listeners(check, *listeners, config);
+  if (const auto* n = root.get("limits"))
+    parse_limits(check, *n, config.limits);
+  if (const auto* n = root.get("route"))
+    parse_routes(check, *n, config);
+  return config;
+}
+
+// Digits followed by one of `units`; false on anything else or on overflow.
+template <std::size_t N>
+bool parse_with_unit(std::string_view text,
+                     const std::array<std::pair<std::string_view, std::uint64_t>, N>& units,
+                     std::uint64_t& out) {
+  auto digits = text.find_first_not_of("0123456789");
+  if (digits == 0 || digits == std::string_view::npos)
+    return false;
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + digits, n);
+  if (ec != std::errc{} || end != text.data() + digits)
+    return false;
+  auto unit = text.substr(digits);
+  for (auto [name, factor] : units) {
+    if (unit != name)
+      continue;
+    if (n > std::numeric_limits<std::uint64_t>::max() / factor)
+      return false;
+    out = n * factor;
+    return true;
+  }
+  return false;
+}
+
+} // namespace
+
+std::string config_error::to_string() const {
+  std::string out;
+  if (!file.empty()) {
+    out += file;
+    out += line > 0 ? ":" + std::to_string(line) : std::string{};
+    out += ": ";
+  } else if (line > 0) {
+    out += "line " + std::to_string(line) + ": ";
+  }
+  if (!key.empty())
+    out += key + ": ";
+  out += message;
+  return out;
+}
+
+bool parse_size(std::string_view text, std::uint64_t& out) {
+  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 4> units{
+      {{"B", 1}, {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}}};
+  return parse_with_unit(text, units, out);
+}
+
+bool parse_duration(std::string_view text, std::chrono::milliseconds& out) {
+  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 4> units{
+      {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}}};
+  std::uint64_t ms = 0;
+  if (!parse_with_unit(text, units, ms) || ms > static_cast<std::uint64_t>(max_duration.count()))
+    return false;
+  out = milliseconds{static_cast<milliseconds::rep>(ms)};
+  return true;
+}
+
+config_result parse_config(std::string_view text, std::string_view source) {
+  checker check{std::string{source}};
+  try {
+    auto root = toml::parse(text, source);
+    return build(check, root);
+  } catch (const toml::parse_error& e) {
+    return config_error{std::string{source}, checker::line_of(e.source()), {}, std::string{e.description()}};
+  } catch (const failure& f) {
+    return f.error;
+  }
+}
+
+config_result load_config(const std::string& path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file{std::fopen(path.c_str(), "rb"), &std::fclose};
+  if (!file)
+    return config_error{path, 0, {}, std::string{"cannot open: "} + std::strerror(errno)};
+  std::string text;
+  char buffer[8192];
+  while (auto n = std::fread(buffer, 1, sizeof buffer, file.get())) {
+    text.append(buffer, n);
+    if (text.size() > max_file_bytes)
+      return config_error{path, 0, {}, "file larger than " + format_size(max_file_bytes)};
+  }
+  if (std::ferror(file.get()))
+    return config_error{path, 0, {}, std::string{"cannot read: "} + std::strerror(errno)};
+  return parse_config(text, path);
+}
+
+} // namespace ika::config

@@ -1,0 +1,635 @@
+#include "runtime/proxy/client_session.hpp"
+
+#include "runtime/http/chars.hpp"
+#include "runtime/net/socket_io.hpp"
+#include "runtime/proxy/error_page.hpp"
+#include "runtime/proxy/forward.hpp"
+
+#include <asio/connect.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <array>
+#include <cstring>
+
+namespace ika::proxy {
+
+namespace {
+
+constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
+
+bool idempotent(std::uint8_t method) {
+  switch (method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+    case HTTP_OPTIONS:
+    case HTTP_TRACE:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Output of one step of body streaming: an optional head, an optional
+/// chunk-size line, the parser's pieces, an optional CRLF. Built on the
+/// stack; 64 pieces + 3 fit one sendmsg.
+struct gather {
+  std::array<asio::const_buffer, 72> bufs;
+  std::size_t count = 0;
+  char chunk_line[20];
+
+  void add(const void* data, std::size_t size) {
+    if (size > 0)
+      bufs[count++] = asio::const_buffer{data, size};
+  }
+  void add(std::string_view s) { add(s.data(), s.size()); }
+  std::span<asio::const_buffer> span() { return {bufs.data(), count}; }
+
+  /// Adds the parser's pieces; with `rechunk`, wraps them in one chunk
+  /// (used for bodies delimited by close, sent on to an HTTP/1.1 client).
+  void add_pieces(const http::parser& p, bool rechunk) {
+    auto pieces = p.pieces();
+    if (pieces.empty())
+      return;
+    if (rechunk) {
+      std::size_t total = p.pieces_size();
+      std::size_t n = 0;
+      char tmp[16];
+      do {
+        tmp[n++] = "0123456789abcdef"[total & 0xf];
+        total >>= 4;
+      } while (total != 0);
+      for (std::size_t i = 0; i < n; ++i)
+        chunk_line[i] = tmp[n - 1 - i];
+      chunk_line[n++] = '\r';
+      chunk_line[n++] = '\n';
+      add(chunk_line, n);
+    }
+    for (auto& piece : pieces)
+      add(piece.data, piece.size);
+    if (rechunk)
+      add("\r\n");
+  }
+};
+
+} // namespace
+
+client_session::client_session(std::shared_ptr<listener_shared> shared, worker& w, std::size_t thread,
+                               asio::ip::tcp::socket socket)
+  : shared_(std::move(shared)), worker_(w), slot_(shared_->slots[thread]), limits_(shared_->config),
+    client_(std::move(socket)),
+    capacity_(std::max<std::size_t>(16 * 1024, limits_.max_head_bytes + 1024)),
+    parser_(http::message_kind::request,
+            http::parser_limits{limits_.max_head_bytes, limits_.max_uri_bytes, limits_.max_headers}) {
+  std::error_code ec;
+  auto remote = client_.remote_endpoint(ec);
+  client_ip_ = ec ? std::string{"unknown"} : remote.address().to_string();
+  buffer_.reset(new char[capacity_]);
+  out_.reserve(2048);
+  set_owner(shared_.get());
+  worker_.deadlines.add(*this);
+  shared_->connections.fetch_add(1, std::memory_order_relaxed);
+}
+
+client_session::~client_session() {
+  shared_->connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void client_session::expire() noexcept {
+  timed_out_ = true;
+  std::error_code ignored;
+  client_.cancel(ignored);
+  if (upstream_ != nullptr)
+    upstream_->socket.cancel(ignored);
+}
+
+void client_session::stop(bool now) noexcept {
+  stopping_ = true;
+  // Idle connections go at once; busy ones finish their response and close
+  // (their response head says so), unless it is the hard stop.
+  if (now || phase_ == phase::idle)
+    expire();
+}
+
+void client_session::set_request_id(std::string_view incoming) {
+  if (clean_request_id(incoming)) {
+    std::memcpy(request_id_, incoming.data(), incoming.size());
+    request_id_size_ = incoming.size();
+    return;
+  }
+  request_id_generator::id id;
+  worker_.ids.next(id);
+  std::memcpy(request_id_, id.data(), id.size());
+  request_id_size_ = id.size();
+}
+
+asio::awaitable<void> client_session::run() {
+  net::prepare_socket(client_);
+  // g++ 12 miscompiles a co_await inside an if/while condition (the frame
+  // resumes into an invalid state): every co_await here is a statement.
+  for (;;) {
+    next n = co_await serve_one();
+    if (n == next::close)
+      break;
+  }
+  co_await lingering_close();
+}
+
+asio::awaitable<void> client_session::lingering_close() {
+  // Closing with unread input makes the kernel send a reset, which can
+  // destroy the response the client has not read yet: shut down our side,
+  // then drain what the client still sends for a short while.
+  phase_ = phase::closing;
+  std::error_code ec;
+  if (!client_.is_open())
+    co_return;
+  client_.shutdown(asio::socket_base::shutdown_send, ec);
+  if (!ec && !timed_out_) {
+    arm(std::chrono::milliseconds{2000});
+    std::size_t drained = 0;
+    while (drained < (1u << 20)) {
+      std::size_t n = co_await net::read_some(client_, buffer_.get(), capacity_, ec);
+      if (ec || n == 0)
+        break;
+      drained += n;
+    }
+  }
+  disarm();
+  client_.close(ec);
+}
+
+asio::awaitable<client_session::next> client_session::send_error(int status, bool close) {
+  phase_ = phase::response;
+  out_.clear();
+  bool head_request = parser_.head_complete() && parser_.head().method_id == HTTP_HEAD;
+  bool http10 = parser_.head_complete() && parser_.head().is_http10();
+  bool keep = !close && !stopping_ && parser_.head_complete() && parser_.head().keep_alive;
+  if (request_id_size_ == 0)
+    set_request_id({});
+  append_error_response(out_, status, std::string_view{request_id_, request_id_size_}, !keep, head_request,
+                        keep && http10);
+  std::array<asio::const_buffer, 1> bufs{asio::buffer(out_)};
+  arm(limits_.send_timeout);
+  auto ec = co_await net::write_all(client_, bufs);
+  disarm();
+  co_return (ec || !keep) ? next::close : next::keep_alive;
+}
+
+asio::awaitable<bool> client_session::read_head() {
+  parser_.reset();
+  request_id_size_ = 0;
+  // Pipelined bytes move to the front, so the head grows in place: the
+  // parser's views into it stay valid until the message is done.
+  if (begin_ > 0) {
+    std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  bool started = end_ > 0;
+  for (;;) {
+    if (begin_ < end_) {
+      auto r = parser_.parse(buffer_.get() + begin_, end_ - begin_);
+      begin_ += r.consumed;
+      if (r.event == http::parse_event::error) {
+        co_await send_error(parser_.error().status, true);
+        co_return false;
+      }
+      if (r.event == http::parse_event::head)
+        co_return true;
+    }
+    if (end_ == capacity_) {
+      co_await send_error(431, true);
+      co_return false;
+    }
+    if (stopping_ && !started)
+      co_return false;
+    phase_ = started ? phase::head : phase::idle;
+    arm(started ? limits_.client_header_timeout : limits_.client_idle_timeout);
+    std::error_code ec;
+    std::size_t n = co_await net::read_some(client_, buffer_.get() + end_, capacity_ - end_, ec);
+    disarm();
+    if (ec || n == 0) {
+      // A client that goes quiet mid-head gets a 408; one that closes or
+      // idles out between requests just gets closed.
+      if (timed_out_ && started && !stopping_)
+        co_await send_error(408, true);
+      co_return false;
+    }
+    end_ += n;
+    started = true;
+  }
+}
+
+asio::awaitable<std::shared_ptr<upstream_connection>> client_session::connect(
+  const asio::ip::tcp::endpoint& ep, std::error_code& ec) {
+  auto c = std::make_shared<upstream_connection>(worker_.context, ep);
+  upstream_ = c.get();
+  phase_ = phase::upstream;
+  arm(limits_.upstream_connect_timeout);
+  co_await c->socket.async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
+  disarm();
+  upstream_ = nullptr;
+  if (timed_out_) {
+    timed_out_ = false;
+    ec = asio::error::timed_out;
+  }
+  if (ec)
+    co_return nullptr;
+  net::prepare_socket(c->socket);
+  co_return c;
+}
+
+asio::awaitable<client_session::next> client_session::serve_one() {
+  bool have_head = co_await read_head();
+  if (!have_head)
+    co_return next::close;
+  const auto& req = parser_.head();
+  slot_.requests.store(slot_.requests.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+
+  std::string_view incoming_id;
+  for (const auto& h : req.headers)
+    if (h.id == http::header_id::x_request_id) {
+      incoming_id = h.value;
+      break;
+    }
+  set_request_id(incoming_id);
+
+  // --- route -----------------------------------------------------------------
+  char host[256];
+  auto raw_host = http::host_without_port(req.host);
+  std::size_t host_size = std::min(raw_host.size(), sizeof host);
+  for (std::size_t i = 0; i < host_size; ++i)
+    host[i] = http::to_lower(raw_host[i]);
+  std::string_view host_view{host, host_size};
+  auto path = req.target.substr(0, req.target.find('?'));
+  bool has_body = req.framing != http::body_framing::none;
+
+  const route* rt = slot_.routes->get().match(host_view, path);
+  if (rt == nullptr)
+    co_return co_await send_error(404, has_body && !parser_.message_complete());
+  std::uint64_t max_body = rt->max_body != 0 ? rt->max_body : limits_.max_body;
+  if (req.framing == http::body_framing::length && req.content_length > max_body)
+    co_return co_await send_error(413, true);
+  std::size_t upstream_count = rt->upstreams.size();
+  std::size_t pick = worker_.round_robin++ % upstream_count;
+  asio::ip::tcp::endpoint endpoint = rt->upstreams[pick].endpoint;
+  // `rt` points into the snapshot: not used after the first suspension.
+  rt = nullptr;
+
+  // What the rest of the exchange needs from the head.
+  const bool head_request = req.method_id == HTTP_HEAD;
+  const bool http10 = req.is_http10();
+  const bool client_keep_alive = req.keep_alive;
+  const bool wants_upgrade = req.upgrade;
+  const bool expect_continue = req.expect_continue && !http10;
+  const bool retryable = idempotent(req.method_id);
+  const auto request_framing = req.framing;
+
+  upstream_request_options opts;
+  opts.client_ip = client_ip_;
+  opts.proto = shared_->proto;
+  opts.request_id = std::string_view{request_id_, request_id_size_};
+  opts.fallback_host = host_view.empty() ? std::string_view{"localhost"} : host_view;
+  opts.framing = request_framing == http::body_framing::chunked  ? out_framing::chunked
+                 : request_framing == http::body_framing::length ? out_framing::length
+                                                                  : out_framing::none;
+  opts.content_length = req.content_length;
+  out_.clear();
+  append_upstream_request_head(out_, req, opts);
+
+  // The body bytes that came with the head.
+  parser_.set_output_chunked(request_framing == http::body_framing::chunked);
+  if (has_body && !parser_.message_complete() && begin_ < end_) {
+    auto r = parser_.parse(buffer_.get() + begin_, end_ - begin_);
+    begin_ += r.consumed;
+    if (r.event == http::parse_event::error)
+      co_return co_await send_error(parser_.error().status, true);
+  }
+  if (parser_.body_bytes() > max_body)
+    co_return co_await send_error(413, true);
+
+  // --- send the request, with failover ----------------------------------------
+  std::shared_ptr<upstream_connection> up;
+  std::size_t attempts = 0;
+  bool fresh_only = false;
+  int failure_status = 502;
+  for (;;) {
+    std::error_code ec;
+    if (!fresh_only)
+      up = worker_.pool.take(endpoint);
+    if (!up) {
+      up = co_await connect(endpoint, ec);
+      if (!up) {
+        // Nothing was sent: any method may go to the next upstream.
+        failure_status = ec == asio::error::timed_out ? 504 : 502;
+        if (++attempts < upstream_count && !stopping_) {
+          const route* again = slot_.routes->get().match(host_view, path);
+          if (again == nullptr || again->upstreams.empty())
+            break;
+          endpoint = again->upstreams[worker_.round_robin++ % again->upstreams.size()].endpoint;
+          continue;
+        }
+        break;
+      }
+    }
+    bool reused = up->requests > 0;
+    ++up->requests;
+    upstream_ = up.get();
+    phase_ = phase::upstream;
+    gather g;
+    g.add(out_);
+    g.add_pieces(parser_, false);
+    arm(limits_.send_timeout);
+    ec = co_await net::write_all(up->socket, g.span());
+    disarm();
+    if (ec) {
+      upstream_ = nullptr;
+      up.reset();
+      // A pooled connection the upstream closed just now: the request can
+      // go again on a fresh one if repeating it is harmless.
+      if (reused && retryable && !timed_out_ && parser_.message_complete()) {
+        fresh_only = true;
+        continue;
+      }
+      failure_status = timed_out_ ? 504 : 502;
+      break;
+    }
+    break;
+  }
+  if (!up) {
+    upstream_ = nullptr;
+    timed_out_ = false;
+    co_return co_await send_error(failure_status, has_body && !parser_.message_complete());
+  }
+  parser_.clear_pieces();
+
+  // The rest of the request body, read from the client and streamed on.
+  bool continue_sent = false;
+  while (!parser_.message_complete()) {
+    if (begin_ == end_) {
+      begin_ = end_ = 0;
+      std::error_code ec;
+      if (expect_continue && !continue_sent) {
+        continue_sent = true;
+        std::array<asio::const_buffer, 1> c{asio::buffer(continue_response)};
+        arm(limits_.send_timeout);
+        ec = co_await net::write_all(client_, c);
+        disarm();
+        if (ec)
+          co_return next::close;
+      }
+      phase_ = phase::request_body;
+      arm(limits_.client_body_timeout);
+      std::size_t n = co_await net::read_some(client_, buffer_.get(), capacity_, ec);
+      disarm();
+      if (ec || n == 0) {
+        // The client gave up mid-body: the upstream must not see a
+        // truncated request as complete, so its connection goes too.
+        upstream_ = nullptr;
+        co_return next::close;
+      }
+      end_ = n;
+    }
+    auto r = parser_.parse(buffer_.get() + begin_, end_ - begin_);
+    begin_ += r.consumed;
+    if (r.event == http::parse_event::error) {
+      upstream_ = nullptr;
+      co_return co_await send_error(parser_.error().status, true);
+    }
+    if (parser_.body_bytes() > max_body) {
+      upstream_ = nullptr;
+      co_return co_await send_error(413, true);
+    }
+    gather g;
+    g.add_pieces(parser_, false);
+    phase_ = phase::upstream;
+    arm(limits_.send_timeout);
+    auto ec = co_await net::write_all(up->socket, g.span());
+    disarm();
+    parser_.clear_pieces();
+    if (ec) {
+      // The upstream stopped reading: it may have answered already (a 413
+      // of its own, say); the response is read below.
+      begin_ = end_ = 0;
+      break;
+    }
+  }
+  bool request_complete = parser_.message_complete();
+
+  // --- read the response head ---------------------------------------------------
+  auto& rp = up->parser;
+  char* ubuf = up->buffer.get();
+  std::size_t ubegin = 0, uend = 0;
+  rp.reset();
+  rp.set_skip_body(head_request);
+  phase_ = phase::response;
+  for (;;) {
+    if (ubegin < uend) {
+      auto r = rp.parse(ubuf + ubegin, uend - ubegin);
+      ubegin += r.consumed;
+      if (r.event == http::parse_event::error) {
+        upstream_ = nullptr;
+        co_return co_await send_error(502, !request_complete);
+      }
+      if (r.event == http::parse_event::head) {
+        int status = rp.head().status;
+        if (status >= 100 && status < 200 && status != 101) {
+          // Interim responses: the client already had its 100 from us.
+          rp.reset();
+          rp.set_skip_body(head_request);
+          continue;
+        }
+        break;
+      }
+      continue;
+    }
+    ubegin = uend = 0;
+    arm(limits_.upstream_response_timeout);
+    std::error_code ec;
+    std::size_t n = co_await net::read_some(up->socket, ubuf, upstream_connection::buffer_size, ec);
+    disarm();
+    if (ec || n == 0) {
+      upstream_ = nullptr;
+      if (timed_out_) {
+        timed_out_ = false;
+        co_return co_await send_error(504, true);
+      }
+      co_return co_await send_error(502, !request_complete);
+    }
+    uend = n;
+  }
+  const auto& res = rp.head();
+
+  if (res.status == 101) {
+    if (!wants_upgrade) {
+      upstream_ = nullptr;
+      co_return co_await send_error(502, true);
+    }
+    client_response_options o;
+    o.request_id = std::string_view{request_id_, request_id_size_};
+    o.framing = out_framing::none;
+    out_.clear();
+    append_client_response_head(out_, res, o);
+    co_await tunnel(*up, ubegin, uend);
+    co_return next::close;
+  }
+
+  // --- send the response --------------------------------------------------------
+  client_response_options o;
+  o.request_id = std::string_view{request_id_, request_id_size_};
+  bool close_after = !client_keep_alive || stopping_ || !request_complete || wants_upgrade ||
+                     shared_->draining.load(std::memory_order_relaxed);
+  bool rechunk = false;
+  switch (res.framing) {
+    case http::body_framing::none:
+      o.framing = (head_request || res.status == 304) ? out_framing::keep_length : out_framing::none;
+      break;
+    case http::body_framing::length:
+      o.framing = out_framing::length;
+      o.content_length = res.content_length;
+      break;
+    case http::body_framing::chunked:
+      o.framing = http10 ? out_framing::close : out_framing::chunked;
+      close_after |= http10;
+      break;
+    case http::body_framing::until_close:
+      o.framing = http10 ? out_framing::close : out_framing::chunked;
+      rechunk = !http10;
+      close_after |= http10;
+      break;
+  }
+  o.close = close_after;
+  o.http10_keep_alive = http10 && !close_after;
+  out_.clear();
+  append_client_response_head(out_, res, o);
+  rp.set_output_chunked(o.framing == out_framing::chunked && !rechunk);
+
+  bool first = true;
+  bool upstream_clean = true;
+  for (;;) {
+    if (!rp.message_complete() && ubegin < uend) {
+      auto r = rp.parse(ubuf + ubegin, uend - ubegin);
+      ubegin += r.consumed;
+      if (r.event == http::parse_event::error) {
+        upstream_ = nullptr;
+        if (first)
+          co_return co_await send_error(502, true);
+        co_return next::close; // mid-body: the client sees a truncated response
+      }
+    }
+    gather g;
+    if (first)
+      g.add(out_);
+    g.add_pieces(rp, rechunk);
+    if (rp.message_complete() && rechunk)
+      g.add("0\r\n\r\n");
+    if (g.count > 0) {
+      phase_ = phase::response;
+      arm(limits_.send_timeout);
+      auto ec = co_await net::write_all(client_, g.span());
+      disarm();
+      first = false;
+      rp.clear_pieces();
+      if (ec) {
+        upstream_ = nullptr;
+        co_return next::close;
+      }
+    }
+    if (rp.message_complete())
+      break;
+    if (ubegin < uend)
+      continue; // the parser stopped early (piece list full)
+    ubegin = uend = 0;
+    arm(limits_.upstream_response_timeout);
+    std::error_code ec;
+    std::size_t n = co_await net::read_some(up->socket, ubuf, upstream_connection::buffer_size, ec);
+    disarm();
+    if (ec || n == 0) {
+      timed_out_ = false;
+      if (ec == asio::error::eof && rp.finish() == http::parse_event::complete) {
+        upstream_clean = false;
+        if (rechunk) {
+          std::array<asio::const_buffer, 1> last{asio::buffer(std::string_view{"0\r\n\r\n"})};
+          arm(limits_.send_timeout);
+          auto wec = co_await net::write_all(client_, last);
+          disarm();
+          if (wec)
+            co_return next::close;
+        }
+        break;
+      }
+      upstream_ = nullptr;
+      if (first)
+        co_return co_await send_error(502, true);
+      co_return next::close;
+    }
+    uend = n;
+  }
+  upstream_ = nullptr;
+  if (upstream_clean && request_complete && res.keep_alive && ubegin == uend)
+    worker_.pool.give_back(std::move(up));
+  co_return close_after ? next::close : next::keep_alive;
+}
+
+asio::awaitable<void> client_session::pump(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to,
+                                           char* buffer, std::size_t size) {
+  for (;;) {
+    std::error_code ec;
+    arm(limits_.tunnel_idle_timeout);
+    std::size_t n = co_await net::read_some(from, buffer, size, ec);
+    if (ec || n == 0) {
+      std::error_code ignored;
+      if (ec == asio::error::eof)
+        to.shutdown(asio::socket_base::shutdown_send, ignored);
+      else {
+        from.close(ignored);
+        to.close(ignored);
+      }
+      co_return;
+    }
+    std::array<asio::const_buffer, 1> b{asio::buffer(buffer, n)};
+    ec = co_await net::write_all(to, b);
+    if (ec) {
+      std::error_code ignored;
+      from.close(ignored);
+      to.close(ignored);
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> client_session::tunnel(upstream_connection& up, std::size_t up_begin,
+                                             std::size_t up_end) {
+  using namespace asio::experimental::awaitable_operators;
+  phase_ = phase::tunnel;
+  upstream_ = &up;
+  // The 101 head, with whatever the upstream sent right after it; then the
+  // bytes the client sent after its request (the first frames, possibly).
+  std::array<asio::const_buffer, 2> to_client{asio::buffer(out_),
+                                              asio::buffer(up.buffer.get() + up_begin, up_end - up_begin)};
+  arm(limits_.send_timeout);
+  auto ec = co_await net::write_all(client_, to_client);
+  if (!ec && begin_ < end_) {
+    std::array<asio::const_buffer, 1> to_up{asio::buffer(buffer_.get() + begin_, end_ - begin_)};
+    ec = co_await net::write_all(up.socket, to_up);
+  }
+  begin_ = end_ = 0;
+  if (!ec)
+    co_await (pump(client_, up.socket, buffer_.get(), capacity_) &&
+              pump(up.socket, client_, up.buffer.get(), upstream_connection::buffer_size));
+  disarm();
+  std::error_code ignored;
+  up.socket.close(ignored);
+  upstream_ = nullptr;
+}
+
+asio::awaitable<void> serve_connection(std::shared_ptr<listener_shared> shared, worker* w, std::size_t thread,
+                                       asio::ip::tcp::socket socket) {
+  client_session session{std::move(shared), *w, thread, std::move(socket)};
+  co_await session.run();
+}
+
+} // namespace ika::proxy

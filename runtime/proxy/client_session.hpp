@@ -1,0 +1,94 @@
+#pragma once
+// One client connection, from accept to close: a coroutine on the io thread
+// that accepted it. A request's life, in order:
+//
+//   read_head     read and validate the head (llhttp + ika's strict rules);
+//                 malformed -> 4xx and close, the upstream sees nothing
+//   route         match host and path in this thread's route snapshot;
+//                 no route -> 404, body over the limit -> 413
+//   send_request  take a pooled upstream connection (or connect, 5 s), send
+//                 the rewritten head and the body already buffered in one
+//                 gathered write, then stream the rest of the body;
+//                 connect failure -> next upstream; nothing left -> 502
+//   read_response read the upstream head (1xx skipped, 101 -> tunnel),
+//                 silent upstream -> 504, malformed -> 502
+//   send_response write the rewritten head with the first body bytes, then
+//                 stream the body; the upstream connection goes back to the
+//                 pool when its response was complete and clean
+//
+// Timeouts come from the io thread's deadline list (one coarse tick, no
+// timer per operation). The hot path allocates nothing after warm-up and
+// never waits on an actor.
+
+#include "runtime/http/parser.hpp"
+#include "runtime/net/deadline_list.hpp"
+#include "runtime/proxy/server.hpp"
+#include "runtime/proxy/upstream_pool.hpp"
+#include "runtime/proxy/worker.hpp"
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include <memory>
+#include <string>
+
+namespace ika::proxy {
+
+class client_session final : public net::deadline_entry {
+public:
+  client_session(std::shared_ptr<listener_shared> shared, worker& w, std::size_t thread,
+                 asio::ip::tcp::socket socket);
+  ~client_session() override;
+
+  /// Serves requests until the connection ends.
+  asio::awaitable<void> run();
+
+  void expire() noexcept override;
+  void stop(bool now) noexcept override;
+
+private:
+  enum class phase : std::uint8_t { idle, head, request_body, upstream, response, tunnel, closing };
+  enum class next : std::uint8_t { keep_alive, close };
+
+  asio::awaitable<next> serve_one();
+  asio::awaitable<bool> read_head();
+  asio::awaitable<next> send_error(int status, bool close);
+  asio::awaitable<std::shared_ptr<upstream_connection>> connect(const asio::ip::tcp::endpoint& ep,
+                                                                std::error_code& ec);
+  asio::awaitable<void> tunnel(upstream_connection& up, std::size_t up_begin, std::size_t up_end);
+  asio::awaitable<void> pump(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to, char* buffer,
+                             std::size_t size);
+  asio::awaitable<void> lingering_close();
+
+  void arm(std::chrono::milliseconds timeout) noexcept { worker_.deadlines.arm(*this, timeout); }
+  void disarm() noexcept { net::deadline_list::disarm(*this); }
+  void set_request_id(std::string_view incoming);
+
+  std::shared_ptr<listener_shared> shared_;
+  worker& worker_;
+  listener_shared::thread_slot& slot_;
+  const limits& limits_;
+  asio::ip::tcp::socket client_;
+  std::string client_ip_;
+
+  std::unique_ptr<char[]> buffer_;
+  std::size_t capacity_;
+  std::size_t begin_ = 0; ///< first unparsed byte
+  std::size_t end_ = 0;   ///< one past the last byte read
+  http::parser parser_;
+  std::string out_; ///< heads we write (capacity kept across requests)
+
+  char request_id_[max_request_id];
+  std::size_t request_id_size_ = 0;
+
+  phase phase_ = phase::idle;
+  bool timed_out_ = false;
+  bool stopping_ = false;
+  upstream_connection* upstream_ = nullptr; ///< the one in use, for expire()
+};
+
+/// Runs a session for an accepted socket (co_spawn'ed by the server).
+asio::awaitable<void> serve_connection(std::shared_ptr<listener_shared> shared, worker* w, std::size_t thread,
+                                       asio::ip::tcp::socket socket);
+
+} // namespace ika::proxy

@@ -1,0 +1,70 @@
+#pragma once
+// The immutable route table the io threads read (published by a listener
+// actor through bridge::snapshot_cell). Matching allocates nothing.
+//
+// Precedence: an exact host beats a wildcard ("*.example.com", longest
+// suffix first), which beats the catch-all "*"; within a host, an exact path
+// beats a prefix, and a longer prefix beats a shorter one. A host whose
+// routes match no path falls through to the next less specific host group.
+
+#include "protocol/messages.hpp"
+
+#include <asio/ip/tcp.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ika::proxy {
+
+/// One upstream address of a route.
+struct upstream_target {
+  asio::ip::tcp::endpoint endpoint;
+  std::string name; ///< as configured, for logs and errors
+};
+
+/// A compiled route.
+struct route {
+  std::string host;     ///< pattern as configured (lower case)
+  std::string path;     ///< pattern as configured
+  std::string prefix;   ///< for prefix routes: the path without "/*"
+  bool exact_path = false;
+  std::vector<upstream_target> upstreams;
+  std::uint64_t max_body = 0; ///< 0: listener default
+
+  bool matches_path(std::string_view path) const noexcept;
+};
+
+class route_table {
+public:
+  route_table() = default;
+
+  /// Validates and compiles `specs`. Returns an empty string on success and
+  /// fills `out`; otherwise a message naming the offending route.
+  static std::string compile(const std::vector<protocol::route_spec>& specs, route_table& out);
+
+  /// Finds the route for a host (lower case, without port) and a path
+  /// (without query). nullptr: no route.
+  const route* match(std::string_view host, std::string_view path) const noexcept;
+
+  std::size_t size() const noexcept { return count_; }
+
+private:
+  using group = std::vector<route>; // sorted: exact paths, then longer prefixes
+  static const route* match_in(const group& g, std::string_view path) noexcept;
+
+  std::map<std::string, group, std::less<>> exact_;
+  std::vector<std::pair<std::string, group>> wildcard_; // ".example.com", longest first
+  group any_;
+  std::size_t count_ = 0;
+};
+
+/// Validates a host pattern: "*", "*.name", or a lower-case DNS name / IP.
+bool valid_host_pattern(std::string_view host) noexcept;
+
+/// Validates a path pattern: "/*", "/seg/.../*" or an exact "/path".
+bool valid_path_pattern(std::string_view path) noexcept;
+
+} // namespace ika::proxy

@@ -1,0 +1,87 @@
+#pragma once
+// One bound address of the proxy: an SO_REUSEPORT acceptor on every io
+// thread, the connections they accept, and the route snapshot those
+// connections read. Owned and driven by a `listener` actor; every method is
+// called from that actor (or before the io threads start) and only ever
+// posts work to the io threads.
+
+#include "runtime/bridge/snapshot.hpp"
+#include "runtime/net/io_pool.hpp"
+#include "runtime/proxy/limits.hpp"
+#include "runtime/proxy/route_table.hpp"
+#include "runtime/proxy/worker.hpp"
+
+#include <asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace ika::proxy {
+
+class client_session;
+
+/// State shared by a server and its connections (which outlive neither).
+struct listener_shared {
+  listener_shared(std::string n, const limits& l, std::size_t threads);
+
+  struct alignas(64) thread_slot {
+    std::optional<bridge::snapshot_reader<route_table>> routes;
+    std::atomic<std::uint64_t> requests{0}; ///< written by its io thread only
+  };
+
+  std::string name;
+  proxy::limits config;
+  std::string proto = "http";
+  bridge::snapshot_cell<route_table> routes;
+  std::atomic<bool> draining{false};
+  std::atomic<std::uint64_t> connections{0};
+  std::unique_ptr<thread_slot[]> slots;
+  std::size_t slot_count;
+};
+
+class server {
+public:
+  server(net::io_pool& pool, workers& w, std::string name, asio::ip::tcp::endpoint address, const limits& l);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// Binds one acceptor per io thread (all on the same port; port 0 picks a
+  /// free one). Must run before the io pool starts.
+  std::error_code open();
+
+  /// Starts accepting (posts an accept loop to each io thread).
+  void start();
+
+  /// The address actually bound.
+  asio::ip::tcp::endpoint local_endpoint() const { return bound_; }
+
+  /// Makes `table` the one new requests are routed with.
+  void publish(std::shared_ptr<const route_table> table);
+
+  /// Stops accepting, closes idle keep-alive connections, and makes busy
+  /// ones close after their current response.
+  void drain();
+
+  /// Closes every connection now.
+  void close_all();
+
+  std::uint64_t connections() const noexcept;
+  std::uint64_t requests() const noexcept;
+  std::size_t routes() const;
+  const std::string& name() const noexcept { return shared_->name; }
+
+private:
+  net::io_pool& pool_;
+  workers& workers_;
+  asio::ip::tcp::endpoint address_;
+  asio::ip::tcp::endpoint bound_;
+  std::shared_ptr<listener_shared> shared_;
+  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+};
+
+} // namespace ika::proxy

@@ -1,0 +1,88 @@
+#include "tools/ika/run_node.hpp"
+
+#include "actors/node.hpp"
+#include "protocol/types.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+
+namespace ika::tools {
+
+using namespace protocol;
+
+namespace {
+
+/// The control plane is mostly idle and latency matters more than
+/// throughput: two threads, the sharing policy (measured faster than work
+/// stealing for request/reply latency on these machines).
+void configure_caf(caf::actor_system_config& cfg) {
+  register_types(cfg);
+  cfg.set("scheduler.max-threads", 2);
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("logger.file-verbosity", caf::atom("quiet"));
+  cfg.set("logger.console-verbosity", caf::atom("quiet"));
+}
+
+} // namespace
+
+int run_node(config::node_config config) {
+  // Signals are taken by sigwait below; every thread started from here on
+  // (io threads, CAF's scheduler) inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto shutdown_timeout = config.shutdown_timeout;
+  caf::actor_system_config cfg;
+  configure_caf(cfg);
+  caf::actor_system sys{cfg};
+  auto node_handle = sys.spawn(actors::node, std::move(config));
+  caf::scoped_actor self{sys};
+
+  int exit_code = 0;
+  bool started = false;
+  self->request(node_handle, std::chrono::seconds{30}, start_atom::value)
+    .receive(
+      [&](const node_status& status) {
+        started = true;
+        for (const auto& l : status.listeners)
+          std::printf("ika: listening on http://%s (%s)\n", l.address.c_str(), l.name.c_str());
+        std::fflush(stdout);
+        spdlog::info("ika {} serving on {} listener(s)", status.version, status.listeners.size());
+      },
+      [&](const caf::error& err) {
+        std::fprintf(stderr, "ika: error: %s\n", sys.render(err).c_str());
+        exit_code = 1;
+      });
+
+  if (started) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGTERM) {
+      spdlog::info("SIGTERM: draining (up to {} ms)", shutdown_timeout.count());
+      self->request(node_handle, shutdown_timeout + std::chrono::seconds{5}, drain_atom::value,
+                    caf::timespan{shutdown_timeout})
+        .receive(
+          [&](const drain_result& r) {
+            if (!r.complete)
+              spdlog::warn("drain deadline passed with {} connection(s) open", r.abandoned);
+          },
+          [&](const caf::error& err) { spdlog::error("drain failed: {}", sys.render(err)); });
+    }
+    self->request(node_handle, std::chrono::seconds{10}, stop_atom::value)
+      .receive([](ok_atom) {}, [&](const caf::error& err) { spdlog::error("stop failed: {}", sys.render(err)); });
+  }
+  self->send_exit(node_handle, caf::exit_reason::user_shutdown);
+  return exit_code;
+}
+
+} // namespace ika::tools
