@@ -49,7 +49,9 @@ const llhttp_settings_t* parser::settings() {
     llhttp_settings_t x;
     llhttp_settings_init(&x);
     x.on_message_begin = &parser::on_message_begin;
+    x.on_method = &parser::on_method;
     x.on_url = &parser::on_url;
+    x.on_version = &parser::on_version;
     x.on_status = &parser::on_status;
     x.on_header_field = &parser::on_header_field;
     x.on_header_value = &parser::on_header_value;
@@ -77,6 +79,10 @@ void parser::reset() noexcept {
   error_ = {};
   body_bytes_ = 0;
   head_fed_ = 0;
+  method_span_ = {};
+  crlf_from_ = nullptr;
+  crlf_checked_ = 0;
+  crlf_pending_ = false;
   trailers_.clear();
   clear_pieces();
 }
@@ -129,11 +135,20 @@ parser::result parser::parse(const char* data, std::size_t size) noexcept {
   if (message_done_)
     return {parse_event::complete, 0};
   bool head_was_done = head_done_;
+  input_end_ = data + size;
+  if (crlf_pending_ && crlf_from_ == nullptr)
+    crlf_from_ = data; // the rest of a chunk's CRLF starts this input
   auto err = llhttp_execute(&llhttp_, data, size);
   std::size_t consumed = size;
   if (err != HPE_OK) {
     const char* pos = llhttp_get_error_pos(&llhttp_);
     consumed = pos != nullptr && pos >= data && pos <= data + size ? std::size_t(pos - data) : 0;
+  }
+  if (crlf_pending_ && error_.status == 0) {
+    // Check what this input holds of the CRLF now: the next input's
+    // bytes will not be at `crlf_from_`.
+    check_chunk_crlf(data + consumed);
+    crlf_from_ = nullptr;
   }
   if (!head_was_done) {
     head_fed_ += consumed;
@@ -150,10 +165,10 @@ parser::result parser::parse(const char* data, std::size_t size) noexcept {
       llhttp_resume(&llhttp_);
       break;
     default: {
-      int status = kind_ == message_kind::request ? 400 : 502;
-      if (err == HPE_INVALID_TRANSFER_ENCODING && kind_ == message_kind::request)
-        status = 501;
-      fail(status, llhttp_errno_name(err));
+      // llhttp's HPE_INVALID_TRANSFER_ENCODING means chunked applied twice or
+      // not last: malformed framing, a 400 (codings it does not know are
+      // refused with 501 in check_request_head).
+      fail(kind_ == message_kind::request ? 400 : 502, llhttp_errno_name(err));
       return {parse_event::error, consumed};
     }
   }
@@ -191,19 +206,48 @@ int parser::on_message_begin(llhttp_t*) {
   return 0;
 }
 
+int parser::on_method(llhttp_t* p, const char* at, std::size_t n) {
+  auto& s = self_of(p);
+  if (s.method_span_.empty())
+    s.method_span_ = std::string_view{at, n};
+  else if (!extend(s.method_span_, at, n))
+    return s.fail(400, "request line moved");
+  return 0;
+}
+
 int parser::on_url(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self_of(p);
-  if (s.head_.target.empty())
+  if (s.head_.target.empty()) {
+    // Exactly one SP between method and target (llhttp takes several).
+    if (at != s.method_span_.data() + s.method_span_.size() + 1)
+      return s.fail(400, "malformed request line");
     s.head_.target = std::string_view{at, n};
-  else if (!extend(s.head_.target, at, n))
+  } else if (!extend(s.head_.target, at, n)) {
     return s.fail(400, "request target moved");
+  }
   if (s.head_.target.size() > s.limits_.max_uri_bytes)
     return s.fail(414, "uri too long");
+  // Bytes above 0x7f must be percent-encoded in a URI (RFC 3986).
+  for (std::size_t i = 0; i < n; ++i)
+    if (static_cast<unsigned char>(at[i]) >= 0x80)
+      return s.fail(400, "invalid byte in request target");
+  return 0;
+}
+
+int parser::on_version(llhttp_t* p, const char* at, std::size_t) {
+  auto& s = self_of(p);
+  // "target SP HTTP/x.y": exactly one SP before the version.
+  if (s.kind_ == message_kind::request && !s.head_.target.empty() &&
+      at != s.head_.target.data() + s.head_.target.size() + 6)
+    return s.fail(400, "malformed request line");
   return 0;
 }
 
 int parser::on_status(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self_of(p);
+  for (std::size_t i = 0; i < n; ++i)
+    if (!is_field_vchar(at[i]))
+      return s.fail(502, "invalid reason phrase");
   if (s.head_.reason.empty())
     s.head_.reason = std::string_view{at, n};
   else if (!extend(s.head_.reason, at, n))
@@ -415,6 +459,9 @@ int parser::check_response_head() noexcept {
   auto& h = head_;
   if (h.version_major != 1 || h.version_minor > 1)
     return fail(502, "upstream http version");
+  // Three digits (llhttp takes "20"); 1xx-5xx only.
+  if (h.status < 100 || h.status > 599)
+    return fail(502, "upstream status code");
   if (te_count_ > 0 && (te_count_ > 1 || !iequals(trim_ows(transfer_encoding_), "chunked")))
     return fail(502, "upstream transfer coding");
   bool close = false, keep_alive = false, upgrade = false;
@@ -476,6 +523,27 @@ int parser::on_body(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self_of(p);
   s.body_bytes_ += n;
   s.add_piece(at, n);
+  if (s.head_.framing == body_framing::chunked && p->content_length == 0) {
+    s.crlf_pending_ = true;
+    s.crlf_checked_ = 0;
+    s.crlf_from_ = at + n;
+  }
+  return 0;
+}
+
+int parser::check_chunk_crlf(const char* end) noexcept {
+  if (!crlf_pending_ || crlf_from_ == nullptr)
+    return 0;
+  if (end > input_end_)
+    end = input_end_;
+  while (crlf_checked_ < 2 && crlf_from_ < end) {
+    if (*crlf_from_ != "\r\n"[crlf_checked_])
+      return fail(kind_ == message_kind::request ? 400 : 502, "chunk data not followed by CRLF");
+    ++crlf_from_;
+    ++crlf_checked_;
+  }
+  if (crlf_checked_ == 2)
+    crlf_pending_ = false;
   return 0;
 }
 
@@ -495,6 +563,16 @@ int parser::on_chunk_header(llhttp_t* p) {
 
 int parser::on_chunk_complete(llhttp_t* p) {
   auto& s = self_of(p);
+  // The CRLF after the data has been consumed by now: it lies before the
+  // end of the input.
+  if (s.crlf_pending_) {
+    if (s.check_chunk_crlf(s.input_end_) != 0)
+      return -1;
+    if (s.crlf_pending_) {
+      s.fail(s.kind_ == message_kind::request ? 400 : 502, "chunk data not followed by CRLF");
+      return -1;
+    }
+  }
   // The last chunk (size 0) ends in on_message_complete instead.
   if (s.out_chunked_ && s.chunk_size_ > 0)
     s.add_framing("\r\n");

@@ -96,6 +96,7 @@ private:
   static int on_message_begin(llhttp_t*);
   static int on_method(llhttp_t*, const char*, std::size_t);
   static int on_url(llhttp_t*, const char*, std::size_t);
+  static int on_version(llhttp_t*, const char*, std::size_t);
   static int on_status(llhttp_t*, const char*, std::size_t);
   static int on_header_field(llhttp_t*, const char*, std::size_t);
   static int on_header_value(llhttp_t*, const char*, std::size_t);
@@ -104,6 +105,7 @@ private:
   static int on_body(llhttp_t*, const char*, std::size_t);
   static int on_chunk_header(llhttp_t*);
   static int on_chunk_complete(llhttp_t*);
+  int check_chunk_crlf(const char* end) noexcept;
   static int on_message_complete(llhttp_t*);
   static const llhttp_settings_t* settings();
 
@@ -140,6 +142,13 @@ private:
   parse_error error_{};
   std::uint64_t body_bytes_ = 0;
   std::uint64_t chunk_size_ = 0;
+  std::string_view method_span_;      ///< request method as it appeared
+  // llhttp 8.1 skips the two bytes after chunk data without looking at
+  // them (fixed upstream in 9.x): we check they are CRLF ourselves.
+  const char* crlf_from_ = nullptr; ///< where the unchecked CRLF bytes start
+  const char* input_end_ = nullptr; ///< end of the current parse() input
+  int crlf_checked_ = 0;            ///< bytes of that CRLF verified so far
+  bool crlf_pending_ = false;
   std::size_t head_fed_ = 0; ///< bytes fed while the head was incomplete
 
   static constexpr std::size_t max_pieces = 64;

@@ -108,10 +108,17 @@ void client_session::expire() noexcept {
 
 void client_session::stop(bool now) noexcept {
   stopping_ = true;
-  // Idle connections go at once; busy ones finish their response and close
-  // (their response head says so), unless it is the hard stop.
-  if (now || phase_ == phase::idle)
+  if (now) {
     expire();
+    return;
+  }
+  // Draining. A busy connection finishes its response and closes (the
+  // response head says so). An idle keep-alive connection is not closed at
+  // once: a client may be sending its next request right now, and closing
+  // under it would fail that request. It gets a short grace period in
+  // which a new request is served with `Connection: close`.
+  if (phase_ == phase::idle)
+    arm(drain_grace());
 }
 
 void client_session::set_request_id(std::string_view incoming) {
@@ -204,10 +211,11 @@ asio::awaitable<bool> client_session::read_head() {
       co_await send_error(431, true);
       co_return false;
     }
-    if (stopping_ && !started)
-      co_return false;
     phase_ = started ? phase::head : phase::idle;
-    arm(started ? limits_.client_header_timeout : limits_.client_idle_timeout);
+    if (started)
+      arm(limits_.client_header_timeout);
+    else
+      arm(stopping_ ? drain_grace() : limits_.client_idle_timeout);
     std::error_code ec;
     std::size_t n = co_await net::read_some(client_, buffer_.get() + end_, capacity_ - end_, ec);
     disarm();
@@ -480,7 +488,10 @@ asio::awaitable<client_session::next> client_session::serve_one() {
   // --- send the response --------------------------------------------------------
   client_response_options o;
   o.request_id = std::string_view{request_id_, request_id_size_};
-  bool close_after = !client_keep_alive || stopping_ || !request_complete || wants_upgrade ||
+  // An upstream that declines an upgrade answers like any request; the
+  // connection goes on as HTTP (bytes the client sent meanwhile are parsed,
+  // and refused, as HTTP).
+  bool close_after = !client_keep_alive || stopping_ || !request_complete ||
                      shared_->draining.load(std::memory_order_relaxed);
   bool rechunk = false;
   switch (res.framing) {

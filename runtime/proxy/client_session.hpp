@@ -61,6 +61,10 @@ private:
   asio::awaitable<void> lingering_close();
 
   void arm(std::chrono::milliseconds timeout) noexcept { worker_.deadlines.arm(*this, timeout); }
+  /// How long an idle connection stays open once its listener drains.
+  std::chrono::milliseconds drain_grace() const noexcept {
+    return std::min(limits_.client_idle_timeout, std::chrono::milliseconds{1000});
+  }
   void disarm() noexcept { net::deadline_list::disarm(*this); }
   void set_request_id(std::string_view incoming);
 

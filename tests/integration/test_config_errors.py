@@ -3,9 +3,19 @@
 
 import re
 import socket
+import subprocess
 import unittest
 
 from ikatest import run_ika
+
+
+def serve(text):
+    """Runs `ika serve --config <text>`; a config that is accepted would
+    keep it running, which ends the wait after 5 s as a failure."""
+    try:
+        return run_ika(["serve", "--config", "{config}"], config_text=text, timeout=5)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("ika accepted the config and kept running:\n" + text) from None
 
 
 def free_port():
@@ -41,7 +51,7 @@ class ConfigErrorTest(unittest.TestCase):
         """ika exits 2 with one `ika: error: FILE:LINE: KEY: message` line
         naming one of `lines` (default: the lines marked `#<`) and a key
         that contains `key`; it never reports a listener."""
-        proc = run_ika(["serve", "--config", "{config}"], config_text=text, timeout=20)
+        proc = serve(text)
         self.assertEqual(proc.returncode, 2, "exit code; stderr: %s" % proc.stderr)
         self.assertNotIn("listening", proc.stdout, "ika started a listener despite the error")
         errors = [l for l in proc.stderr.splitlines() if l.startswith("ika: error: ")]
@@ -182,7 +192,7 @@ class ConfigErrorTest(unittest.TestCase):
 class ConfigFileErrorTest(unittest.TestCase):
 
     def run_serve(self, text):
-        proc = run_ika(["serve", "--config", "{config}"], config_text=text, timeout=20)
+        proc = serve(text)
         self.assertEqual(proc.returncode, 2, "exit code; stderr: %s" % proc.stderr)
         self.assertNotIn("listening", proc.stdout)
         return proc

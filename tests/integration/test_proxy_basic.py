@@ -2,10 +2,10 @@
 sides with a small upstream pool, pipelining, HTTP/1.0 clients, and the
 headers the proxy adds and removes."""
 
-import re
+import threading
 import unittest
 
-from ikatest import (Client, Echo, IkaTestCase, Origin, Reply, build_request)
+from ikatest import (Client, Echo, IkaTestCase, Origin, Reply, Scripted, build_request)
 
 
 def target_echo(req):
@@ -166,6 +166,45 @@ class KeepAliveTest(IkaTestCase):
         got = [c.response().body for _ in range(20)]
         self.assertEqual(got, expected)
 
+    def test_pipelined_slow_response_keeps_its_place(self):
+        """A pipelined request whose response comes late is still answered
+        before the fast request sent behind it."""
+        def handler(req):
+            if req.target == "/slow":
+                threading.Event().wait(0.3)  # the origin is slow (pacing, not synchronisation)
+            return Reply(req.target.encode())
+        origin = self.start(Origin(handler=handler))
+        ika = self.proxy(origin)
+        c = self.client(ika.port)
+        c.send(build_request("GET", "/slow") + build_request("GET", "/fast") + build_request("GET", "/last"))
+        self.assertEqual([c.response().body for _ in range(3)], [b"/slow", b"/fast", b"/last"])
+
+    def test_concurrent_clients(self):
+        """Forty concurrent keep-alive clients doing 25 requests each all get
+        their own responses."""
+        origin = self.start(Origin(handler=target_echo))
+        ika = self.proxy(origin)
+        errors = []
+
+        def run(n):
+            try:
+                with Client(ika.port) as c:
+                    for i in range(25):
+                        target = "/c%d/r%d" % (n, i)
+                        resp = c.roundtrip("GET", target)
+                        if (resp.status, resp.body) != (200, target.encode()):
+                            errors.append((target, resp.status, resp.body[:50]))
+            except Exception as e:  # collected and reported below
+                errors.append((n, repr(e)))
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(origin.requests), 1000)
+
     def test_pipelined_head_then_get(self):
         """A pipelined HEAD does not make the proxy wait for a body: the GET
         behind it gets its own full response."""
@@ -190,8 +229,28 @@ class Http10Test(IkaTestCase):
         c.request("GET", "/", version="HTTP/1.0")
         resp = c.response()
         self.assertEqual((resp.status, resp.body), (200, b"for an old client"))
-        self.assertTrue(resp.version in ("HTTP/1.0", "HTTP/1.1"))
         self.assert_closed(c)
+
+    def test_proxy_speaks_its_own_version_upstream(self):
+        """An HTTP/1.0 request is forwarded as HTTP/1.1 (an intermediary
+        sends its own version)."""
+        origin = self.start(Origin())
+        ika = self.proxy(origin)
+        c = self.client(ika.port)
+        c.request("GET", "/", version="HTTP/1.0")
+        self.assertEqual(c.response().status, 200)
+        self.assertEqual(origin.requests[0].version, "HTTP/1.1")
+
+    def test_http10_origin(self):
+        """An origin answering `HTTP/1.0` (and closing) is relayed as an
+        HTTP/1.1 response, and the client connection stays usable."""
+        origin = self.start(Scripted(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nold"))
+        ika = self.proxy(origin)
+        c = self.client(ika.port)
+        for _ in range(3):
+            resp = c.roundtrip("GET", "/")
+            self.assertEqual((resp.version, resp.status, resp.body), ("HTTP/1.1", 200, b"old"))
+        self.assertEqual(origin.connections, 3)
 
     def test_http10_client_never_gets_chunked(self):
         """A chunked origin response reaches an HTTP/1.0 client without

@@ -129,6 +129,18 @@ class ChunkedResponseTest(IkaTestCase):
         self.assertEqual(c.roundtrip("GET", "/").body, body)
         self.assertEqual(c.roundtrip("GET", "/").body, body)
 
+    def test_head_with_chunked_headers_has_no_body(self):
+        """A HEAD answered with `Transfer-Encoding: chunked` (and, rightly,
+        no body) does not make the proxy wait for a body; the next request
+        on the connection gets its own response."""
+        origin = self.start(Origin(b"chunked body", framing="chunked"))
+        ika = self.proxy(origin)
+        c = self.client(ika.port)
+        c.request("HEAD", "/")
+        head = c.response("HEAD")
+        self.assertEqual((head.status, head.body), (200, b""))
+        self.assertEqual(c.roundtrip("GET", "/").body, b"chunked body")
+
     def test_not_modified_has_no_body(self):
         """A 304 from the origin is answered without a body and the next
         request on the connection is not confused."""

@@ -2,6 +2,7 @@
 both ways; HTTP/1.0 clients are never upgraded."""
 
 import os
+import threading
 import unittest
 
 from ikatest import (IkaTestCase, Origin, Scripted, WebSocketEcho, ws_accept, ws_frame, ws_handshake_request,
@@ -80,7 +81,8 @@ class UpgradeRefusedTest(IkaTestCase):
 
     def test_upstream_declining_the_upgrade_keeps_http(self):
         """The upstream answers an upgrade request with a plain 200: the
-        client gets it and the connection keeps speaking HTTP."""
+        client gets it, and the connection keeps speaking HTTP (or is closed
+        after a response that said `Connection: close`); no tunnel."""
         origin = self.start(Origin(b"no upgrade here"))
         ika = self.proxy(origin)
         c = self.client(ika.port)
@@ -88,6 +90,9 @@ class UpgradeRefusedTest(IkaTestCase):
         c.send(data)
         resp = c.response()
         self.assertEqual((resp.status, resp.body), (200, b"no upgrade here"))
+        if "close" in resp.tokens("connection"):
+            self.assert_closed(c)
+            return
         again = c.roundtrip("GET", "/next")
         self.assertEqual((again.status, again.body), (200, b"no upgrade here"))
 
@@ -102,7 +107,7 @@ class RawTunnelTest(IkaTestCase):
             conn.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: raw\r\nConnection: Upgrade\r\n\r\nhello\x00")
             got = conn.stream.read_exact(len(b"raw \x00\xff bytes"))
             conn.send(b"echo:" + got)
-            conn.hold()
+            conn.stream.read_to_eof()  # until the client side of the tunnel closes
         upstream = self.start(Scripted(script))
         ika = self.proxy(upstream)
         c = self.client(ika.port)
@@ -112,6 +117,37 @@ class RawTunnelTest(IkaTestCase):
         self.assertEqual(c.stream.read_exact(6), b"hello\x00")
         c.send(b"raw \x00\xff bytes")
         self.assertEqual(c.stream.read_exact(len(b"echo:raw \x00\xff bytes")), b"echo:raw \x00\xff bytes")
+
+    def test_client_closing_ends_the_tunnel(self):
+        """When the client closes its side of a tunnel, the upstream sees
+        the end of the stream within 5 s."""
+        upstream_eof = threading.Event()
+
+        def script(conn):
+            conn.read_request()
+            conn.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: raw\r\nConnection: Upgrade\r\n\r\n")
+            conn.stream.read_to_eof()
+            upstream_eof.set()
+        upstream = self.start(Scripted(script))
+        ika = self.proxy(upstream)
+        c = self.client(ika.port)
+        c.send(b"GET /raw HTTP/1.1\r\nHost: example.test\r\nUpgrade: raw\r\nConnection: Upgrade\r\n\r\n")
+        self.assertEqual(c.response().status, 101)
+        c.close()
+        self.assertTrue(upstream_eof.wait(5), "the upstream side of the tunnel stayed open")
+
+    def test_upstream_closing_ends_the_tunnel(self):
+        """When the upstream closes its side of a tunnel, the client gets
+        the last bytes and then the end of the stream."""
+        def script(conn):
+            conn.read_request()
+            conn.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: raw\r\nConnection: Upgrade\r\n\r\nbye")
+        upstream = self.start(Scripted(script))
+        ika = self.proxy(upstream)
+        c = self.client(ika.port)
+        c.send(b"GET /raw HTTP/1.1\r\nHost: example.test\r\nUpgrade: raw\r\nConnection: Upgrade\r\n\r\n")
+        self.assertEqual(c.response().status, 101)
+        self.assertEqual(self.assert_closed(c), b"bye")
 
 
 if __name__ == "__main__":

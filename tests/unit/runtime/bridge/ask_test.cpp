@@ -144,9 +144,25 @@ caf::behavior holder(caf::stateful_actor<holder_state>* self, int value,
 
 class ask_test : public ::testing::Test {
 protected:
+  ~ask_test() override {
+    // Also on failed assertions: the actor system's destructor waits for
+    // every actor, so a test actor left alive would hang the suite.
+    for (auto& a : spawned_)
+      caf::anon_send_exit(a, caf::exit_reason::kill);
+  }
+
+  /// Spawns an actor that the fixture kills at the end of the test.
+  template <class... Ts>
+  auto spawn(Ts&&... xs) {
+    auto handle = sys_.spawn(std::forward<Ts>(xs)...);
+    spawned_.push_back(caf::actor_cast<caf::actor>(handle));
+    return handle;
+  }
+
   caf::actor_system_config cfg_;
   caf::actor_system sys_{cfg_};
   caf::scoped_actor self_{sys_};
+  std::vector<caf::actor> spawned_;
 
   /// Sends `release_atom` and returns once the holder has answered.
   void release(const caf::actor& holder_actor) {
@@ -166,7 +182,7 @@ protected:
 
 TEST_F(ask_test, reply_resumes_the_coroutine_on_its_io_thread) {
   std::atomic<std::thread::id> actor_thread;
-  auto doubler = sys_.spawn(multiplier, 2, &actor_thread);
+  auto doubler = spawn(multiplier, 2, &actor_thread);
   io_thread io;
   auto seen = run_coroutine<outcome<int>>(
     io.context().get_executor(), [&]() -> asio::awaitable<outcome<int>> {
@@ -183,11 +199,10 @@ TEST_F(ask_test, reply_resumes_the_coroutine_on_its_io_thread) {
   EXPECT_EQ(seen->after, io.id());
   // The reply really came from another thread: the bridge moved it back.
   EXPECT_NE(actor_thread.load(), io.id());
-  stop(doubler);
 }
 
 TEST_F(ask_test, typed_actor_replies) {
-  auto calc = sys_.spawn(calculator, 0);
+  auto calc = spawn(calculator, 0);
   io_thread io;
   struct typed_results {
     std::optional<caf::expected<int>> sum;
@@ -215,11 +230,10 @@ TEST_F(ask_test, typed_actor_replies) {
   ASSERT_TRUE(seen->raw && *seen->raw) << sys_.render(seen->raw->error());
   ASSERT_TRUE((*seen->raw)->match_elements<int>());
   EXPECT_EQ((*seen->raw)->get_as<int>(0), 42);
-  stop(calc);
 }
 
 TEST_F(ask_test, error_reply_arrives_as_the_error) {
-  auto failing = sys_.spawn(
+  auto failing = spawn(
     [](caf::sec code) -> caf::behavior {
       return {
         [code](int) -> caf::result<int> { return caf::make_error(code); },
@@ -249,13 +263,12 @@ TEST_F(ask_test, error_reply_arrives_as_the_error) {
   EXPECT_EQ(seen->unhandled->error(), caf::sec::unexpected_message);
   ASSERT_TRUE(seen->wrong_type && !*seen->wrong_type);
   EXPECT_EQ(seen->wrong_type->error(), caf::sec::unexpected_response);
-  stop(failing);
 }
 
 TEST_F(ask_test, timeout_completes_once_and_a_late_reply_is_dropped) {
   auto received = std::make_shared<std::promise<void>>();
   auto got_request = received->get_future();
-  auto slow = sys_.spawn(holder, 7, received);
+  auto slow = spawn(holder, 7, received);
   io_thread io;
   std::promise<caf::expected<int>> first;
   auto first_result = first.get_future();
@@ -289,11 +302,10 @@ TEST_F(ask_test, timeout_completes_once_and_a_late_reply_is_dropped) {
   release(slow);
   ASSERT_TRUE(drain(io.context()));
   EXPECT_EQ(calls.load(), 1);
-  stop(slow);
 }
 
 TEST_F(ask_test, dead_actor_and_null_handle_are_errors) {
-  auto doomed = sys_.spawn(multiplier, 1, nullptr);
+  auto doomed = spawn(multiplier, 1, nullptr);
   stop(doomed);
   caf::actor null_handle;
   io_thread io;
@@ -319,8 +331,8 @@ TEST_F(ask_test, dead_actor_and_null_handle_are_errors) {
 }
 
 TEST_F(ask_test, many_concurrent_asks_from_coroutines_on_two_io_threads) {
-  auto calc = sys_.spawn(calculator, 0);
-  auto doubler = sys_.spawn(multiplier, 2, nullptr);
+  auto calc = spawn(calculator, 0);
+  auto doubler = spawn(multiplier, 2, nullptr);
   constexpr int coroutines_per_thread = 4;
   constexpr int asks_per_coroutine = 250;
   io_thread io_a;
@@ -370,12 +382,10 @@ TEST_F(ask_test, many_concurrent_asks_from_coroutines_on_two_io_threads) {
     ok += t.ok;
   }
   EXPECT_EQ(ok, coroutines_per_thread * 2 * asks_per_coroutine);
-  stop(calc);
-  stop(doubler);
 }
 
 TEST_F(ask_test, io_context_run_by_two_threads_resumes_on_one_of_them) {
-  auto doubler = sys_.spawn(multiplier, 2, nullptr);
+  auto doubler = spawn(multiplier, 2, nullptr);
   asio::io_context io;
   auto work = asio::make_work_guard(io);
   std::thread t1([&] { io.run(); });
@@ -411,34 +421,32 @@ TEST_F(ask_test, io_context_run_by_two_threads_resumes_on_one_of_them) {
   ASSERT_TRUE(all_done);
   EXPECT_EQ(foreign.load(), 0);
   EXPECT_EQ(good.load(), coroutines * 100);
-  stop(doubler);
 }
 
 TEST_F(ask_test, run_does_not_return_while_an_ask_is_pending) {
   auto received = std::make_shared<std::promise<void>>();
   auto got_request = received->get_future();
-  auto slow = sys_.spawn(holder, 9, received);
+  auto slow = spawn(holder, 9, received);
   asio::io_context io; // run by this thread only: every step is deterministic
   std::optional<caf::expected<int>> result;
-  asio::co_spawn(
-    io, [&]() -> asio::awaitable<void> { result = co_await bridge::ask<int>(sys_, slow, 30s, 1); },
-    [](std::exception_ptr) {});
-  // Starts the coroutine, which sends the request and suspends. Without
-  // outstanding work, poll() would find the context out of work and stop it.
+  // A plain callback: co_spawn holds work of its own while a coroutine is
+  // suspended, so only a callback shows whether the ask itself holds work.
+  bridge::async_ask<int>(sys_, slow, 30s,
+                         asio::bind_executor(io, [&](caf::expected<int> r) { result = std::move(r); }),
+                         1);
+  ASSERT_EQ(got_request.wait_for(deadline), std::future_status::ready);
+  // Nothing is ready to run. Without outstanding work, poll() would find the
+  // context out of work and stop it, exactly as run() would return.
   io.poll();
   EXPECT_FALSE(io.stopped());
   EXPECT_FALSE(result);
-  ASSERT_EQ(got_request.wait_for(deadline), std::future_status::ready);
-  EXPECT_FALSE(io.stopped());
   release(slow);
-  // run() now returns as soon as the reply resumed the coroutine: the ask
-  // left no work behind either.
+  // run() returns once the reply ran the handler: the ask left no work behind.
   io.run_for(deadline);
   EXPECT_TRUE(io.stopped());
   ASSERT_TRUE(result);
   ASSERT_TRUE(*result) << sys_.render(result->error());
   EXPECT_EQ(**result, 9);
-  stop(slow);
 }
 
 /// A message type with an aggregate initialiser (see the g++ 12 note).
@@ -453,7 +461,7 @@ typename Inspector::result_type inspect(Inspector& f, point& p) {
 }
 
 TEST_F(ask_test, aggregate_argument_built_in_a_named_local) {
-  auto summer = sys_.spawn(
+  auto summer = spawn(
     [](int bias) -> caf::behavior { return {[bias](const point& p) { return p.x + p.y + bias; }}; },
     0);
   io_thread io;
@@ -466,7 +474,6 @@ TEST_F(ask_test, aggregate_argument_built_in_a_named_local) {
   ASSERT_TRUE(seen && *seen);
   ASSERT_TRUE(**seen) << sys_.render((*seen)->error());
   EXPECT_EQ(***seen, 42);
-  stop(summer);
 }
 
 } // namespace

@@ -1,0 +1,169 @@
+"""The `ika` command line: help, version, bad flags (exit code 2), the quick
+`ika proxy` mode with round robin, and `ika serve` listener reporting."""
+
+import subprocess
+import unittest
+
+from ikatest import IkaTestCase, Origin, make_config, run_ika, wait_stable
+
+
+def run(*args):
+    try:
+        return run_ika(list(args), timeout=5)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("`ika %s` kept running" % " ".join(args)) from None
+
+
+class HelpTest(unittest.TestCase):
+
+    def test_help(self):
+        """`ika --help` exits 0 and lists the proxy and serve commands."""
+        proc = run("--help")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("proxy", proc.stdout)
+        self.assertIn("serve", proc.stdout)
+
+    def test_proxy_help(self):
+        """`ika proxy --help` exits 0 and documents --from and --to."""
+        proc = run("proxy", "--help")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("--from", proc.stdout)
+        self.assertIn("--to", proc.stdout)
+
+    def test_serve_help(self):
+        """`ika serve --help` exits 0 and documents --config."""
+        proc = run("serve", "--help")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("--config", proc.stdout)
+
+    def test_version(self):
+        """`ika --version` exits 0 and prints a version number."""
+        proc = run("--version")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertRegex(proc.stdout + proc.stderr, r"\d+\.\d+")
+
+
+class BadFlagsTest(unittest.TestCase):
+
+    def assert_usage_error(self, *args):
+        proc = run(*args)
+        self.assertEqual(proc.returncode, 2, "`ika %s`: stdout %r stderr %r" % (" ".join(args), proc.stdout,
+                                                                               proc.stderr))
+        self.assertNotIn("listening", proc.stdout)
+        self.assertTrue(proc.stderr.strip(), "a usage error should say what is wrong on stderr")
+
+    def test_unknown_flag(self):
+        """An unknown flag is a usage error (exit 2)."""
+        self.assert_usage_error("--bogus")
+
+    def test_unknown_command(self):
+        """An unknown command is a usage error (exit 2)."""
+        self.assert_usage_error("frobnicate")
+
+    def test_no_command(self):
+        """`ika` without a command does not start anything and exits
+        non-zero."""
+        proc = run()
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertNotIn("listening", proc.stdout)
+
+    def test_proxy_without_to(self):
+        """`ika proxy` without --to is a usage error."""
+        self.assert_usage_error("proxy", "--from", "127.0.0.1:0")
+
+    def test_proxy_without_from(self):
+        """`ika proxy` without --from is a usage error."""
+        self.assert_usage_error("proxy", "--to", "127.0.0.1:9")
+
+    def test_proxy_bad_addresses(self):
+        """Malformed --from / --to addresses are usage errors."""
+        for args in (["--from", "nonsense", "--to", "127.0.0.1:9"], ["--from", "127.0.0.1:0", "--to", "127.0.0.1"],
+                     ["--from", "127.0.0.1:99999", "--to", "127.0.0.1:9"],
+                     ["--from", "127.0.0.1:0", "--to", "127.0.0.1:70000"]):
+            with self.subTest(args=args):
+                self.assert_usage_error("proxy", *args)
+
+    def test_serve_without_config(self):
+        """`ika serve` without --config is a usage error."""
+        self.assert_usage_error("serve")
+
+    def test_bad_workers(self):
+        """A non-numeric --workers is a usage error."""
+        self.assert_usage_error("proxy", "--from", "127.0.0.1:0", "--to", "127.0.0.1:9", "--workers", "many")
+
+
+class ProxyCommandTest(IkaTestCase):
+
+    def test_proxy_forwards(self):
+        """`ika proxy --from 127.0.0.1:0 --to ORIGIN` prints its listening
+        line and forwards requests for any host."""
+        origin = self.start(Origin(b"via ika proxy"))
+        ika = self.start_ika(args=["proxy", "--from", "127.0.0.1:0", "--to", origin.address])
+        self.assertEqual(len(ika.listeners), 1)
+        self.assertEqual(ika.listeners[0][1], "127.0.0.1")
+        self.assertGreater(ika.port, 0)
+        for host in ("a.test", "b.test:8080", "127.0.0.1"):
+            resp = self.fetch(ika.port, host=host)
+            self.assertEqual((resp.status, resp.body), (200, b"via ika proxy"))
+
+    def test_proxy_round_robin(self):
+        """Two --to upstreams take turns: 10 requests on one connection are
+        split 5 and 5, alternating."""
+        a = self.start(Origin(b"a"))
+        b = self.start(Origin(b"b"))
+        ika = self.start_ika(args=["proxy", "--from", "127.0.0.1:0", "--to", a.address, "--to", b.address])
+        c = self.client(ika.port)
+        bodies = [c.roundtrip("GET", "/%d" % i).body for i in range(10)]
+        self.assertEqual((len(a.requests), len(b.requests)), (5, 5), bodies)
+        self.assertTrue(all(bodies[i] != bodies[i + 1] for i in range(9)), "not alternating: %r" % bodies)
+
+    def test_proxy_with_workers(self):
+        """`--workers 1` is accepted and the proxy works."""
+        origin = self.start(Origin(b"one worker"))
+        ika = self.start_ika(args=["proxy", "--from", "127.0.0.1:0", "--to", origin.address, "--workers", "1"])
+        self.assertEqual(self.fetch(ika.port).body, b"one worker")
+
+    def test_no_per_request_logging(self):
+        """Requests produce no log lines (stdout holds only the listening
+        line, stderr does not grow with traffic)."""
+        origin = self.start(Origin())
+        ika = self.start_ika(args=["proxy", "--from", "127.0.0.1:0", "--to", origin.address])
+        c = self.client(ika.port)
+        self.assertEqual(c.roundtrip("GET", "/first").status, 200)
+        before = wait_stable(lambda: len(ika.stderr), quiet=0.3, timeout=10)  # start-up logs are done
+        for i in range(50):
+            self.assertEqual(c.roundtrip("GET", "/%d" % i).status, 200)
+        self.assertEqual(len(ika.stderr), before, "stderr grew with requests: %r" % ika.stderr[before:][:300])
+        self.assertEqual(len(ika.stdout_lines), 1, ika.stdout_lines)
+
+
+class ServeCommandTest(IkaTestCase):
+
+    def test_two_listeners_are_reported_by_name(self):
+        """Each configured listener gets its own `listening` line with its
+        name and bound port, and both serve the routes."""
+        origin = self.start(Origin(b"served"))
+        ika = self.start_ika(make_config(origin, listeners=[{"name": "front", "address": "127.0.0.1:0"},
+                                                            {"name": "back", "address": "127.0.0.1:0"}]))
+        self.assertEqual(sorted(ika.ports), ["back", "front"])
+        self.assertNotEqual(ika.ports["front"], ika.ports["back"])
+        for line in ika.stdout_lines:
+            self.assertRegex(line, r"^ika: listening on http://127\.0\.0\.1:\d+ \((front|back)\)$")
+        for port in ika.ports.values():
+            self.assertEqual(self.fetch(port).body, b"served")
+
+    def test_default_listener_name(self):
+        """A listener without a name is reported as `http`."""
+        origin = self.start(Origin())
+        ika = self.start_ika(make_config(origin, listeners=[{"address": "127.0.0.1:0"}]))
+        self.assertEqual(list(ika.ports), ["http"])
+
+    def test_serve_workers_flag(self):
+        """`ika serve --config FILE --workers 1` starts and serves."""
+        origin = self.start(Origin(b"w1"))
+        ika = self.start_ika(make_config(origin), workers=1)
+        self.assertEqual(self.fetch(ika.port).body, b"w1")
+
+
+if __name__ == "__main__":
+    unittest.main()
