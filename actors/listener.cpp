@@ -29,12 +29,8 @@ listener_status listener_state::status() const {
   return s;
 }
 
-listener_actor::behavior_type listener(listener_pointer self, std::shared_ptr<proxy::server> server,
-                                       std::vector<route_spec> initial_routes) {
+listener_actor::behavior_type listener(listener_pointer self, std::shared_ptr<proxy::server> server) {
   self->state.server = std::move(server);
-  if (auto err = self->state.apply_routes(initial_routes); !err.empty())
-    spdlog::error("listener {}: {}", self->state.server->name(), err);
-  self->state.server->start();
   return {
     [self](routes_atom, const std::vector<route_spec>& routes) -> caf::result<ok_atom> {
       auto err = self->state.apply_routes(routes);
@@ -63,7 +59,7 @@ listener_actor::behavior_type listener(listener_pointer self, std::shared_ptr<pr
         return;
       auto open = st.server->connections();
       bool late = caf::make_timestamp() >= st.drain_deadline;
-      if (open == 0 || late) {
+      if ((open == 0 && !st.server->accepting()) || late) {
         drain_result r;
         r.complete = open == 0;
         r.abandoned = open;

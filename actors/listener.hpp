@@ -29,9 +29,9 @@ struct listener_state {
 
 using listener_pointer = protocol::listener_actor::stateful_pointer<listener_state>;
 
-/// `server` is open (bound) already; the listener publishes `routes` and
-/// starts accepting.
-protocol::listener_actor::behavior_type listener(listener_pointer self, std::shared_ptr<proxy::server> server,
-                                                 std::vector<protocol::route_spec> routes);
+/// `server` is open (bound), has its first route table and accepts
+/// already: the node does that before it answers `start`, so that a
+/// request sent after the answer is routed.
+protocol::listener_actor::behavior_type listener(listener_pointer self, std::shared_ptr<proxy::server> server);
 
 } // namespace ika::actors

@@ -92,18 +92,20 @@ node_actor::behavior_type node(node_pointer self, config::node_config config) {
       auto& st = self->state;
       if (st.started)
         return make_status(self);
-      // Validate the routes once here, so a bad table fails the start
-      // instead of a listener.
-      proxy::route_table table;
-      if (auto err = proxy::route_table::compile(st.config.routes, table); !err.empty())
+      auto table = std::make_shared<proxy::route_table>();
+      if (auto err = proxy::route_table::compile(st.config.routes, *table); !err.empty())
         return caf::make_error(caf::sec::invalid_argument, err);
       if (auto err = st.open_listeners(); !err.empty()) {
         st.shut_down_io();
         return caf::make_error(caf::sec::cannot_open_port, err);
       }
+      // Routes first, then accepting, then the io threads: the first
+      // request already sees the table. Later changes go through the
+      // listener actors.
       for (auto& s : st.servers) {
-        auto l = self->spawn(listener, s, st.config.routes);
-        st.listeners.push_back(l);
+        s->publish(table);
+        s->start();
+        st.listeners.push_back(self->spawn(listener, s));
       }
       st.pool->start();
       st.started = true;

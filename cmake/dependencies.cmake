@@ -34,6 +34,9 @@ add_library(llhttp STATIC
   ${LLHTTP_SOURCE_DIR}/llhttp.c ${LLHTTP_SOURCE_DIR}/api.c ${LLHTTP_SOURCE_DIR}/http.c)
 target_include_directories(llhttp SYSTEM PUBLIC "${LLHTTP_INCLUDE_DIR}")
 set_target_properties(llhttp PROPERTIES C_STANDARD 99 POSITION_INDEPENDENT_CODE ON)
+# Strict mode: llhttp itself refuses bare CR/LF in framing and other
+# leniencies (ika checks these on its own too; two independent checks).
+target_compile_definitions(llhttp PRIVATE LLHTTP_STRICT_MODE=1)
 
 find_package(msgpack CONFIG REQUIRED)  # -> msgpackc-cxx
 pkg_check_modules(sodium REQUIRED IMPORTED_TARGET libsodium)

@@ -8,8 +8,11 @@
 // receiver) reaches the sink on whatever thread delivers it, and the sink
 // posts the completion to the handler's executor. No actor is spawned or
 // scheduled for the caller: the only CAF scheduling is the destination's.
-// Measured against the textbook design (spawn a short-lived event-based
-// actor that does `request(...).then(...)`), see tests/bench/bridge_bench.cpp.
+// Against the textbook design (spawn a short-lived event-based actor that
+// does `request(...).then(...)`, in tests/bench/bridge_bench.cpp) it measured
+// ~30 us vs ~77 us per round trip and ~3x less CPU with CAF's sharing
+// policy, which ika uses. (With CAF's default work stealing both are
+// dominated by the workers' polling back-off: ~140 us vs ~90 us.)
 //
 // The timeout is an Asio timer on the handler's executor (not CAF's clock,
 // whose thread would be woken twice per ask). Reply and timeout race through
@@ -92,8 +95,7 @@ caf::expected<Result> reply_to_result(caf::mailbox_element& reply) {
 template <class Result>
 class ask_sink final : public caf::monitorable_actor {
 public:
-  explicit ask_sink(ask_op_base<Result>* op)
-    : caf::monitorable_actor(sink_config()), op_(op) {}
+  explicit ask_sink(ask_op_base<Result>* op) : caf::monitorable_actor(sink_config()), op_(op) {}
 
   ~ask_sink() override {
     // Unreachable while the timer is armed (its handler holds a reference);
@@ -178,13 +180,11 @@ class ask_op final : public ask_op_base<Result> {
 public:
   using executor_type = asio::associated_executor_t<Handler>;
   using timer_type = asio::basic_waitable_timer<std::chrono::steady_clock,
-                                                asio::wait_traits<std::chrono::steady_clock>,
-                                                executor_type>;
+                                                asio::wait_traits<std::chrono::steady_clock>, executor_type>;
 
   explicit ask_op(Handler handler)
-    : work_(asio::make_work_guard(asio::get_associated_executor(handler))),
-      timer_(work_.get_executor()),
-      handler_(std::move(handler)) {}
+      : work_(asio::make_work_guard(asio::get_associated_executor(handler))), timer_(work_.get_executor()),
+        handler_(std::move(handler)) {}
 
   /// Starts the timeout. The op may be gone when this returns.
   void arm(caf::timespan timeout, caf::strong_actor_ptr sink) {
@@ -224,8 +224,8 @@ struct result_matches : std::is_same<Outputs, caf::detail::type_list<Result>> {}
 
 template <class Outputs>
 struct result_matches<void, Outputs>
-  : std::bool_constant<std::is_same_v<Outputs, caf::detail::type_list<>>
-                       || std::is_same_v<Outputs, caf::detail::type_list<void>>> {};
+    : std::bool_constant<std::is_same_v<Outputs, caf::detail::type_list<>> ||
+                         std::is_same_v<Outputs, caf::detail::type_list<void>>> {};
 
 template <class Outputs>
 struct result_matches<caf::message, Outputs> : std::true_type {};
@@ -234,10 +234,8 @@ struct result_matches<caf::message, Outputs> : std::true_type {};
 template <class Result, class Handle, class... Ts>
 constexpr void check_request() {
   static_assert(sizeof...(Ts) > 0, "no message to send");
-  static_assert(!std::is_same_v<Result, caf::error>,
-                "errors arrive as the error of caf::expected<Result>");
-  using token = caf::detail::type_list<
-    typename caf::detail::implicit_conversions<std::decay_t<Ts>>::type...>;
+  static_assert(!std::is_same_v<Result, caf::error>, "errors arrive as the error of caf::expected<Result>");
+  using token = caf::detail::type_list<typename caf::detail::implicit_conversions<std::decay_t<Ts>>::type...>;
   using response = caf::response_type_unbox<caf::signatures_of_t<Handle>, token>;
   static_assert(response::valid, "receiver does not accept given message");
   if constexpr (!std::is_same_v<typename response::type, caf::message>)
@@ -251,7 +249,7 @@ struct ask_initiation {
   caf::actor_system* sys;
 
   template <class Handler>
-  void operator()(Handler&& handler, caf::strong_actor_ptr dest, caf::timespan timeout,
+  void operator()(Handler&& handler, const caf::strong_actor_ptr& dest, caf::timespan timeout,
                   caf::message msg) const {
     using op_type = ask_op<Result, std::decay_t<Handler>>;
     auto* op = new op_type(std::forward<Handler>(handler));
@@ -259,8 +257,8 @@ struct ask_initiation {
       op->complete(caf::make_error(caf::sec::invalid_argument));
       return;
     }
-    auto sink = caf::make_actor<ask_sink<Result>, caf::strong_actor_ptr>(
-      sys->next_actor_id(), sys->node(), sys, op);
+    auto sink =
+        caf::make_actor<ask_sink<Result>, caf::strong_actor_ptr>(sys->next_actor_id(), sys->node(), sys, op);
     // From here on, `op` belongs to whoever takes it from the sink.
     op->arm(timeout, sink);
     // A dead receiver bounces synchronously into the sink; the sink posts.
@@ -296,18 +294,18 @@ struct ask_initiation {
 ///   request is sent when the operation is initiated (at `co_await` for
 ///   awaitables). With g++ 12, build aggregate arguments in a named local:
 ///   a braced temporary inside a `co_await` expression is destroyed twice.
-/// - Cost: two small allocations, one mailbox enqueue (may wake a CAF
-///   worker), one Asio timer, one post back (wakes the io thread); see
-///   tests/bench/bridge_bench.cpp for the measured round trip. Not for the
-///   per-request hot path.
-template <class Result, asio::completion_token_for<void(caf::expected<Result>)> CompletionToken,
-          class Handle, class... Ts>
-auto async_ask(caf::actor_system& sys, const Handle& dest, caf::timespan timeout,
-               CompletionToken&& token, Ts&&... xs) {
+/// - Cost: a few small allocations, one mailbox enqueue (may wake a CAF
+///   worker), one Asio timer, one post back (wakes the io thread): ~30 us
+///   per round trip on the 2-core VMs with `scheduler.policy=sharing`
+///   (tests/bench/bridge_bench.cpp). Not for the per-request hot path.
+template <class Result, asio::completion_token_for<void(caf::expected<Result>)> CompletionToken, class Handle,
+          class... Ts>
+auto async_ask(caf::actor_system& sys, const Handle& dest, caf::timespan timeout, CompletionToken&& token,
+               Ts&&... xs) {
   detail::check_request<Result, Handle, Ts...>();
   return asio::async_initiate<CompletionToken, void(caf::expected<Result>)>(
-    detail::ask_initiation<Result>{&sys}, token, caf::actor_cast<caf::strong_actor_ptr>(dest),
-    timeout, caf::make_message(std::forward<Ts>(xs)...));
+      detail::ask_initiation<Result>{&sys}, token, caf::actor_cast<caf::strong_actor_ptr>(dest), timeout,
+      caf::make_message(std::forward<Ts>(xs)...));
 }
 
 /// `co_await bridge::ask<Result>(sys, dest, timeout, xs...)`: `async_ask`

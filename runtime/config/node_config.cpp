@@ -375,7 +375,11 @@ void parse_limits(const checker& check, const toml::node& node, proxy::limits& o
   count("upstream_keepalive", out.upstream_keepalive, 0, max_keepalive);
   duration("tunnel_idle_timeout", out.tunnel_idle_timeout);
 
-  // The request line is part of the head: a larger URI limit could never apply.
+  // The request line is part of the head: a larger URI limit could never
+  // apply. Only an explicit max_uri_bytes is an error; the default follows a
+  // smaller max_head_bytes.
+  if (out.max_uri_bytes > out.max_head_bytes && table.get("max_uri_bytes") == nullptr)
+    out.max_uri_bytes = out.max_head_bytes;
   if (out.max_uri_bytes > out.max_head_bytes) {
     const auto* uri = table.get("max_uri_bytes");
     const auto* head = table.get("max_head_bytes");

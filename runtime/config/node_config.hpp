@@ -31,7 +31,8 @@
 //   are resolved once, at load (blocking), to numeric "ip:port" (the first
 //   address of a name); port 0 and duplicates within a route are errors.
 // - Sizes are > 0. max_head_bytes and max_uri_bytes are at most 1MiB and
-//   max_uri_bytes <= max_head_bytes; max_headers is 1..10000;
+//   max_uri_bytes <= max_head_bytes (when only max_head_bytes is set below
+//   the URI default, the URI limit follows it); max_headers is 1..10000;
 //   upstream_keepalive is 0..10000 (0: no pooling).
 // - Durations are strings with a unit (a bare integer is an error), > 0 and
 //   at most 8760h.

@@ -3,6 +3,7 @@
 #include "runtime/http/chars.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <cstring>
 
 namespace ika::http {
@@ -80,9 +81,10 @@ void parser::reset() noexcept {
   body_bytes_ = 0;
   head_fed_ = 0;
   method_span_ = {};
-  crlf_from_ = nullptr;
-  crlf_checked_ = 0;
-  crlf_pending_ = false;
+  version_seen_ = false;
+  framing_check_.reset();
+  trailer_piece_end_ = nullptr;
+  trailer_piece_at_input_end_ = false;
   trailers_.clear();
   clear_pieces();
 }
@@ -135,20 +137,23 @@ parser::result parser::parse(const char* data, std::size_t size) noexcept {
   if (message_done_)
     return {parse_event::complete, 0};
   bool head_was_done = head_done_;
+  input_start_ = data;
   input_end_ = data + size;
-  if (crlf_pending_ && crlf_from_ == nullptr)
-    crlf_from_ = data; // the rest of a chunk's CRLF starts this input
+  if (trailer_piece_end_ != nullptr) {
+    // A new input: the last trailer piece ended in the previous one.
+    trailer_piece_at_input_end_ = trailer_piece_end_ == trailer_input_end_;
+    trailer_piece_end_ = nullptr;
+  }
   auto err = llhttp_execute(&llhttp_, data, size);
   std::size_t consumed = size;
   if (err != HPE_OK) {
     const char* pos = llhttp_get_error_pos(&llhttp_);
     consumed = pos != nullptr && pos >= data && pos <= data + size ? std::size_t(pos - data) : 0;
   }
-  if (crlf_pending_ && error_.status == 0) {
-    // Check what this input holds of the CRLF now: the next input's
-    // bytes will not be at `crlf_from_`.
-    check_chunk_crlf(data + consumed);
-    crlf_from_ = nullptr;
+  if (head_was_done && head_.framing == body_framing::chunked && error_.status == 0) {
+    // llhttp 8.1 is lenient about chunk framing: check it independently.
+    if (!framing_check_.feed(data, consumed) || (message_done_ && !framing_check_.done()))
+      fail(kind_ == message_kind::request ? 400 : 502, "malformed chunked framing");
   }
   if (!head_was_done) {
     head_fed_ += consumed;
@@ -168,7 +173,19 @@ parser::result parser::parse(const char* data, std::size_t size) noexcept {
       // llhttp's HPE_INVALID_TRANSFER_ENCODING means chunked applied twice or
       // not last: malformed framing, a 400 (codings it does not know are
       // refused with 501 in check_request_head).
-      fail(kind_ == message_kind::request ? 400 : 502, llhttp_errno_name(err));
+      int status = kind_ == message_kind::request ? 400 : 502;
+      if (err == HPE_INVALID_VERSION && kind_ == message_kind::request) {
+        // The request line from its start: the head is contiguous in the
+        // caller's buffer (see the class comment).
+        const char* line = data;
+        auto* m = method_span_.data();
+        if (m != nullptr && std::less_equal<>{}(m, data) &&
+            std::size_t(data - m) <= limits_.max_head_bytes)
+          line = m;
+        if (unsupported_version(std::string_view{line, std::size_t(data + size - line)}))
+          status = 505; // "HTTP/1.2", "HTTP/3.0": valid syntax, not ours
+      }
+      fail(status, llhttp_errno_name(err));
       return {parse_event::error, consumed};
     }
   }
@@ -200,6 +217,19 @@ parse_event parser::finish() noexcept {
   return parse_event::error;
 }
 
+bool parser::unsupported_version(std::string_view input) noexcept {
+  // The request line's end: " HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3), then
+  // CR or the end of what arrived so far, and not 1.0 or 1.1 (those fail
+  // for another reason, a bare CR say).
+  auto pos = input.find(" HTTP/");
+  if (pos == std::string_view::npos || pos + 9 > input.size())
+    return false;
+  auto v = input.substr(pos + 6, 4);
+  if (!(is_digit(v[0]) && v[1] == '.' && is_digit(v[2])) || (v.size() == 4 && v[3] != '\r'))
+    return false;
+  return !(v[0] == '1' && (v[2] == '0' || v[2] == '1'));
+}
+
 // --- llhttp callbacks -------------------------------------------------------
 
 int parser::on_message_begin(llhttp_t*) {
@@ -227,19 +257,24 @@ int parser::on_url(llhttp_t* p, const char* at, std::size_t n) {
   }
   if (s.head_.target.size() > s.limits_.max_uri_bytes)
     return s.fail(414, "uri too long");
-  // Bytes above 0x7f must be percent-encoded in a URI (RFC 3986).
-  for (std::size_t i = 0; i < n; ++i)
-    if (static_cast<unsigned char>(at[i]) >= 0x80)
+  // Only visible ASCII: bytes above 0x7f must be percent-encoded in a URI
+  // (RFC 3986), and llhttp lets a TAB through.
+  for (std::size_t i = 0; i < n; ++i) {
+    auto c = static_cast<unsigned char>(at[i]);
+    if (c <= 0x20 || c >= 0x7f)
       return s.fail(400, "invalid byte in request target");
+  }
   return 0;
 }
 
 int parser::on_version(llhttp_t* p, const char* at, std::size_t) {
   auto& s = self_of(p);
-  // "target SP HTTP/x.y": exactly one SP before the version.
-  if (s.kind_ == message_kind::request && !s.head_.target.empty() &&
+  // "target SP HTTP/x.y": exactly one SP before the version (checked on the
+  // first piece; the version may arrive in several).
+  if (s.kind_ == message_kind::request && !s.version_seen_ &&
       at != s.head_.target.data() + s.head_.target.size() + 6)
     return s.fail(400, "malformed request line");
+  s.version_seen_ = true;
   return 0;
 }
 
@@ -290,8 +325,19 @@ int parser::on_header_value(llhttp_t* p, const char* at, std::size_t n) {
     if (s.in_ == in::field) {
       s.trailers_.append(": ");
       s.in_ = in::value;
+    } else {
+      // More of the same value: it must continue exactly where the last
+      // piece stopped (same input), or start a new input right after a
+      // piece that ended its input. Anything else skipped a line break.
+      bool same_input = s.trailer_piece_end_ != nullptr;
+      bool continues = same_input ? at == s.trailer_piece_end_
+                                  : (s.trailer_piece_at_input_end_ && at == s.input_start_);
+      if (!continues)
+        return s.fail(bad, "obsolete line folding");
     }
     s.trailers_.append(at, n);
+    s.trailer_piece_end_ = at + n;
+    s.trailer_input_end_ = s.input_end_;
     if (s.trailers_.size() > s.limits_.max_head_bytes)
       return s.fail(s.kind_ == message_kind::request ? 431 : 502, "trailers too large");
     return 0;
@@ -360,14 +406,22 @@ int parser::note_header(header_field& h) noexcept {
       ++te_count_;
       transfer_encoding_ = h.value;
       break;
-    case header_id::connection:
-      for_each_list_element(h.value, [this](std::string_view token) {
+    case header_id::connection: {
+      bool overflow = false;
+      for_each_list_element(h.value, [this, &overflow](std::string_view token) {
         if (iequals(token, "close") || iequals(token, "keep-alive") || iequals(token, "upgrade"))
           return;
         if (connection_token_count_ < connection_tokens_.size())
           connection_tokens_[connection_token_count_++] = token;
+        else
+          overflow = true;
       });
+      // Every field named here must be dropped: one we could not remember
+      // would be forwarded, so the message is refused instead.
+      if (overflow)
+        return fail(bad, "too many connection options");
       break;
+    }
     case header_id::expect:
       if (kind_ == message_kind::request) {
         if (!iequals(h.value, "100-continue"))
@@ -523,27 +577,6 @@ int parser::on_body(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self_of(p);
   s.body_bytes_ += n;
   s.add_piece(at, n);
-  if (s.head_.framing == body_framing::chunked && p->content_length == 0) {
-    s.crlf_pending_ = true;
-    s.crlf_checked_ = 0;
-    s.crlf_from_ = at + n;
-  }
-  return 0;
-}
-
-int parser::check_chunk_crlf(const char* end) noexcept {
-  if (!crlf_pending_ || crlf_from_ == nullptr)
-    return 0;
-  if (end > input_end_)
-    end = input_end_;
-  while (crlf_checked_ < 2 && crlf_from_ < end) {
-    if (*crlf_from_ != "\r\n"[crlf_checked_])
-      return fail(kind_ == message_kind::request ? 400 : 502, "chunk data not followed by CRLF");
-    ++crlf_from_;
-    ++crlf_checked_;
-  }
-  if (crlf_checked_ == 2)
-    crlf_pending_ = false;
   return 0;
 }
 
@@ -563,16 +596,6 @@ int parser::on_chunk_header(llhttp_t* p) {
 
 int parser::on_chunk_complete(llhttp_t* p) {
   auto& s = self_of(p);
-  // The CRLF after the data has been consumed by now: it lies before the
-  // end of the input.
-  if (s.crlf_pending_) {
-    if (s.check_chunk_crlf(s.input_end_) != 0)
-      return -1;
-    if (s.crlf_pending_) {
-      s.fail(s.kind_ == message_kind::request ? 400 : 502, "chunk data not followed by CRLF");
-      return -1;
-    }
-  }
   // The last chunk (size 0) ends in on_message_complete instead.
   if (s.out_chunked_ && s.chunk_size_ > 0)
     s.add_framing("\r\n");

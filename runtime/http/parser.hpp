@@ -9,6 +9,7 @@
 // interleaved with the few framing bytes (chunk sizes, CRLFs) kept in a small
 // scratch area of the parser.
 
+#include "runtime/http/chunked_framing.hpp"
 #include "runtime/http/head.hpp"
 
 #include <llhttp.h>
@@ -105,11 +106,11 @@ private:
   static int on_body(llhttp_t*, const char*, std::size_t);
   static int on_chunk_header(llhttp_t*);
   static int on_chunk_complete(llhttp_t*);
-  int check_chunk_crlf(const char* end) noexcept;
   static int on_message_complete(llhttp_t*);
   static const llhttp_settings_t* settings();
 
   int fail(int status, std::string_view reason) noexcept;
+  static bool unsupported_version(std::string_view input) noexcept;
   int finish_head() noexcept;
   int check_request_head() noexcept;
   int check_response_head() noexcept;
@@ -125,7 +126,7 @@ private:
 
   message_head head_;
   std::vector<header_field> headers_;
-  std::array<std::string_view, 8> connection_tokens_{};
+  std::array<std::string_view, 32> connection_tokens_{};
   std::size_t connection_token_count_ = 0;
   const char* head_start_ = nullptr;
   // Which token llhttp is in: field names and values arrive in pieces.
@@ -143,12 +144,9 @@ private:
   std::uint64_t body_bytes_ = 0;
   std::uint64_t chunk_size_ = 0;
   std::string_view method_span_;      ///< request method as it appeared
-  // llhttp 8.1 skips the two bytes after chunk data without looking at
-  // them (fixed upstream in 9.x): we check they are CRLF ourselves.
-  const char* crlf_from_ = nullptr; ///< where the unchecked CRLF bytes start
+  bool version_seen_ = false;
   const char* input_end_ = nullptr; ///< end of the current parse() input
-  int crlf_checked_ = 0;            ///< bytes of that CRLF verified so far
-  bool crlf_pending_ = false;
+  chunked_framing framing_check_;
   std::size_t head_fed_ = 0; ///< bytes fed while the head was incomplete
 
   static constexpr std::size_t max_pieces = 64;
@@ -158,6 +156,12 @@ private:
   std::size_t framing_used_ = 0;
   std::string trailers_; ///< re-encoded trailer section (rare: copied)
   std::size_t trailer_field_start_ = 0;
+  // Where the last trailer piece ended, to tell a value split across two
+  // inputs from an obs-fold continuation (llhttp reports both as more value).
+  const char* input_start_ = nullptr;
+  const char* trailer_piece_end_ = nullptr;
+  bool trailer_piece_at_input_end_ = false;
+  const char* trailer_input_end_ = nullptr;
 };
 
 /// Validates a Host header value or an absolute-form authority:

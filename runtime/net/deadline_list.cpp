@@ -29,7 +29,6 @@ void deadline_list::add(deadline_entry& e) noexcept {
     head_->prev_ = &e;
   head_ = &e;
   ++size_;
-  ensure_ticking();
 }
 
 void deadline_list::remove(deadline_entry& e) noexcept {
@@ -46,7 +45,7 @@ void deadline_list::remove(deadline_entry& e) noexcept {
   --size_;
 }
 
-void deadline_list::schedule() {
+void deadline_list::schedule() noexcept {
   ticking_ = true;
   timer_.expires_after(tick);
   timer_.async_wait([this, alive = alive_](std::error_code ec) {
@@ -58,18 +57,21 @@ void deadline_list::schedule() {
 
 void deadline_list::run_tick() {
   now_ = clock::now();
+  bool armed = false;
   for (auto* e = head_; e != nullptr;) {
     auto* next = e->next_;
     if (e->deadline_ <= now_) {
       e->deadline_ = clock::time_point::max();
       e->expire();
     }
+    // expire() may re-arm (through arm(), which sees ticking_ still set).
+    armed |= e->deadline_ != clock::time_point::max();
     e = next;
   }
   bool more = tick_fn_ != nullptr && tick_fn_(tick_arg_);
   // Tick only while something can time out: an idle node does not wake up.
   ticking_ = false;
-  if (head_ != nullptr || more)
+  if (armed || more)
     schedule();
 }
 

@@ -67,6 +67,7 @@ public:
 
   /// Expire `e` `timeout` from now (to one tick).
   void arm(deadline_entry& e, std::chrono::milliseconds timeout) noexcept {
+    ensure_ticking();
     e.deadline_ = now_ + timeout;
   }
   static void disarm(deadline_entry& e) noexcept { e.deadline_ = clock::time_point::max(); }
@@ -94,8 +95,9 @@ public:
     tick_arg_ = arg;
   }
 
-  /// Makes sure the ticker runs (after `on_tick`'s owner got work).
-  void ensure_ticking() {
+  /// Makes sure the ticker runs (after `on_tick`'s owner got work), and
+  /// `now()` is current.
+  void ensure_ticking() noexcept {
     if (!ticking_) {
       now_ = clock::now();
       schedule();
@@ -103,7 +105,7 @@ public:
   }
 
 private:
-  void schedule();
+  void schedule() noexcept;
   void run_tick();
 
   asio::steady_timer timer_;

@@ -11,6 +11,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include <array>
+#include <utility>
 #include <cstring>
 
 namespace ika::proxy {
@@ -18,6 +19,7 @@ namespace ika::proxy {
 namespace {
 
 constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr std::string_view last_chunk = "0\r\n\r\n";
 
 bool idempotent(std::uint8_t method) {
   switch (method) {
@@ -176,8 +178,7 @@ asio::awaitable<client_session::next> client_session::send_error(int status, boo
   bool keep = !close && !stopping_ && parser_.head_complete() && parser_.head().keep_alive;
   if (request_id_size_ == 0)
     set_request_id({});
-  append_error_response(out_, status, std::string_view{request_id_, request_id_size_}, !keep, head_request,
-                        keep && http10);
+  append_error_response(out_, status, request_id(), !keep, head_request, keep && http10);
   std::array<asio::const_buffer, 1> bufs{asio::buffer(out_)};
   arm(limits_.send_timeout);
   auto ec = co_await net::write_all(client_, bufs);
@@ -196,30 +197,36 @@ asio::awaitable<bool> client_session::read_head() {
     begin_ = 0;
   }
   bool started = end_ > 0;
+  // client_header_timeout bounds the whole head from its first byte: a
+  // client trickling a byte at a time does not extend it.
+  if (started)
+    arm(limits_.client_header_timeout);
   for (;;) {
     if (begin_ < end_) {
       auto r = parser_.parse(buffer_.get() + begin_, end_ - begin_);
       begin_ += r.consumed;
       if (r.event == http::parse_event::error) {
+        disarm();
         co_await send_error(parser_.error().status, true);
         co_return false;
       }
-      if (r.event == http::parse_event::head)
+      if (r.event == http::parse_event::head) {
+        disarm();
         co_return true;
+      }
     }
     if (end_ == capacity_) {
+      disarm();
       co_await send_error(431, true);
       co_return false;
     }
     phase_ = started ? phase::head : phase::idle;
-    if (started)
-      arm(limits_.client_header_timeout);
-    else
+    if (!started)
       arm(stopping_ ? drain_grace() : limits_.client_idle_timeout);
     std::error_code ec;
     std::size_t n = co_await net::read_some(client_, buffer_.get() + end_, capacity_ - end_, ec);
-    disarm();
     if (ec || n == 0) {
+      disarm();
       // A client that goes quiet mid-head gets a 408; one that closes or
       // idles out between requests just gets closed.
       if (timed_out_ && started && !stopping_)
@@ -227,7 +234,10 @@ asio::awaitable<bool> client_session::read_head() {
       co_return false;
     }
     end_ += n;
-    started = true;
+    if (!started) {
+      started = true;
+      arm(limits_.client_header_timeout);
+    }
   }
 }
 
@@ -254,9 +264,48 @@ asio::awaitable<client_session::next> client_session::serve_one() {
   bool have_head = co_await read_head();
   if (!have_head)
     co_return next::close;
-  const auto& req = parser_.head();
   slot_.requests.store(slot_.requests.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 
+  exchange x;
+  // A 404, 502 or 504 to a complete request keeps the connection; a request
+  // over a limit or malformed, or whose body was not read to its end, does
+  // not.
+  auto must_close = [&](int status) {
+    bool client_error = status >= 400 && status < 500 && status != 404;
+    return client_error || (x.has_body && !parser_.message_complete());
+  };
+  int status = route_request(x);
+  if (status != 0)
+    co_return co_await send_error(status, must_close(status));
+
+  // The upstream side, with failover to the next upstream when nothing was
+  // sent, and one more try on a fresh connection when a pooled one turns
+  // out to have been closed by the upstream.
+  for (;;) {
+    status = co_await send_request(x);
+    if (status == close_now)
+      co_return next::close;
+    if (status != 0)
+      co_return co_await send_error(status, must_close(status));
+    status = co_await read_response_head(x);
+    if (status == retry_fresh) {
+      x.fresh_only = true;
+      x.up.reset();
+      continue;
+    }
+    if (status != 0)
+      co_return co_await send_error(status, status == 504 || !x.request_complete);
+    break;
+  }
+  if (x.up->parser.head().status == 101) {
+    co_await tunnel(x);
+    co_return next::close;
+  }
+  co_return co_await send_response(x);
+}
+
+int client_session::route_request(exchange& x) {
+  const auto& req = parser_.head();
   std::string_view incoming_id;
   for (const auto& h : req.headers)
     if (h.id == http::header_id::x_request_id) {
@@ -265,112 +314,103 @@ asio::awaitable<client_session::next> client_session::serve_one() {
     }
   set_request_id(incoming_id);
 
-  // --- route -----------------------------------------------------------------
-  char host[256];
   auto raw_host = http::host_without_port(req.host);
-  std::size_t host_size = std::min(raw_host.size(), sizeof host);
-  for (std::size_t i = 0; i < host_size; ++i)
-    host[i] = http::to_lower(raw_host[i]);
-  std::string_view host_view{host, host_size};
-  auto path = req.target.substr(0, req.target.find('?'));
-  bool has_body = req.framing != http::body_framing::none;
+  x.host_size = std::min(raw_host.size(), sizeof x.host);
+  for (std::size_t i = 0; i < x.host_size; ++i)
+    x.host[i] = http::to_lower(raw_host[i]);
+  x.path = req.target.substr(0, req.target.find('?'));
+  x.has_body = req.framing != http::body_framing::none;
+  x.head_request = req.method_id == HTTP_HEAD;
+  x.http10 = req.is_http10();
+  x.client_keep_alive = req.keep_alive;
+  x.wants_upgrade = req.upgrade;
+  x.expect_continue = req.expect_continue && !x.http10;
+  x.retryable = idempotent(req.method_id);
 
-  const route* rt = slot_.routes->get().match(host_view, path);
+  // `rt` points into this thread's snapshot: it is not kept past this
+  // function (a suspended request must not hold a table that a publish
+  // may free); what the exchange needs is copied.
+  const route* rt = slot_.routes->get().match(x.host_view(), x.path);
   if (rt == nullptr)
-    co_return co_await send_error(404, has_body && !parser_.message_complete());
-  std::uint64_t max_body = rt->max_body != 0 ? rt->max_body : limits_.max_body;
-  if (req.framing == http::body_framing::length && req.content_length > max_body)
-    co_return co_await send_error(413, true);
-  std::size_t upstream_count = rt->upstreams.size();
-  std::size_t pick = worker_.round_robin++ % upstream_count;
-  asio::ip::tcp::endpoint endpoint = rt->upstreams[pick].endpoint;
-  // `rt` points into the snapshot: not used after the first suspension.
-  rt = nullptr;
-
-  // What the rest of the exchange needs from the head.
-  const bool head_request = req.method_id == HTTP_HEAD;
-  const bool http10 = req.is_http10();
-  const bool client_keep_alive = req.keep_alive;
-  const bool wants_upgrade = req.upgrade;
-  const bool expect_continue = req.expect_continue && !http10;
-  const bool retryable = idempotent(req.method_id);
-  const auto request_framing = req.framing;
+    return 404;
+  x.max_body = rt->max_body != 0 ? rt->max_body : limits_.max_body;
+  if (req.framing == http::body_framing::length && req.content_length > x.max_body)
+    return 413;
+  x.upstream_count = rt->upstreams.size();
+  x.endpoint = rt->upstreams[worker_.round_robin++ % x.upstream_count].endpoint;
 
   upstream_request_options opts;
   opts.client_ip = client_ip_;
   opts.proto = shared_->proto;
-  opts.request_id = std::string_view{request_id_, request_id_size_};
-  opts.fallback_host = host_view.empty() ? std::string_view{"localhost"} : host_view;
-  opts.framing = request_framing == http::body_framing::chunked  ? out_framing::chunked
-                 : request_framing == http::body_framing::length ? out_framing::length
-                                                                  : out_framing::none;
+  opts.request_id = request_id();
+  opts.fallback_host = x.host_size == 0 ? std::string_view{"localhost"} : x.host_view();
+  opts.framing = req.framing == http::body_framing::chunked  ? out_framing::chunked
+                 : req.framing == http::body_framing::length ? out_framing::length
+                                                             : out_framing::none;
   opts.content_length = req.content_length;
   out_.clear();
   append_upstream_request_head(out_, req, opts);
 
-  // The body bytes that came with the head.
-  parser_.set_output_chunked(request_framing == http::body_framing::chunked);
-  if (has_body && !parser_.message_complete() && begin_ < end_) {
+  // The body bytes that came with the head go out with it.
+  parser_.set_output_chunked(req.framing == http::body_framing::chunked);
+  if (x.has_body && !parser_.message_complete() && begin_ < end_) {
     auto r = parser_.parse(buffer_.get() + begin_, end_ - begin_);
     begin_ += r.consumed;
     if (r.event == http::parse_event::error)
-      co_return co_await send_error(parser_.error().status, true);
+      return parser_.error().status;
   }
-  if (parser_.body_bytes() > max_body)
-    co_return co_await send_error(413, true);
+  if (parser_.body_bytes() > x.max_body)
+    return 413;
+  return 0;
+}
 
-  // --- send the request, with failover ----------------------------------------
-  std::shared_ptr<upstream_connection> up;
-  std::size_t attempts = 0;
-  bool fresh_only = false;
-  int failure_status = 502;
+bool client_session::next_upstream(exchange& x) {
+  if (++x.attempts >= x.upstream_count || stopping_)
+    return false;
+  const route* again = slot_.routes->get().match(x.host_view(), x.path);
+  if (again == nullptr || again->upstreams.empty())
+    return false;
+  x.endpoint = again->upstreams[worker_.round_robin++ % again->upstreams.size()].endpoint;
+  return true;
+}
+
+asio::awaitable<int> client_session::send_request(exchange& x) {
   for (;;) {
     std::error_code ec;
-    if (!fresh_only)
-      up = worker_.pool.take(endpoint);
-    if (!up) {
-      up = co_await connect(endpoint, ec);
-      if (!up) {
+    if (!x.fresh_only)
+      x.up = worker_.pool.take(x.endpoint);
+    if (!x.up) {
+      x.up = co_await connect(x.endpoint, ec);
+      if (!x.up) {
         // Nothing was sent: any method may go to the next upstream.
-        failure_status = ec == asio::error::timed_out ? 504 : 502;
-        if (++attempts < upstream_count && !stopping_) {
-          const route* again = slot_.routes->get().match(host_view, path);
-          if (again == nullptr || again->upstreams.empty())
-            break;
-          endpoint = again->upstreams[worker_.round_robin++ % again->upstreams.size()].endpoint;
+        if (next_upstream(x))
           continue;
-        }
-        break;
+        co_return ec == asio::error::timed_out ? 504 : 502;
       }
     }
-    bool reused = up->requests > 0;
-    ++up->requests;
-    upstream_ = up.get();
+    x.reused = x.up->requests > 0 && !x.fresh_only;
+    ++x.up->requests;
+    upstream_ = x.up.get();
     phase_ = phase::upstream;
     gather g;
     g.add(out_);
     g.add_pieces(parser_, false);
     arm(limits_.send_timeout);
-    ec = co_await net::write_all(up->socket, g.span());
+    ec = co_await net::write_all(x.up->socket, g.span());
     disarm();
     if (ec) {
       upstream_ = nullptr;
-      up.reset();
+      x.up.reset();
       // A pooled connection the upstream closed just now: the request can
       // go again on a fresh one if repeating it is harmless.
-      if (reused && retryable && !timed_out_ && parser_.message_complete()) {
-        fresh_only = true;
+      if (x.reused && x.retryable && !timed_out_ && parser_.message_complete()) {
+        x.fresh_only = true;
         continue;
       }
-      failure_status = timed_out_ ? 504 : 502;
-      break;
+      bool timed_out = std::exchange(timed_out_, false);
+      co_return timed_out ? 504 : 502;
     }
     break;
-  }
-  if (!up) {
-    upstream_ = nullptr;
-    timed_out_ = false;
-    co_return co_await send_error(failure_status, has_body && !parser_.message_complete());
   }
   parser_.clear_pieces();
 
@@ -380,24 +420,24 @@ asio::awaitable<client_session::next> client_session::serve_one() {
     if (begin_ == end_) {
       begin_ = end_ = 0;
       std::error_code ec;
-      if (expect_continue && !continue_sent) {
+      if (x.expect_continue && !continue_sent) {
         continue_sent = true;
         std::array<asio::const_buffer, 1> c{asio::buffer(continue_response)};
         arm(limits_.send_timeout);
         ec = co_await net::write_all(client_, c);
         disarm();
         if (ec)
-          co_return next::close;
+          co_return close_now;
       }
       phase_ = phase::request_body;
       arm(limits_.client_body_timeout);
       std::size_t n = co_await net::read_some(client_, buffer_.get(), capacity_, ec);
       disarm();
       if (ec || n == 0) {
-        // The client gave up mid-body: the upstream must not see a
-        // truncated request as complete, so its connection goes too.
+        // The client gave up mid-body: the upstream must not take a
+        // truncated request for a whole one, so its connection goes too.
         upstream_ = nullptr;
-        co_return next::close;
+        co_return close_now;
       }
       end_ = n;
     }
@@ -405,115 +445,119 @@ asio::awaitable<client_session::next> client_session::serve_one() {
     begin_ += r.consumed;
     if (r.event == http::parse_event::error) {
       upstream_ = nullptr;
-      co_return co_await send_error(parser_.error().status, true);
+      co_return parser_.error().status;
     }
-    if (parser_.body_bytes() > max_body) {
+    if (parser_.body_bytes() > x.max_body) {
       upstream_ = nullptr;
-      co_return co_await send_error(413, true);
+      co_return 413;
     }
     gather g;
     g.add_pieces(parser_, false);
     phase_ = phase::upstream;
     arm(limits_.send_timeout);
-    auto ec = co_await net::write_all(up->socket, g.span());
+    auto ec = co_await net::write_all(x.up->socket, g.span());
     disarm();
     parser_.clear_pieces();
     if (ec) {
       // The upstream stopped reading: it may have answered already (a 413
-      // of its own, say); the response is read below.
+      // of its own, say); the response is read next.
       begin_ = end_ = 0;
       break;
     }
   }
-  bool request_complete = parser_.message_complete();
+  x.request_complete = parser_.message_complete();
+  co_return 0;
+}
 
-  // --- read the response head ---------------------------------------------------
-  auto& rp = up->parser;
-  char* ubuf = up->buffer.get();
-  std::size_t ubegin = 0, uend = 0;
+asio::awaitable<int> client_session::read_response_head(exchange& x) {
+  auto& up = *x.up;
+  auto& rp = up.parser;
+  char* ubuf = up.buffer.get();
+  x.ubegin = x.uend = 0;
   rp.reset();
-  rp.set_skip_body(head_request);
+  rp.set_skip_body(x.head_request);
   phase_ = phase::response;
+  bool any_bytes = false;
   for (;;) {
-    if (ubegin < uend) {
-      auto r = rp.parse(ubuf + ubegin, uend - ubegin);
-      ubegin += r.consumed;
+    if (x.ubegin < x.uend) {
+      auto r = rp.parse(ubuf + x.ubegin, x.uend - x.ubegin);
+      x.ubegin += r.consumed;
       if (r.event == http::parse_event::error) {
         upstream_ = nullptr;
-        co_return co_await send_error(502, !request_complete);
+        co_return 502;
       }
       if (r.event == http::parse_event::head) {
         int status = rp.head().status;
         if (status >= 100 && status < 200 && status != 101) {
           // Interim responses: the client already had its 100 from us.
           rp.reset();
-          rp.set_skip_body(head_request);
+          rp.set_skip_body(x.head_request);
           continue;
         }
         break;
       }
       continue;
     }
-    ubegin = uend = 0;
+    x.ubegin = x.uend = 0;
     arm(limits_.upstream_response_timeout);
     std::error_code ec;
-    std::size_t n = co_await net::read_some(up->socket, ubuf, upstream_connection::buffer_size, ec);
+    std::size_t n = co_await net::read_some(up.socket, ubuf, upstream_connection::buffer_size, ec);
     disarm();
     if (ec || n == 0) {
       upstream_ = nullptr;
-      if (timed_out_) {
-        timed_out_ = false;
-        co_return co_await send_error(504, true);
-      }
-      co_return co_await send_error(502, !request_complete);
+      if (std::exchange(timed_out_, false))
+        co_return 504;
+      // Closed before answering anything: a pooled connection the upstream
+      // closed as we took it. A request without a body that is safe to
+      // repeat goes again, once, on a fresh connection.
+      if (x.reused && !any_bytes && x.retryable && !x.has_body)
+        co_return retry_fresh;
+      co_return 502;
     }
-    uend = n;
+    any_bytes = true;
+    x.uend = n;
   }
+  if (rp.head().status == 101 && !x.wants_upgrade) {
+    upstream_ = nullptr;
+    co_return 502;
+  }
+  co_return 0;
+}
+
+asio::awaitable<client_session::next> client_session::send_response(exchange& x) {
+  auto& up = *x.up;
+  auto& rp = up.parser;
+  char* ubuf = up.buffer.get();
   const auto& res = rp.head();
-
-  if (res.status == 101) {
-    if (!wants_upgrade) {
-      upstream_ = nullptr;
-      co_return co_await send_error(502, true);
-    }
-    client_response_options o;
-    o.request_id = std::string_view{request_id_, request_id_size_};
-    o.framing = out_framing::none;
-    out_.clear();
-    append_client_response_head(out_, res, o);
-    co_await tunnel(*up, ubegin, uend);
-    co_return next::close;
-  }
-
-  // --- send the response --------------------------------------------------------
   client_response_options o;
-  o.request_id = std::string_view{request_id_, request_id_size_};
+  o.request_id = request_id();
   // An upstream that declines an upgrade answers like any request; the
   // connection goes on as HTTP (bytes the client sent meanwhile are parsed,
   // and refused, as HTTP).
-  bool close_after = !client_keep_alive || stopping_ || !request_complete ||
+  bool close_after = !x.client_keep_alive || stopping_ || !x.request_complete ||
                      shared_->draining.load(std::memory_order_relaxed);
   bool rechunk = false;
   switch (res.framing) {
     case http::body_framing::none:
-      o.framing = (head_request || res.status == 304) ? out_framing::keep_length : out_framing::none;
+      o.framing = (x.head_request || res.status == 304) ? out_framing::keep_length : out_framing::none;
       break;
     case http::body_framing::length:
       o.framing = out_framing::length;
       o.content_length = res.content_length;
       break;
     case http::body_framing::chunked:
-      o.framing = http10 ? out_framing::close : out_framing::chunked;
-      close_after |= http10;
+      o.framing = x.http10 ? out_framing::close : out_framing::chunked;
+      close_after |= x.http10;
       break;
     case http::body_framing::until_close:
-      o.framing = http10 ? out_framing::close : out_framing::chunked;
-      rechunk = !http10;
-      close_after |= http10;
+      // An HTTP/1.1 client keeps its connection: the body is re-chunked.
+      o.framing = x.http10 ? out_framing::close : out_framing::chunked;
+      rechunk = !x.http10;
+      close_after |= x.http10;
       break;
   }
   o.close = close_after;
-  o.http10_keep_alive = http10 && !close_after;
+  o.http10_keep_alive = x.http10 && !close_after;
   out_.clear();
   append_client_response_head(out_, res, o);
   rp.set_output_chunked(o.framing == out_framing::chunked && !rechunk);
@@ -521,9 +565,9 @@ asio::awaitable<client_session::next> client_session::serve_one() {
   bool first = true;
   bool upstream_clean = true;
   for (;;) {
-    if (!rp.message_complete() && ubegin < uend) {
-      auto r = rp.parse(ubuf + ubegin, uend - ubegin);
-      ubegin += r.consumed;
+    if (!rp.message_complete() && x.ubegin < x.uend) {
+      auto r = rp.parse(ubuf + x.ubegin, x.uend - x.ubegin);
+      x.ubegin += r.consumed;
       if (r.event == http::parse_event::error) {
         upstream_ = nullptr;
         if (first)
@@ -536,7 +580,7 @@ asio::awaitable<client_session::next> client_session::serve_one() {
       g.add(out_);
     g.add_pieces(rp, rechunk);
     if (rp.message_complete() && rechunk)
-      g.add("0\r\n\r\n");
+      g.add(last_chunk);
     if (g.count > 0) {
       phase_ = phase::response;
       arm(limits_.send_timeout);
@@ -551,19 +595,20 @@ asio::awaitable<client_session::next> client_session::serve_one() {
     }
     if (rp.message_complete())
       break;
-    if (ubegin < uend)
+    if (x.ubegin < x.uend)
       continue; // the parser stopped early (piece list full)
-    ubegin = uend = 0;
+    x.ubegin = x.uend = 0;
     arm(limits_.upstream_response_timeout);
     std::error_code ec;
-    std::size_t n = co_await net::read_some(up->socket, ubuf, upstream_connection::buffer_size, ec);
+    std::size_t n = co_await net::read_some(up.socket, ubuf, upstream_connection::buffer_size, ec);
     disarm();
     if (ec || n == 0) {
       timed_out_ = false;
       if (ec == asio::error::eof && rp.finish() == http::parse_event::complete) {
+        // A body delimited by the upstream closing: complete now.
         upstream_clean = false;
         if (rechunk) {
-          std::array<asio::const_buffer, 1> last{asio::buffer(std::string_view{"0\r\n\r\n"})};
+          std::array<asio::const_buffer, 1> last{asio::buffer(last_chunk)};
           arm(limits_.send_timeout);
           auto wec = co_await net::write_all(client_, last);
           disarm();
@@ -577,11 +622,11 @@ asio::awaitable<client_session::next> client_session::serve_one() {
         co_return co_await send_error(502, true);
       co_return next::close;
     }
-    uend = n;
+    x.uend = n;
   }
   upstream_ = nullptr;
-  if (upstream_clean && request_complete && res.keep_alive && ubegin == uend)
-    worker_.pool.give_back(std::move(up));
+  if (upstream_clean && x.request_complete && res.keep_alive && x.ubegin == x.uend)
+    worker_.pool.give_back(std::move(x.up));
   co_return close_after ? next::close : next::keep_alive;
 }
 
@@ -612,9 +657,15 @@ asio::awaitable<void> client_session::pump(asio::ip::tcp::socket& from, asio::ip
   }
 }
 
-asio::awaitable<void> client_session::tunnel(upstream_connection& up, std::size_t up_begin,
-                                             std::size_t up_end) {
+asio::awaitable<void> client_session::tunnel(exchange& x) {
   using namespace asio::experimental::awaitable_operators;
+  auto& up = *x.up;
+  client_response_options o;
+  o.request_id = request_id();
+  o.framing = out_framing::none;
+  out_.clear();
+  append_client_response_head(out_, up.parser.head(), o);
+  std::size_t up_begin = x.ubegin, up_end = x.uend;
   phase_ = phase::tunnel;
   upstream_ = &up;
   // The 101 head, with whatever the upstream sent right after it; then the

@@ -50,12 +50,49 @@ private:
   enum class phase : std::uint8_t { idle, head, request_body, upstream, response, tunnel, closing };
   enum class next : std::uint8_t { keep_alive, close };
 
+  /// One request and its response: what the phases hand to each other.
+  struct exchange {
+    // From the request head (its views die when the buffer is reused).
+    char host[256];
+    std::size_t host_size = 0;
+    std::string_view path; ///< valid while the head is (used for re-routing)
+    bool has_body = false;
+    bool head_request = false;
+    bool http10 = false;
+    bool client_keep_alive = true;
+    bool wants_upgrade = false;
+    bool expect_continue = false;
+    bool retryable = false;
+    std::uint64_t max_body = 0;
+    // The upstream side.
+    asio::ip::tcp::endpoint endpoint;
+    std::size_t upstream_count = 0;
+    std::size_t attempts = 0;
+    std::shared_ptr<upstream_connection> up;
+    bool reused = false;     ///< the connection came from the pool
+    bool fresh_only = false; ///< the pool is not to be used (after a stale one)
+    bool request_complete = false;
+    std::size_t ubegin = 0, uend = 0; ///< unparsed response bytes in up->buffer
+
+    std::string_view host_view() const noexcept { return {host, host_size}; }
+  };
+
+  /// Results of the phases besides an HTTP status to answer with.
+  static constexpr int close_now = -1;   ///< close the client connection
+  static constexpr int retry_fresh = -2; ///< send again on a fresh connection
+
   asio::awaitable<next> serve_one();
   asio::awaitable<bool> read_head();
+  /// Request id, route, upstream choice, the upstream head. 0 or a status.
+  int route_request(exchange& x);
+  bool next_upstream(exchange& x);
+  asio::awaitable<int> send_request(exchange& x);
+  asio::awaitable<int> read_response_head(exchange& x);
+  asio::awaitable<next> send_response(exchange& x);
   asio::awaitable<next> send_error(int status, bool close);
   asio::awaitable<std::shared_ptr<upstream_connection>> connect(const asio::ip::tcp::endpoint& ep,
                                                                 std::error_code& ec);
-  asio::awaitable<void> tunnel(upstream_connection& up, std::size_t up_begin, std::size_t up_end);
+  asio::awaitable<void> tunnel(exchange& x);
   asio::awaitable<void> pump(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to, char* buffer,
                              std::size_t size);
   asio::awaitable<void> lingering_close();
@@ -67,6 +104,7 @@ private:
   }
   void disarm() noexcept { net::deadline_list::disarm(*this); }
   void set_request_id(std::string_view incoming);
+  std::string_view request_id() const noexcept { return {request_id_, request_id_size_}; }
 
   std::shared_ptr<listener_shared> shared_;
   worker& worker_;

@@ -63,7 +63,9 @@ void append_upstream_request_head(std::string& out, const http::message_head& re
           continue;
         xff_written = true;
         out.append("X-Forwarded-For: ");
-        {
+        // Named in Connection, the incoming chain is hop-by-hop: only the
+        // client we saw goes on.
+        if (!named_in_connection(req, "x-forwarded-for")) {
           bool first = true;
           for (const auto& x : req.headers)
             if (x.id == http::header_id::x_forwarded_for && !x.value.empty()) {

@@ -21,7 +21,7 @@ struct limits {
   std::chrono::milliseconds client_body_timeout = 60s;   ///< between two reads of a request body
   std::chrono::milliseconds send_timeout = 60s;          ///< a write that makes no progress
 
-  std::chrono::milliseconds upstream_connect_timeout = 5s;   ///< then the next upstream, or 502
+  std::chrono::milliseconds upstream_connect_timeout = 5s;   ///< then the next upstream, or 504
   std::chrono::milliseconds upstream_response_timeout = 60s; ///< head or body silent this long (504)
   std::chrono::milliseconds upstream_idle_timeout = 30s;     ///< pooled connection lifetime when idle
   std::size_t upstream_keepalive = 64; ///< idle connections kept per upstream per io thread

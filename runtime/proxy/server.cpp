@@ -63,16 +63,21 @@ std::error_code server::open() {
     if (ec)
       return ec;
     a->set_option(asio::socket_base::reuse_address{true}, ec);
-    int one = 1;
-    // SO_REUSEPORT: one acceptor per io thread, the kernel spreads
-    // connections between them.
-    if (::setsockopt(a->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-      return std::error_code{errno, std::system_category()};
     if (endpoint.address().is_v6())
       a->set_option(asio::ip::v6_only{true}, ec);
+    // SO_REUSEPORT: one acceptor per io thread, the kernel spreads
+    // connections between them. The first acceptor binds without it, so a
+    // port someone else holds (another ika too) is an error here instead of
+    // a silently shared port; it sets the option before listen(), which is
+    // when the kernel forms the group the others join.
+    int one = 1;
+    if (i > 0 && ::setsockopt(a->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+      return std::error_code{errno, std::system_category()};
     a->bind(endpoint, ec);
     if (ec)
       return ec;
+    if (i == 0 && ::setsockopt(a->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+      return std::error_code{errno, std::system_category()};
     a->listen(asio::socket_base::max_listen_connections, ec);
     if (ec)
       return ec;
@@ -84,6 +89,7 @@ std::error_code server::open() {
       bound_ = endpoint;
     }
     acceptors_.push_back(std::move(a));
+    open_acceptors_.fetch_add(1, std::memory_order_acq_rel);
   }
   return {};
 }
@@ -100,28 +106,27 @@ void server::publish(std::shared_ptr<const route_table> table) {
 }
 
 void server::drain() {
-  shared_->draining.store(true, std::memory_order_relaxed);
-  for (std::size_t i = 0; i < acceptors_.size(); ++i) {
-    asio::post(pool_.context(i), [a = acceptors_[i].get(), w = &workers_.at(i), owner = shared_.get()] {
-      std::error_code ignored;
-      a->close(ignored);
-      w->deadlines.for_each([owner](net::deadline_entry& e) {
-        if (e.owner() == owner)
-          e.stop(false);
-      });
-    });
-  }
+  close_acceptors(false);
 }
 
 void server::close_all() {
+  close_acceptors(true);
+}
+
+void server::close_acceptors(bool now) {
   shared_->draining.store(true, std::memory_order_relaxed);
+  // Each io thread closes its own acceptor and tells its own connections:
+  // the acceptors and sessions belong to their threads.
   for (std::size_t i = 0; i < acceptors_.size(); ++i) {
-    asio::post(pool_.context(i), [a = acceptors_[i].get(), w = &workers_.at(i), owner = shared_.get()] {
+    asio::post(pool_.context(i), [this, i, now, owner = shared_.get()] {
       std::error_code ignored;
-      a->close(ignored);
-      w->deadlines.for_each([owner](net::deadline_entry& e) {
+      if (acceptors_[i]->is_open()) {
+        acceptors_[i]->close(ignored);
+        open_acceptors_.fetch_sub(1, std::memory_order_acq_rel);
+      }
+      workers_.at(i).deadlines.for_each([owner, now](net::deadline_entry& e) {
         if (e.owner() == owner)
-          e.stop(true);
+          e.stop(now);
       });
     });
   }

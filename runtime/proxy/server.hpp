@@ -70,6 +70,9 @@ public:
   /// Closes every connection now.
   void close_all();
 
+  /// False once every acceptor is closed (after drain() or close_all()).
+  bool accepting() const noexcept { return open_acceptors_.load(std::memory_order_acquire) > 0; }
+
   std::uint64_t connections() const noexcept;
   std::uint64_t requests() const noexcept;
   std::size_t routes() const;
@@ -82,6 +85,8 @@ private:
   asio::ip::tcp::endpoint bound_;
   std::shared_ptr<listener_shared> shared_;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+  std::atomic<std::size_t> open_acceptors_{0};
+  void close_acceptors(bool now);
 };
 
 } // namespace ika::proxy

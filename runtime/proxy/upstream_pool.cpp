@@ -27,8 +27,11 @@ std::shared_ptr<upstream_connection> upstream_pool::take(const asio::ip::tcp::en
   it->second.pop_back();
   --idle_count_;
   ++c->idle_generation;
-  std::error_code ignored;
-  c->socket.cancel(ignored); // the idle watch
+  if (c->watched) {
+    c->watched = false;
+    std::error_code ignored;
+    c->socket.cancel(ignored);
+  }
   return c;
 }
 
@@ -43,14 +46,14 @@ void upstream_pool::give_back(std::shared_ptr<upstream_connection> c) {
     l.erase(l.begin());
     --idle_count_;
   }
+  ticker_.ensure_ticking(); // first: it refreshes now()
   c->idle_since = ticker_.now();
-  watch(c);
   l.push_back(std::move(c));
   ++idle_count_;
-  ticker_.ensure_ticking();
 }
 
 void upstream_pool::watch(const std::shared_ptr<upstream_connection>& c) {
+  c->watched = true;
   auto generation = c->idle_generation;
   c->socket.async_wait(asio::socket_base::wait_read,
                        [this, alive = alive_, c, generation](std::error_code ec) {
@@ -101,6 +104,11 @@ bool upstream_pool::tick(void* self) {
       l.erase(l.begin(), l.begin() + static_cast<std::ptrdiff_t>(expired));
       pool.idle_count_ -= expired;
     }
+    // Connections idle since before the previous tick get their watch.
+    auto settled = pool.ticker_.now() - net::deadline_list::tick;
+    for (auto& c : l)
+      if (!c->watched && c->idle_since < settled)
+        pool.watch(c);
   }
   return pool.idle_count_ > 0;
 }

@@ -76,14 +76,15 @@ auto ask_via_spawn(caf::actor_system& sys, const Handle& dest, caf::timespan tim
       });
     };
     sys.spawn(
-      [=](caf::event_based_actor* self, int) {
-        self->request(dest, timeout, ys...)
-          .then([=](Result& r) { complete(std::move(r)); }, [=](caf::error& e) { complete(std::move(e)); });
-      },
-      0);
+        [=](caf::event_based_actor* self, int) {
+          self->request(dest, timeout, ys...)
+              .then([=](Result& r) { complete(std::move(r)); },
+                    [=](caf::error& e) { complete(std::move(e)); });
+        },
+        0);
   };
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(caf::expected<Result>)>(
-    std::move(init), asio::use_awaitable, std::move(xs)...);
+      std::move(init), asio::use_awaitable, std::move(xs)...);
 }
 
 /// Runs sequential asks from one coroutine on an io_context driven by the
@@ -92,19 +93,19 @@ template <class Ask>
 void run_sequential_asks(benchmark::State& state, Ask ask) {
   asio::io_context io;
   asio::co_spawn(
-    io,
-    [&]() -> asio::awaitable<void> {
-      int x = 0;
-      for (auto _ : state) {
-        auto r = co_await ask(x);
-        if (!r || *r != 2 * x) {
-          state.SkipWithError("wrong reply");
-          break;
+      io,
+      [&]() -> asio::awaitable<void> {
+        int x = 0;
+        for (auto _ : state) {
+          auto r = co_await ask(x);
+          if (!r || *r != 2 * x) {
+            state.SkipWithError("wrong reply");
+            break;
+          }
+          ++x;
         }
-        ++x;
-      }
-    },
-    asio::detached);
+      },
+      asio::detached);
   io.run();
 }
 
@@ -119,11 +120,11 @@ void bm_ask_round_trip_spawn_per_ask(benchmark::State& state) {
   run_sequential_asks(state, [&](int x) { return ask_via_spawn<int>(b.sys, b.dest, 5s, x); });
 }
 BENCHMARK(bm_ask_round_trip_spawn_per_ask)
-  ->ArgName("sharing")
-  ->Arg(0)
-  ->Arg(1)
-  ->UseRealTime()
-  ->MeasureProcessCPUTime();
+    ->ArgName("sharing")
+    ->Arg(0)
+    ->Arg(1)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime();
 
 /// `in_flight` asks at a time from one io thread (callbacks); reports asks/s.
 void bm_ask_throughput(benchmark::State& state) {
@@ -136,10 +137,12 @@ void bm_ask_throughput(benchmark::State& state) {
   for (auto _ : state) {
     pending = in_flight;
     for (int i = 0; i < in_flight; ++i)
-      bridge::async_ask<int>(b.sys, b.dest, 5s, asio::bind_executor(io, [&](caf::expected<int> r) {
-                               --pending;
-                               failed += r ? 0 : 1;
-                             }),
+      bridge::async_ask<int>(b.sys, b.dest, 5s,
+                             asio::bind_executor(io,
+                                                 [&](const caf::expected<int>& r) {
+                                                   --pending;
+                                                   failed += r ? 0 : 1;
+                                                 }),
                              i);
     while (pending > 0)
       io.run_one();
@@ -182,8 +185,8 @@ BENCHMARK(bm_snapshot_get_unchanged);
 /// publish() alone (two preallocated values alternate, so no allocation).
 void bm_snapshot_publish(benchmark::State& state) {
   bridge::snapshot_cell<route_table_like> cell;
-  std::array<std::shared_ptr<const route_table_like>, 2> values{
-    std::make_shared<const route_table_like>(), std::make_shared<const route_table_like>()};
+  std::array<std::shared_ptr<const route_table_like>, 2> values{std::make_shared<const route_table_like>(),
+                                                                std::make_shared<const route_table_like>()};
   std::size_t i = 0;
   for (auto _ : state)
     cell.publish(values[i++ & 1]);
@@ -195,8 +198,8 @@ BENCHMARK(bm_snapshot_publish);
 void bm_snapshot_publish_then_get(benchmark::State& state) {
   bridge::snapshot_cell<route_table_like> cell;
   bridge::snapshot_reader<route_table_like> reader{cell};
-  std::array<std::shared_ptr<const route_table_like>, 2> values{
-    std::make_shared<const route_table_like>(), std::make_shared<const route_table_like>()};
+  std::array<std::shared_ptr<const route_table_like>, 2> values{std::make_shared<const route_table_like>(),
+                                                                std::make_shared<const route_table_like>()};
   std::size_t i = 0;
   for (auto _ : state) {
     cell.publish(values[i++ & 1]);

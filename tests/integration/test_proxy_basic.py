@@ -5,7 +5,7 @@ headers the proxy adds and removes."""
 import threading
 import unittest
 
-from ikatest import (Client, Echo, IkaTestCase, Origin, Reply, Scripted, build_request)
+from ikatest import (Client, Echo, IkaTestCase, Origin, Reply, Scripted, build_request, reply_bytes, wait_until)
 
 
 def target_echo(req):
@@ -146,6 +146,68 @@ class KeepAliveTest(IkaTestCase):
             self.assertEqual((resp.status, resp.body), (200, b"bye"))
             self.assertNotIn("close", resp.tokens("connection"))
         self.assertEqual(origin.connections, 3)
+
+    def test_pooled_connection_closed_by_upstream_is_not_a_failure(self):
+        """The upstream closes a keep-alive connection after answering: the
+        next GET goes through (on a new connection), it does not fail."""
+        closed = threading.Event()
+
+        def answer_then_close(conn):
+            conn.read_request()
+            conn.send(reply_bytes(b"first"))
+            conn.sock.close()
+            closed.set()
+        origin = self.start(Scripted(answer_then_close, reply_bytes(b"second")))
+        ika = self.proxy(origin, node={"workers": 1})
+        c = self.client(ika.port)
+        self.assertEqual(c.roundtrip("GET", "/1").body, b"first")
+        self.assertTrue(closed.wait(5))
+        resp = c.roundtrip("GET", "/2")
+        self.assertEqual((resp.status, resp.body), (200, b"second"))
+
+    def test_upstream_closing_after_every_response(self):
+        """An upstream that closes each connection right after its response
+        (without saying `Connection: close`) never turns a GET into a 502:
+        a request that finds its pooled connection closed before any
+        response byte is retried on a new one."""
+        origin = self.start(Scripted(reply_bytes(b"once")))
+        ika = self.proxy(origin)
+        c = self.client(ika.port)
+        statuses = [c.roundtrip("GET", "/%d" % i).status for i in range(50)]
+        self.assertEqual(statuses, [200] * 50)
+
+    def test_idle_pooled_connections_expire(self):
+        """A pooled upstream connection idle longer than
+        upstream_idle_timeout is closed by the proxy."""
+        origin = self.start(Origin())
+        ika = self.proxy(origin, limits={"upstream_idle_timeout": "300ms"})
+        self.assertEqual(self.fetch(ika.port).status, 200)
+        wait_until(lambda: origin.closed_connections == origin.connections == 1, 5,
+                   message="the idle upstream connection to be closed")
+
+    def test_idle_pool_is_bounded_by_upstream_keepalive(self):
+        """With upstream_keepalive = 1 and one io thread, five concurrent
+        requests use five upstream connections, and four are closed once
+        they are idle."""
+        release = threading.Event()
+        self.addCleanup(release.set)
+        in_flight = []
+
+        def handler(req):
+            in_flight.append(req)
+            release.wait(10)
+            return Reply(b"ok")
+        origin = self.start(Origin(handler=handler))
+        ika = self.proxy(origin, node={"workers": 1}, limits={"upstream_keepalive": 1})
+        clients = [self.client(ika.port) for _ in range(5)]
+        for c in clients:
+            c.request("GET", "/")
+        wait_until(lambda: len(in_flight) == 5, 5, message="five requests at the origin")
+        release.set()
+        for c in clients:
+            self.assertEqual(c.response().status, 200)
+        wait_until(lambda: origin.closed_connections >= 4, 5, message="surplus idle connections to be closed")
+        self.assertEqual(origin.connections, 5)
 
     def test_pipelined_requests_are_answered_in_order(self):
         """Twenty requests sent in one write (some with bodies) get their

@@ -2,11 +2,12 @@
 slow and idle clients, unreachable upstreams (502, with retry for idempotent
 requests), silent upstreams (504), and 404 when no route matches."""
 
+import select
 import time
 import unittest
 
-from ikatest import (Blackhole, ConnectionClosed, DeadAddress, Echo, IkaTestCase, Origin, Scripted, build_request,
-                     make_config)
+from ikatest import (Blackhole, ConnectionClosed, DeadAddress, Echo, IkaTestCase, LargeOrigin, MiB, Origin, Scripted,
+                     build_request, make_config)
 
 
 class RequestSizeLimitTest(IkaTestCase):
@@ -53,11 +54,30 @@ class RequestSizeLimitTest(IkaTestCase):
         self.assertEqual(self.fetch(self.ika.port, "GET", target).status, 200)
         self.assertEqual(self.origin.requests[0].target, target)
 
+    def assert_413(self, data, body_error=False):
+        """413, then either the connection closes or (if the response did
+        not say close) it carries a next request correctly; the upstream
+        never gets the refused request."""
+        before = self.origin.bytes_received
+        c = self.client(self.ika.port)
+        c.send(data)
+        resp = c.response()
+        self.assert_error_response(resp, 413)
+        if not body_error:
+            self.assertEqual(self.origin.bytes_received, before, "bytes of the refused request reached the upstream")
+        if "close" in resp.tokens("connection"):
+            self.assert_closed(c)
+        else:
+            after = c.roundtrip("POST", "/after", body=b"next")
+            self.assertEqual((after.status, after.body), (200, b"next"))
+        self.assertEqual([r.target for r in self.origin.requests if r.target != "/after"], [],
+                         "the refused request reached the upstream")
+        self.assertNotIn("/smuggled", [r.target for r in self.origin.heads])
+
     def test_body_too_large_by_content_length(self):
         """A Content-Length over max_body gets 413 before any byte reaches
         the upstream."""
-        data = build_request("POST", "/", body=b"x" * 2048)
-        self.assert_rejected(self.ika.port, data, self.origin, 413)
+        self.assert_413(build_request("POST", "/", body=b"x" * 2048))
 
     def test_body_at_the_limit_passes(self):
         """A body of exactly max_body bytes is forwarded."""
@@ -65,10 +85,9 @@ class RequestSizeLimitTest(IkaTestCase):
         self.assertEqual((resp.status, len(resp.body)), (200, 1024))
 
     def test_chunked_body_too_large(self):
-        """A chunked body that grows past max_body gets 413 and a close;
-        the upstream never receives a complete request."""
-        data = build_request("POST", "/", body=b"z" * 4096, chunked=True, chunk_size=512)
-        self.assert_rejected(self.ika.port, data, self.origin, 413, body_error=True)
+        """A chunked body that grows past max_body gets 413; the upstream
+        never receives a complete request."""
+        self.assert_413(build_request("POST", "/", body=b"z" * 4096, chunked=True, chunk_size=512), body_error=True)
 
 
 class RouteBodyLimitTest(IkaTestCase):
@@ -109,6 +128,24 @@ class ClientTimeoutTest(IkaTestCase):
         self.assert_error_response(resp, 408)
         self.assertLess(time.monotonic() - started, 5)
         self.assert_closed(c)
+        self.assertEqual(self.origin.bytes_received, 0)
+
+    def test_trickling_head_still_times_out(self):
+        """client_header_timeout bounds the whole head: one byte every
+        100 ms does not keep it alive (a 408 arrives within 3 s)."""
+        c = self.client(self.ika.port)
+        c.send(b"GET / HTTP/1.1\r\nHost: example.test\r\n")
+        started = time.monotonic()
+        # One byte per 100 ms until the proxy answers (or 3 s pass).
+        while time.monotonic() - started < 3:
+            readable, _, _ = select.select([c.sock], [], [], 0.1)
+            if readable:
+                break
+            c.send(b"X")
+        closed, data = c.wait_closed(timeout=5)
+        self.assertTrue(data.startswith(b"HTTP/1.1 408 "), "no 408 for a trickling head: %r" % data[:100])
+        self.assertTrue(closed, "connection still open after the 408")
+        self.assertLess(time.monotonic() - started, 3)
         self.assertEqual(self.origin.bytes_received, 0)
 
     def test_silent_new_connection_is_closed(self):
@@ -153,6 +190,20 @@ class ClientTimeoutTest(IkaTestCase):
         self.assertEqual((resp.status, resp.body), (200, b"0123456789abcde"))
 
 
+class SendTimeoutTest(IkaTestCase):
+
+    def test_client_that_stops_reading_is_cut(self):
+        """A client that reads nothing of a large response is disconnected
+        after send_timeout, and the upstream transfer is abandoned too."""
+        origin = self.start(LargeOrigin(1024 * MiB))
+        ika = self.proxy(origin, limits={"send_timeout": "500ms", "upstream_response_timeout": "60s"})
+        c = self.client(ika.port, timeout=30)
+        c.request("GET", "/big")
+        self.assertTrue(origin.aborted.wait(15), "the upstream transfer to a stuck client was never abandoned")
+        with self.assertRaises(ConnectionClosed):
+            c.response(sink=lambda data: None)
+
+
 class UpstreamFailureTest(IkaTestCase):
 
     def test_connection_refused_gives_502(self):
@@ -191,14 +242,15 @@ class UpstreamFailureTest(IkaTestCase):
         self.assert_error_response(self.fetch(ika.port, "POST", "/pay", body=b"once"), 502)
         self.assertEqual(len(first.requests) + len(second.requests), 1, "the POST was sent twice")
 
-    def test_connect_timeout_gives_502(self):
-        """An upstream that never completes the TCP handshake gives a 502
+    def test_connect_timeout_gives_504(self):
+        """An upstream that never completes the TCP handshake gives a 504
+        (a timeout, as nginx answers it; a refused connection is a 502)
         after upstream_connect_timeout."""
         hole = self.start(Blackhole())
         ika = self.proxy(hole, limits={"upstream_connect_timeout": "300ms"})
         started = time.monotonic()
         resp = self.fetch(ika.port)
-        self.assert_error_response(resp, 502)
+        self.assert_error_response(resp, 504)
         self.assertLess(time.monotonic() - started, 5)
 
     def test_connect_timeout_is_retried_on_the_next_upstream(self):

@@ -7,7 +7,7 @@ ever received."""
 
 import unittest
 
-from ikatest import IkaTestCase, Origin
+from ikatest import Ika, IkaTestCase, Origin, make_config
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: example.test\r\n\r\n"
 
@@ -26,9 +26,21 @@ class RejectionTestCase(IkaTestCase):
         self.ika = self.proxy(self.origin)
 
     def rejected(self, cases, status=400, body_error=False):
+        """Each case against its own origin and ika, so that a failing case
+        cannot leak requests into the next one's record."""
         for name, data in cases:
             with self.subTest(case=name):
-                self.assert_rejected(self.ika.port, data, self.origin, status, body_error)
+                origin = Origin().start()
+                ika = Ika(make_config(origin))
+                try:
+                    ika.start()
+                    self.assert_rejected(ika.port, data, origin, status, body_error)
+                finally:
+                    ika.stop()
+                    origin.stop()
+                    report = ika.sanitizer_report()
+                    if report:
+                        self.fail("sanitizer report in ika's stderr:\n" + report[-4000:])
 
 
 class ContentLengthRejectionTest(RejectionTestCase):
@@ -152,6 +164,51 @@ class HeaderSyntaxRejectionTest(RejectionTestCase):
                  b"GET / HTTX/1.1", b"GET\t/ HTTP/1.1", b" / HTTP/1.1", b"GET HTTP/1.1", b"G(T / HTTP/1.1",
                  b"GET /a\x00b HTTP/1.1", b"GET /a\x7fb HTTP/1.1", b"GET /\xff HTTP/1.1", b"GET / http/1.1"]
         self.rejected([(repr(l), req(start=l)) for l in lines])
+
+
+class MethodRejectionTest(RejectionTestCase):
+
+    def test_connect_is_refused(self):
+        """CONNECT never opens a tunnel through a reverse proxy (400, 405 or
+        501) and reaches no upstream."""
+        self.rejected([("connect", req(start=b"CONNECT example.test:443 HTTP/1.1", host=b"Host: example.test:443"))],
+                      status=(400, 405, 501))
+
+
+class PipelineRejectionTest(RejectionTestCase):
+
+    def test_bad_request_behind_a_good_one(self):
+        """Pipelined good, bad, good: the first is answered, the bad one
+        gets a 400 and the connection closes; the third never reaches the
+        upstream."""
+        c = self.client(self.ika.port)
+        c.send(req(start=b"GET /first HTTP/1.1") + req(b"X A: 1", start=b"GET /bad HTTP/1.1") +
+               req(start=b"GET /smuggled HTTP/1.1"))
+        first = c.response()
+        self.assertEqual((first.status, first.body), (200, b"ok"))
+        self.assert_error_response(c.response(), 400)
+        self.assert_closed(c)
+        self.assertEqual([r.target for r in self.origin.heads], ["/first"])
+
+    def test_client_abort_mid_body(self):
+        """A client that closes inside its Content-Length body never makes
+        a complete request reach the upstream, and the proxy carries on."""
+        c = self.client(self.ika.port)
+        c.send(req(b"Content-Length: 100", body=b"only part of it"))
+        c.close()
+        self.assert_control_request(self.ika.port, self.origin, body_error=True)
+
+
+class TrailerRejectionTest(RejectionTestCase):
+
+    def test_malformed_trailers(self):
+        """A trailer section with obs-fold, whitespace before a colon, a
+        line without a colon or a NUL is rejected; no complete request is
+        forwarded."""
+        te = b"Transfer-Encoding: chunked"
+        trailers = [b"X-T: a\r\n b", b"X-T : 1", b"no colon here", b"X-T: a\x00b", b"X(T): 1"]
+        self.rejected([(repr(t), req(te, body=b"5\r\nhello\r\n0\r\n" + t + b"\r\n\r\n" + SMUGGLED))
+                       for t in trailers], body_error=True)
 
 
 class HostRejectionTest(RejectionTestCase):

@@ -149,6 +149,20 @@ class RawTunnelTest(IkaTestCase):
         self.assertEqual(c.response().status, 101)
         self.assertEqual(self.assert_closed(c), b"bye")
 
+    def test_idle_tunnel_is_closed(self):
+        """A tunnel with no traffic either way for tunnel_idle_timeout is
+        closed (here 500 ms; closed within 5 s)."""
+        def script(conn):
+            conn.read_request()
+            conn.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: raw\r\nConnection: Upgrade\r\n\r\n")
+            conn.stream.read_to_eof()
+        upstream = self.start(Scripted(script))
+        ika = self.proxy(upstream, limits={"tunnel_idle_timeout": "500ms"})
+        c = self.client(ika.port)
+        c.send(b"GET /raw HTTP/1.1\r\nHost: example.test\r\nUpgrade: raw\r\nConnection: Upgrade\r\n\r\n")
+        self.assertEqual(c.response().status, 101)
+        self.assertEqual(self.assert_closed(c, timeout=5), b"")
+
 
 if __name__ == "__main__":
     unittest.main()

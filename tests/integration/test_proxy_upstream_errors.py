@@ -141,6 +141,19 @@ class UpstreamHeadTest(UpstreamErrorTestCase):
         self.assert_502(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
                         b"tunnel bytes")
 
+    def test_empty_reason_phrase_is_fine(self):
+        """`HTTP/1.1 204 ` (an empty reason phrase) is a valid status line
+        and is relayed."""
+        def script(conn):
+            for _ in range(2):
+                conn.read_request()
+                conn.send(b"HTTP/1.1 204 \r\n\r\n")
+        upstream = self.start(Scripted(script))
+        ika = self.proxy(upstream)
+        c = self.client(ika.port)
+        self.assertEqual(c.roundtrip("GET", "/").status, 204)
+        self.assertEqual(c.roundtrip("GET", "/").status, 204)
+
     def test_close_before_any_byte(self):
         """The upstream closes after reading the request, without a byte of
         response: 502 (a POST, so that no retry is allowed)."""

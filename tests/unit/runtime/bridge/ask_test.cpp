@@ -34,10 +34,9 @@ using echo_atom = caf::atom_constant<caf::atom("echo")>;
 using ping_atom = caf::atom_constant<caf::atom("ping")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
 
-using calculator_actor = caf::typed_actor<
-  caf::replies_to<add_atom, int, int>::with<int>,
-  caf::replies_to<echo_atom, std::string>::with<std::string>,
-  caf::reacts_to<ping_atom>>;
+using calculator_actor =
+    caf::typed_actor<caf::replies_to<add_atom, int, int>::with<int>,
+                     caf::replies_to<echo_atom, std::string>::with<std::string>, caf::reacts_to<ping_atom>>;
 
 // CAF 0.17 dereferences a null argument tuple when a function actor is
 // spawned without arguments (UBSan reports it), so every test actor here
@@ -46,9 +45,9 @@ using calculator_actor = caf::typed_actor<
 /// Adds `bias` to every sum.
 calculator_actor::behavior_type calculator(int bias) {
   return {
-    [bias](add_atom, int x, int y) { return x + y + bias; },
-    [](echo_atom, std::string& s) { return std::move(s); },
-    [](ping_atom) {},
+      [bias](add_atom, int x, int y) { return x + y + bias; },
+      [](echo_atom, std::string& s) { return std::move(s); },
+      [](ping_atom) {},
   };
 }
 
@@ -127,18 +126,18 @@ caf::behavior holder(caf::stateful_actor<holder_state>* self, int value,
                      std::shared_ptr<std::promise<void>> received) {
   self->state.received = std::move(received);
   return {
-    [=](int) {
-      self->state.pending.push_back(self->make_response_promise());
-      if (auto r = std::exchange(self->state.received, nullptr))
-        r->set_value();
-    },
-    [=](release_atom) {
-      auto n = static_cast<int>(self->state.pending.size());
-      for (auto& rp : self->state.pending)
-        rp.deliver(value);
-      self->state.pending.clear();
-      return n;
-    },
+      [=](int) {
+        self->state.pending.push_back(self->make_response_promise());
+        if (auto r = std::exchange(self->state.received, nullptr))
+          r->set_value();
+      },
+      [=](release_atom) {
+        auto n = static_cast<int>(self->state.pending.size());
+        for (auto& rp : self->state.pending)
+          rp.deliver(value);
+        self->state.pending.clear();
+        return n;
+      },
   };
 }
 
@@ -168,7 +167,7 @@ protected:
   void release(const caf::actor& holder_actor) {
     int released = 0;
     self_->request(holder_actor, caf::infinite, release_atom::value)
-      .receive([&](int n) { released = n; }, [](caf::error&) {});
+        .receive([&](int n) { released = n; }, [](caf::error&) {});
     ASSERT_EQ(released, 1);
   }
 
@@ -184,14 +183,14 @@ TEST_F(ask_test, reply_resumes_the_coroutine_on_its_io_thread) {
   std::atomic<std::thread::id> actor_thread;
   auto doubler = spawn(multiplier, 2, &actor_thread);
   io_thread io;
-  auto seen = run_coroutine<outcome<int>>(
-    io.context().get_executor(), [&]() -> asio::awaitable<outcome<int>> {
-      outcome<int> o;
-      o.before = std::this_thread::get_id();
-      o.result = co_await bridge::ask<int>(sys_, doubler, 5s, 21);
-      o.after = std::this_thread::get_id();
-      co_return o;
-    });
+  auto seen =
+      run_coroutine<outcome<int>>(io.context().get_executor(), [&]() -> asio::awaitable<outcome<int>> {
+        outcome<int> o;
+        o.before = std::this_thread::get_id();
+        o.result = co_await bridge::ask<int>(sys_, doubler, 5s, 21);
+        o.after = std::this_thread::get_id();
+        co_return o;
+      });
   ASSERT_TRUE(seen);
   ASSERT_TRUE(seen->result && *seen->result) << sys_.render(seen->result->error());
   EXPECT_EQ(**seen->result, 42);
@@ -210,16 +209,16 @@ TEST_F(ask_test, typed_actor_replies) {
     std::optional<caf::expected<void>> ping;
     std::optional<caf::expected<caf::message>> raw;
   };
-  auto seen = run_coroutine<typed_results>(
-    io.context().get_executor(), [&]() -> asio::awaitable<typed_results> {
-      typed_results r;
-      r.sum = co_await bridge::ask<int>(sys_, calc, 5s, add_atom::value, 2, 3);
-      std::string text(1000, 'x'); // heap-allocated: a wrong move would show under ASan
-      r.echo = co_await bridge::ask<std::string>(sys_, calc, 5s, echo_atom::value, text);
-      r.ping = co_await bridge::ask<void>(sys_, calc, 5s, ping_atom::value);
-      r.raw = co_await bridge::ask<caf::message>(sys_, calc, 5s, add_atom::value, 40, 2);
-      co_return r;
-    });
+  auto seen =
+      run_coroutine<typed_results>(io.context().get_executor(), [&]() -> asio::awaitable<typed_results> {
+        typed_results r;
+        r.sum = co_await bridge::ask<int>(sys_, calc, 5s, add_atom::value, 2, 3);
+        std::string text(1000, 'x'); // heap-allocated: a wrong move would show under ASan
+        r.echo = co_await bridge::ask<std::string>(sys_, calc, 5s, echo_atom::value, text);
+        r.ping = co_await bridge::ask<void>(sys_, calc, 5s, ping_atom::value);
+        r.raw = co_await bridge::ask<caf::message>(sys_, calc, 5s, add_atom::value, 40, 2);
+        co_return r;
+      });
   ASSERT_TRUE(seen);
   ASSERT_TRUE(seen->sum && *seen->sum) << sys_.render(seen->sum->error());
   EXPECT_EQ(**seen->sum, 5);
@@ -234,28 +233,26 @@ TEST_F(ask_test, typed_actor_replies) {
 
 TEST_F(ask_test, error_reply_arrives_as_the_error) {
   auto failing = spawn(
-    [](caf::sec code) -> caf::behavior {
-      return {
-        [code](int) -> caf::result<int> { return caf::make_error(code); },
-        [](const std::string&) { return 1; },
-      };
-    },
-    caf::sec::runtime_error);
+      [](caf::sec code) -> caf::behavior {
+        return {
+            [code](int) -> caf::result<int> { return caf::make_error(code); },
+            [](const std::string&) { return 1; },
+        };
+      },
+      caf::sec::runtime_error);
   io_thread io;
   struct results {
     std::optional<caf::expected<int>> error_reply;
     std::optional<caf::expected<int>> unhandled;
     std::optional<caf::expected<std::string>> wrong_type;
   };
-  auto seen = run_coroutine<results>(io.context().get_executor(),
-                                     [&]() -> asio::awaitable<results> {
-                                       results r;
-                                       r.error_reply = co_await bridge::ask<int>(sys_, failing, 5s, 1);
-                                       r.unhandled = co_await bridge::ask<int>(sys_, failing, 5s, 1.5);
-                                       r.wrong_type =
-                                         co_await bridge::ask<std::string>(sys_, failing, 5s, "one");
-                                       co_return r;
-                                     });
+  auto seen = run_coroutine<results>(io.context().get_executor(), [&]() -> asio::awaitable<results> {
+    results r;
+    r.error_reply = co_await bridge::ask<int>(sys_, failing, 5s, 1);
+    r.unhandled = co_await bridge::ask<int>(sys_, failing, 5s, 1.5);
+    r.wrong_type = co_await bridge::ask<std::string>(sys_, failing, 5s, "one");
+    co_return r;
+  });
   ASSERT_TRUE(seen);
   ASSERT_TRUE(seen->error_reply && !*seen->error_reply);
   EXPECT_EQ(seen->error_reply->error(), caf::sec::runtime_error);
@@ -314,14 +311,13 @@ TEST_F(ask_test, dead_actor_and_null_handle_are_errors) {
     std::optional<caf::expected<int>> null;
     std::thread::id after;
   };
-  auto seen = run_coroutine<results>(io.context().get_executor(),
-                                     [&]() -> asio::awaitable<results> {
-                                       results r;
-                                       r.dead = co_await bridge::ask<int>(sys_, doomed, 5s, 1);
-                                       r.null = co_await bridge::ask<int>(sys_, null_handle, 5s, 1);
-                                       r.after = std::this_thread::get_id();
-                                       co_return r;
-                                     });
+  auto seen = run_coroutine<results>(io.context().get_executor(), [&]() -> asio::awaitable<results> {
+    results r;
+    r.dead = co_await bridge::ask<int>(sys_, doomed, 5s, 1);
+    r.null = co_await bridge::ask<int>(sys_, null_handle, 5s, 1);
+    r.after = std::this_thread::get_id();
+    co_return r;
+  });
   ASSERT_TRUE(seen);
   ASSERT_TRUE(seen->dead && !*seen->dead);
   EXPECT_EQ(seen->dead->error(), caf::sec::request_receiver_down);
@@ -399,17 +395,17 @@ TEST_F(ask_test, io_context_run_by_two_threads_resumes_on_one_of_them) {
     auto p = std::make_shared<std::promise<void>>();
     done.push_back(p->get_future());
     asio::co_spawn(
-      io,
-      [&, c]() -> asio::awaitable<void> {
-        for (int i = 0; i < 100; ++i) {
-          auto r = co_await bridge::ask<int>(sys_, doubler, 10s, c + i);
-          if (io_threads.count(std::this_thread::get_id()) == 0)
-            ++foreign;
-          if (r && *r == (c + i) * 2)
-            ++good;
-        }
-      },
-      [p](std::exception_ptr) { p->set_value(); });
+        io,
+        [&, c]() -> asio::awaitable<void> {
+          for (int i = 0; i < 100; ++i) {
+            auto r = co_await bridge::ask<int>(sys_, doubler, 10s, c + i);
+            if (io_threads.count(std::this_thread::get_id()) == 0)
+              ++foreign;
+            if (r && *r == (c + i) * 2)
+              ++good;
+          }
+        },
+        [p](std::exception_ptr) { p->set_value(); });
   }
   bool all_done = true;
   for (auto& f : done)
@@ -432,8 +428,7 @@ TEST_F(ask_test, run_does_not_return_while_an_ask_is_pending) {
   // A plain callback: co_spawn holds work of its own while a coroutine is
   // suspended, so only a callback shows whether the ask itself holds work.
   bridge::async_ask<int>(sys_, slow, 30s,
-                         asio::bind_executor(io, [&](caf::expected<int> r) { result = std::move(r); }),
-                         1);
+                         asio::bind_executor(io, [&](caf::expected<int> r) { result = std::move(r); }), 1);
   ASSERT_EQ(got_request.wait_for(deadline), std::future_status::ready);
   // Nothing is ready to run. Without outstanding work, poll() would find the
   // context out of work and stop it, exactly as run() would return.
@@ -462,15 +457,14 @@ typename Inspector::result_type inspect(Inspector& f, point& p) {
 
 TEST_F(ask_test, aggregate_argument_built_in_a_named_local) {
   auto summer = spawn(
-    [](int bias) -> caf::behavior { return {[bias](const point& p) { return p.x + p.y + bias; }}; },
-    0);
+      [](int bias) -> caf::behavior { return {[bias](const point& p) { return p.x + p.y + bias; }}; }, 0);
   io_thread io;
   auto seen = run_coroutine<std::optional<caf::expected<int>>>(
-    io.context().get_executor(), [&]() -> asio::awaitable<std::optional<caf::expected<int>>> {
-      // Named local, not `point{20, 22}` inside the co_await (g++ 12 bug).
-      point p{20, 22};
-      co_return co_await bridge::ask<int>(sys_, summer, 5s, p);
-    });
+      io.context().get_executor(), [&]() -> asio::awaitable<std::optional<caf::expected<int>>> {
+        // Named local, not `point{20, 22}` inside the co_await (g++ 12 bug).
+        point p{20, 22};
+        co_return co_await bridge::ask<int>(sys_, summer, 5s, p);
+      });
   ASSERT_TRUE(seen && *seen);
   ASSERT_TRUE(**seen) << sys_.render((*seen)->error());
   EXPECT_EQ(***seen, 42);
