@@ -27,7 +27,10 @@ asio::awaitable<std::error_code> write_all(asio::ip::tcp::socket& s, std::span<a
       ++first;
       continue;
     }
-    std::size_t n = s.write_some(buffers.subspan(first), ec);
+    // One buffer goes out with send(2), several with sendmsg(2): the
+    // single-buffer path skips importing an iovec array.
+    std::size_t n = first + 1 == buffers.size() ? s.write_some(buffers[first], ec)
+                                                : s.write_some(buffers.subspan(first), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       co_await s.async_wait(asio::socket_base::wait_write, asio::redirect_error(asio::use_awaitable, ec));
       if (ec)
