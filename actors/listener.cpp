@@ -32,53 +32,54 @@ listener_status listener_state::status() const {
 listener_actor::behavior_type listener(listener_pointer self, std::shared_ptr<proxy::server> server) {
   self->state.server = std::move(server);
   return {
-    [self](routes_atom, const std::vector<route_spec>& routes) -> caf::result<ok_atom> {
-      auto err = self->state.apply_routes(routes);
-      if (!err.empty())
-        return caf::make_error(caf::sec::invalid_argument, err);
-      return ok_atom::value;
-    },
-    [self](status_atom) { return self->state.status(); },
-    [self](drain_atom, caf::timespan timeout) -> caf::result<drain_result> {
-      auto& st = self->state;
-      auto promise = self->make_response_promise<drain_result>();
-      st.drains.push_back(promise);
-      auto deadline = caf::make_timestamp() + timeout;
-      if (!st.draining || deadline < st.drain_deadline)
-        st.drain_deadline = deadline;
-      if (!st.draining) {
-        st.draining = true;
-        st.server->drain();
-        self->send(self, check_atom::value);
-      }
-      return promise;
-    },
-    [self](check_atom) {
-      auto& st = self->state;
-      if (!st.draining)
-        return;
-      auto open = st.server->connections();
-      bool late = caf::make_timestamp() >= st.drain_deadline;
-      if ((open == 0 && !st.server->accepting()) || late) {
-        drain_result r;
-        r.complete = open == 0;
-        r.abandoned = open;
-        if (late && open > 0) {
-          spdlog::warn("listener {}: drain deadline passed, closing {} connection(s)", st.server->name(), open);
-          st.server->close_all();
+      [self](routes_atom, const std::vector<route_spec>& routes) -> caf::result<ok_atom> {
+        auto err = self->state.apply_routes(routes);
+        if (!err.empty())
+          return caf::make_error(caf::sec::invalid_argument, err);
+        return ok_atom::value;
+      },
+      [self](status_atom) { return self->state.status(); },
+      [self](drain_atom, caf::timespan timeout) -> caf::result<drain_result> {
+        auto& st = self->state;
+        auto promise = self->make_response_promise<drain_result>();
+        st.drains.push_back(promise);
+        auto deadline = caf::make_timestamp() + timeout;
+        if (!st.draining || deadline < st.drain_deadline)
+          st.drain_deadline = deadline;
+        if (!st.draining) {
+          st.draining = true;
+          st.server->drain();
+          self->send(self, check_atom::value);
         }
-        for (auto& p : st.drains)
-          p.deliver(r);
-        st.drains.clear();
-        st.draining = false;
-        return;
-      }
-      self->delayed_send(self, std::chrono::milliseconds{20}, check_atom::value);
-    },
-    [self](stop_atom) {
-      self->state.server->close_all();
-      return ok_atom::value;
-    },
+        return promise;
+      },
+      [self](check_atom) {
+        auto& st = self->state;
+        if (!st.draining)
+          return;
+        auto open = st.server->connections();
+        bool late = caf::make_timestamp() >= st.drain_deadline;
+        if ((open == 0 && !st.server->accepting()) || late) {
+          drain_result r;
+          r.complete = open == 0;
+          r.abandoned = open;
+          if (late && open > 0) {
+            spdlog::warn("listener {}: drain deadline passed, closing {} connection(s)", st.server->name(),
+                         open);
+            st.server->close_all();
+          }
+          for (auto& p : st.drains)
+            p.deliver(r);
+          st.drains.clear();
+          st.draining = false;
+          return;
+        }
+        self->delayed_send(self, std::chrono::milliseconds{20}, check_atom::value);
+      },
+      [self](stop_atom) {
+        self->state.server->close_all();
+        return ok_atom::value;
+      },
   };
 }
 

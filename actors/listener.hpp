@@ -32,6 +32,7 @@ using listener_pointer = protocol::listener_actor::stateful_pointer<listener_sta
 /// `server` is open (bound), has its first route table and accepts
 /// already: the node does that before it answers `start`, so that a
 /// request sent after the answer is routed.
-protocol::listener_actor::behavior_type listener(listener_pointer self, std::shared_ptr<proxy::server> server);
+protocol::listener_actor::behavior_type listener(listener_pointer self,
+                                                 std::shared_ptr<proxy::server> server);
 
 } // namespace ika::actors

@@ -31,8 +31,10 @@ std::string node_state::open_listeners() {
 void node_state::shut_down_io() {
   if (pool)
     pool->stop();
-  // Order matters: connections and pools reference the workers, the workers
-  // reference the io contexts.
+  // Order matters: io objects (acceptors, pooled connections, timers) die
+  // before their io contexts; listener actors may still hold a server.
+  for (auto& s : servers)
+    s->release_io();
   servers.clear();
   workers.reset();
   pool.reset();
@@ -70,17 +72,18 @@ void fan_out(node_pointer self, Done done, Ts... xs) {
   auto results = std::make_shared<std::vector<Result>>();
   auto pending = std::make_shared<std::size_t>(ls.size());
   for (auto& l : ls)
-    self->request(l, caf::infinite, xs...).then(
-      [=](Result r) mutable {
-        results->push_back(std::move(r));
-        if (--*pending == 0)
-          done(std::move(*results));
-      },
-      [=](caf::error& err) mutable {
-        spdlog::error("listener did not answer: {}", self->system().render(err));
-        if (--*pending == 0)
-          done(std::move(*results));
-      });
+    self->request(l, caf::infinite, xs...)
+        .then(
+            [=](Result r) mutable {
+              results->push_back(std::move(r));
+              if (--*pending == 0)
+                done(std::move(*results));
+            },
+            [=](caf::error& err) mutable {
+              spdlog::error("listener did not answer: {}", self->system().render(err));
+              if (--*pending == 0)
+                done(std::move(*results));
+            });
 }
 
 } // namespace
@@ -88,71 +91,72 @@ void fan_out(node_pointer self, Done done, Ts... xs) {
 node_actor::behavior_type node(node_pointer self, config::node_config config) {
   self->state.config = std::move(config);
   return {
-    [self](start_atom) -> caf::result<node_status> {
-      auto& st = self->state;
-      if (st.started)
+      [self](start_atom) -> caf::result<node_status> {
+        auto& st = self->state;
+        if (st.started)
+          return make_status(self);
+        auto table = std::make_shared<proxy::route_table>();
+        if (auto err = proxy::route_table::compile(st.config.routes, *table); !err.empty())
+          return caf::make_error(caf::sec::invalid_argument, err);
+        if (auto err = st.open_listeners(); !err.empty()) {
+          st.shut_down_io();
+          return caf::make_error(caf::sec::cannot_open_port, err);
+        }
+        // Routes first, then accepting, then the io threads: the first
+        // request already sees the table. Later changes go through the
+        // listener actors.
+        for (auto& s : st.servers) {
+          s->publish(table);
+          s->start();
+          st.listeners.push_back(self->spawn(listener, s));
+        }
+        st.pool->start();
+        st.started = true;
         return make_status(self);
-      auto table = std::make_shared<proxy::route_table>();
-      if (auto err = proxy::route_table::compile(st.config.routes, *table); !err.empty())
-        return caf::make_error(caf::sec::invalid_argument, err);
-      if (auto err = st.open_listeners(); !err.empty()) {
-        st.shut_down_io();
-        return caf::make_error(caf::sec::cannot_open_port, err);
-      }
-      // Routes first, then accepting, then the io threads: the first
-      // request already sees the table. Later changes go through the
-      // listener actors.
-      for (auto& s : st.servers) {
-        s->publish(table);
-        s->start();
-        st.listeners.push_back(self->spawn(listener, s));
-      }
-      st.pool->start();
-      st.started = true;
-      return make_status(self);
-    },
-    [self](routes_atom, const std::vector<route_spec>& routes) -> caf::result<ok_atom> {
-      proxy::route_table table;
-      if (auto err = proxy::route_table::compile(routes, table); !err.empty())
-        return caf::make_error(caf::sec::invalid_argument, err);
-      self->state.config.routes = routes;
-      auto promise = self->make_response_promise<ok_atom>();
-      fan_out<ok_atom>(self, [promise](std::vector<ok_atom>) mutable { promise.deliver(ok_atom::value); },
-                       routes_atom::value, routes);
-      return promise;
-    },
-    [self](status_atom) { return make_status(self); },
-    [self](drain_atom, caf::timespan timeout) -> caf::result<drain_result> {
-      auto promise = self->make_response_promise<drain_result>();
-      fan_out<drain_result>(
-        self,
-        [promise](std::vector<drain_result> rs) mutable {
-          drain_result total;
-          for (auto& r : rs) {
-            total.complete &= r.complete;
-            total.abandoned += r.abandoned;
-          }
-          promise.deliver(total);
-        },
-        drain_atom::value, timeout);
-      return promise;
-    },
-    [self](stop_atom) -> caf::result<ok_atom> {
-      auto promise = self->make_response_promise<ok_atom>();
-      fan_out<ok_atom>(
-        self,
-        [self, promise](std::vector<ok_atom>) mutable {
-          for (auto& l : self->state.listeners)
-            self->send_exit(l, caf::exit_reason::user_shutdown);
-          self->state.listeners.clear();
-          // Joining io threads that were just told to close everything
-          // takes a moment; it is the last thing this node does.
-          self->state.shut_down_io();
-          promise.deliver(ok_atom::value);
-        },
-        stop_atom::value);
-      return promise;
-    },
+      },
+      [self](routes_atom, const std::vector<route_spec>& routes) -> caf::result<ok_atom> {
+        proxy::route_table table;
+        if (auto err = proxy::route_table::compile(routes, table); !err.empty())
+          return caf::make_error(caf::sec::invalid_argument, err);
+        self->state.config.routes = routes;
+        auto promise = self->make_response_promise<ok_atom>();
+        fan_out<ok_atom>(
+            self, [promise](std::vector<ok_atom>) mutable { promise.deliver(ok_atom::value); },
+            routes_atom::value, routes);
+        return promise;
+      },
+      [self](status_atom) { return make_status(self); },
+      [self](drain_atom, caf::timespan timeout) -> caf::result<drain_result> {
+        auto promise = self->make_response_promise<drain_result>();
+        fan_out<drain_result>(
+            self,
+            [promise](std::vector<drain_result> rs) mutable {
+              drain_result total;
+              for (auto& r : rs) {
+                total.complete &= r.complete;
+                total.abandoned += r.abandoned;
+              }
+              promise.deliver(total);
+            },
+            drain_atom::value, timeout);
+        return promise;
+      },
+      [self](stop_atom) -> caf::result<ok_atom> {
+        auto promise = self->make_response_promise<ok_atom>();
+        fan_out<ok_atom>(
+            self,
+            [self, promise](std::vector<ok_atom>) mutable {
+              for (auto& l : self->state.listeners)
+                self->send_exit(l, caf::exit_reason::user_shutdown);
+              self->state.listeners.clear();
+              // Joining io threads that were just told to close everything
+              // takes a moment; it is the last thing this node does.
+              self->state.shut_down_io();
+              promise.deliver(ok_atom::value);
+            },
+            stop_atom::value);
+        return promise;
+      },
   };
 }
 

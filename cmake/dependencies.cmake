@@ -23,7 +23,14 @@ set_property(TARGET caf::openssl APPEND PROPERTY
 find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)
 add_library(asio INTERFACE)
 target_include_directories(asio SYSTEM INTERFACE "${ASIO_INCLUDE_DIR}")
-target_compile_definitions(asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+# ASIO_DISABLE_STD_ALIGNED_ALLOC: Asio picks aligned_alloc/free or
+# operator new/delete for its recycled memory by testing a libstdc++ macro
+# that is only defined once some standard header has been included; in a
+# file that includes Asio first, the choice differs, and the linker keeps
+# one of the two inline versions: memory from operator new freed with free()
+# (ASan's alloc-dealloc-mismatch, g++'s -Wmismatched-new-delete). One choice
+# everywhere.
+target_compile_definitions(asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED ASIO_DISABLE_STD_ALIGNED_ALLOC)
 target_link_libraries(asio INTERFACE Threads::Threads)
 
 # llhttp: node-llhttp ships the generated C sources; build them here, without

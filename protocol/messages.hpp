@@ -37,10 +37,10 @@ typename Inspector::result_type inspect(Inspector& f, route_spec& x) {
 /// What a listener reports about itself.
 struct listener_status {
   std::string name;
-  std::string address;               ///< the address actually bound ("127.0.0.1:43121")
-  std::uint64_t connections = 0;     ///< client connections open now
-  std::uint64_t requests = 0;        ///< requests answered since start
-  std::uint32_t routes = 0;          ///< routes in the published table
+  std::string address;           ///< the address actually bound ("127.0.0.1:43121")
+  std::uint64_t connections = 0; ///< client connections open now
+  std::uint64_t requests = 0;    ///< requests answered since start
+  std::uint32_t routes = 0;      ///< routes in the published table
 };
 
 template <class Inspector>

@@ -23,7 +23,7 @@ template <class T>
 class snapshot_cell {
 public:
   explicit snapshot_cell(std::shared_ptr<const T> initial = std::make_shared<const T>())
-    : current_(std::move(initial)) {}
+      : current_(std::move(initial)) {}
 
   /// Makes `next` the value every reader sees from its next `get()` on.
   void publish(std::shared_ptr<const T> next) {

@@ -72,9 +72,9 @@ struct node_config {
 
 /// A configuration error: where it is and what is wrong.
 struct config_error {
-  std::string file;  ///< the path as given, or a name for in-memory text
-  int line = 0;      ///< 1-based; 0 when not tied to a line
-  std::string key;   ///< dotted key path, 1-based indices ("route[2].upstreams[1]"); may be empty
+  std::string file; ///< the path as given, or a name for in-memory text
+  int line = 0;     ///< 1-based; 0 when not tied to a line
+  std::string key;  ///< dotted key path, 1-based indices ("route[2].upstreams[1]"); may be empty
   std::string message;
 
   /// "FILE:LINE: KEY: MESSAGE" (parts left out when unknown).

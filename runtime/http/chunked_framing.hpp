@@ -29,17 +29,17 @@ public:
 
 private:
   enum class state : std::uint8_t {
-    size_first,   // first hex digit of a chunk size
-    size,         // more hex digits, ';', whitespace or CR
-    extension,    // anything but CR, LF and CTLs, until CR
-    size_lf,      // LF after the size line's CR
-    data,         // `remaining_` bytes of chunk data
-    data_cr,      // CR after the data
-    data_lf,      // LF after the data
-    trailer_start,// a field line or the final CR
-    trailer_line, // inside a field line
-    trailer_lf,   // LF ending a field line
-    final_lf,     // LF of the final CRLF
+    size_first,    // first hex digit of a chunk size
+    size,          // more hex digits, ';', whitespace or CR
+    extension,     // anything but CR, LF and CTLs, until CR
+    size_lf,       // LF after the size line's CR
+    data,          // `remaining_` bytes of chunk data
+    data_cr,       // CR after the data
+    data_lf,       // LF after the data
+    trailer_start, // a field line or the final CR
+    trailer_line,  // inside a field line
+    trailer_lf,    // LF ending a field line
+    final_lf,      // LF of the final CRLF
     done,
     bad,
   };

@@ -3,8 +3,8 @@
 #include "runtime/http/chars.hpp"
 
 #include <algorithm>
-#include <functional>
 #include <cstring>
+#include <functional>
 
 namespace ika::http {
 
@@ -179,8 +179,7 @@ parser::result parser::parse(const char* data, std::size_t size) noexcept {
         // caller's buffer (see the class comment).
         const char* line = data;
         auto* m = method_span_.data();
-        if (m != nullptr && std::less_equal<>{}(m, data) &&
-            std::size_t(data - m) <= limits_.max_head_bytes)
+        if (m != nullptr && std::less_equal<>{}(m, data) && std::size_t(data - m) <= limits_.max_head_bytes)
           line = m;
         if (unsupported_version(std::string_view{line, std::size_t(data + size - line)}))
           status = 505; // "HTTP/1.2", "HTTP/3.0": valid syntax, not ours
@@ -330,8 +329,8 @@ int parser::on_header_value(llhttp_t* p, const char* at, std::size_t n) {
       // piece stopped (same input), or start a new input right after a
       // piece that ended its input. Anything else skipped a line break.
       bool same_input = s.trailer_piece_end_ != nullptr;
-      bool continues = same_input ? at == s.trailer_piece_end_
-                                  : (s.trailer_piece_at_input_end_ && at == s.input_start_);
+      bool continues =
+          same_input ? at == s.trailer_piece_end_ : (s.trailer_piece_at_input_end_ && at == s.input_start_);
       if (!continues)
         return s.fail(bad, "obsolete line folding");
     }
@@ -360,7 +359,8 @@ int parser::on_header_value_complete(llhttp_t* p) {
     if (s.in_trailers_)
       s.trailers_.append(": ");
     else
-      s.headers_.back().value = std::string_view{s.headers_.back().name.data() + s.headers_.back().name.size(), 0};
+      s.headers_.back().value =
+          std::string_view{s.headers_.back().name.data() + s.headers_.back().name.size(), 0};
   }
   s.in_ = in::value_done;
   if (s.in_trailers_) {
@@ -546,7 +546,8 @@ int parser::finish_head() noexcept {
   head_.version_major = llhttp_.http_major;
   head_.version_minor = llhttp_.http_minor;
   head_.headers = std::span<const header_field>{headers_.data(), headers_.size()};
-  head_.connection_tokens = std::span<const std::string_view>{connection_tokens_.data(), connection_token_count_};
+  head_.connection_tokens =
+      std::span<const std::string_view>{connection_tokens_.data(), connection_token_count_};
   if (kind_ == message_kind::request) {
     head_.method_id = llhttp_.method;
     head_.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_.method));

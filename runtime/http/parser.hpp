@@ -32,8 +32,8 @@ struct parser_limits {
 
 /// Why a message was refused, and the status a server answers with.
 struct parse_error {
-  int status = 0;             ///< 400, 414, 431, 501, 505 (requests); 502 for responses
-  std::string_view reason{};  ///< short, static, safe to log
+  int status = 0;            ///< 400, 414, 431, 501, 505 (requests); 502 for responses
+  std::string_view reason{}; ///< short, static, safe to log
 };
 
 /// A slice of output bytes for the next hop.
@@ -143,7 +143,7 @@ private:
   parse_error error_{};
   std::uint64_t body_bytes_ = 0;
   std::uint64_t chunk_size_ = 0;
-  std::string_view method_span_;      ///< request method as it appeared
+  std::string_view method_span_; ///< request method as it appeared
   bool version_seen_ = false;
   const char* input_end_ = nullptr; ///< end of the current parse() input
   chunked_framing framing_check_;

@@ -57,21 +57,23 @@ void deadline_list::schedule() noexcept {
 
 void deadline_list::run_tick() {
   now_ = clock::now();
+  // Not ticking while entries run: an expire() that arms again (or arms
+  // another entry) schedules the next tick itself.
+  ticking_ = false;
   bool armed = false;
   for (auto* e = head_; e != nullptr;) {
     auto* next = e->next_;
     if (e->deadline_ <= now_) {
       e->deadline_ = clock::time_point::max();
-      e->expire();
+      e->expire(); // may destroy `e`: not touched after this
+    } else if (e->deadline_ != clock::time_point::max()) {
+      armed = true;
     }
-    // expire() may re-arm (through arm(), which sees ticking_ still set).
-    armed |= e->deadline_ != clock::time_point::max();
     e = next;
   }
   bool more = tick_fn_ != nullptr && tick_fn_(tick_arg_);
   // Tick only while something can time out: an idle node does not wake up.
-  ticking_ = false;
-  if (armed || more)
+  if ((armed || more) && !ticking_)
     schedule();
 }
 

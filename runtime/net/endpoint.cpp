@@ -93,7 +93,8 @@ std::optional<asio::ip::tcp::endpoint> resolve_endpoint(std::string_view text, s
   asio::ip::tcp::endpoint ep;
   if (found->ai_family == AF_INET) {
     ep = asio::ip::tcp::endpoint{
-      asio::ip::make_address_v4(ntohl(reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr.s_addr)), *port};
+        asio::ip::make_address_v4(ntohl(reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr.s_addr)),
+        *port};
   } else {
     asio::ip::address_v6::bytes_type bytes;
     auto* in6 = reinterpret_cast<sockaddr_in6*>(found->ai_addr);

@@ -15,7 +15,7 @@ asio::awaitable<std::size_t> read_some(asio::ip::tcp::socket& s, char* data, std
                                        std::error_code& ec) {
   ec.clear();
   std::size_t n =
-    co_await s.async_read_some(asio::buffer(data, size), asio::redirect_error(asio::use_awaitable, ec));
+      co_await s.async_read_some(asio::buffer(data, size), asio::redirect_error(asio::use_awaitable, ec));
   co_return n;
 }
 

@@ -11,8 +11,8 @@
 #include <asio/use_awaitable.hpp>
 
 #include <array>
-#include <utility>
 #include <cstring>
+#include <utility>
 
 namespace ika::proxy {
 
@@ -82,11 +82,10 @@ struct gather {
 
 client_session::client_session(std::shared_ptr<listener_shared> shared, worker& w, std::size_t thread,
                                asio::ip::tcp::socket socket)
-  : shared_(std::move(shared)), worker_(w), slot_(shared_->slots[thread]), limits_(shared_->config),
-    client_(std::move(socket)),
-    capacity_(std::max<std::size_t>(16 * 1024, limits_.max_head_bytes + 1024)),
-    parser_(http::message_kind::request,
-            http::parser_limits{limits_.max_head_bytes, limits_.max_uri_bytes, limits_.max_headers}) {
+    : shared_(std::move(shared)), worker_(w), slot_(shared_->slots[thread]), limits_(shared_->config),
+      client_(std::move(socket)), capacity_(std::max<std::size_t>(16 * 1024, limits_.max_head_bytes + 1024)),
+      parser_(http::message_kind::request,
+              http::parser_limits{limits_.max_head_bytes, limits_.max_uri_bytes, limits_.max_headers}) {
   std::error_code ec;
   auto remote = client_.remote_endpoint(ec);
   client_ip_ = ec ? std::string{"unknown"} : remote.address().to_string();
@@ -242,8 +241,8 @@ asio::awaitable<bool> client_session::read_head() {
   }
 }
 
-asio::awaitable<std::shared_ptr<upstream_connection>> client_session::connect(
-  const asio::ip::tcp::endpoint& ep, std::error_code& ec) {
+asio::awaitable<std::shared_ptr<upstream_connection>>
+client_session::connect(const asio::ip::tcp::endpoint& ep, std::error_code& ec) {
   auto c = std::make_shared<upstream_connection>(worker_.context, ep);
   upstream_ = c.get();
   phase_ = phase::upstream;

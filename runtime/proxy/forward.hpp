@@ -17,17 +17,17 @@ namespace ika::proxy {
 
 /// How a body is framed on the way out.
 enum class out_framing : unsigned char {
-  none,         ///< no body, no length header
-  keep_length,  ///< no body, but keep the upstream's Content-Length (HEAD, 304)
-  length,       ///< Content-Length: n
-  chunked,      ///< Transfer-Encoding: chunked
-  close,        ///< delimited by closing the connection (HTTP/1.0 clients)
+  none,        ///< no body, no length header
+  keep_length, ///< no body, but keep the upstream's Content-Length (HEAD, 304)
+  length,      ///< Content-Length: n
+  chunked,     ///< Transfer-Encoding: chunked
+  close,       ///< delimited by closing the connection (HTTP/1.0 clients)
 };
 
 struct upstream_request_options {
-  std::string_view client_ip;   ///< appended to X-Forwarded-For
-  std::string_view proto;       ///< X-Forwarded-Proto ("http" / "https")
-  std::string_view request_id;  ///< X-Request-ID sent upstream
+  std::string_view client_ip;     ///< appended to X-Forwarded-For
+  std::string_view proto;         ///< X-Forwarded-Proto ("http" / "https")
+  std::string_view request_id;    ///< X-Request-ID sent upstream
   std::string_view fallback_host; ///< Host to send when the client sent none (HTTP/1.0)
   out_framing framing = out_framing::none;
   std::uint64_t content_length = 0;

@@ -27,9 +27,9 @@ struct upstream_target {
 
 /// A compiled route.
 struct route {
-  std::string host;     ///< pattern as configured (lower case)
-  std::string path;     ///< pattern as configured
-  std::string prefix;   ///< for prefix routes: the path without "/*"
+  std::string host;   ///< pattern as configured (lower case)
+  std::string path;   ///< pattern as configured
+  std::string prefix; ///< for prefix routes: the path without "/*"
   bool exact_path = false;
   std::vector<upstream_target> upstreams;
   std::uint64_t max_body = 0; ///< 0: listener default

@@ -4,11 +4,11 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/ip/v6_only.hpp>
 #include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
-#include <asio/use_awaitable.hpp>
-#include <asio/ip/v6_only.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -38,21 +38,15 @@ asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, std::shared
 } // namespace
 
 listener_shared::listener_shared(std::string n, const limits& l, std::size_t threads)
-  : name(std::move(n)), config(l), slots(new thread_slot[threads]), slot_count(threads) {
+    : name(std::move(n)), config(l), slots(new thread_slot[threads]), slot_count(threads) {
   for (std::size_t i = 0; i < threads; ++i)
     slots[i].routes.emplace(routes);
 }
 
 server::server(net::io_pool& pool, workers& w, std::string name, asio::ip::tcp::endpoint address,
                const limits& l)
-  : pool_(pool), workers_(w), address_(address),
-    shared_(std::make_shared<listener_shared>(std::move(name), l, pool.size())) {}
-
-server::~server() {
-  // Acceptors belong to io threads; by now the pool has stopped (the node
-  // stops it before destroying listeners).
-  acceptors_.clear();
-}
+    : pool_(pool), workers_(w), address_(address),
+      shared_(std::make_shared<listener_shared>(std::move(name), l, pool.size())) {}
 
 std::error_code server::open() {
   std::error_code ec;

@@ -46,7 +46,6 @@ struct listener_shared {
 class server {
 public:
   server(net::io_pool& pool, workers& w, std::string name, asio::ip::tcp::endpoint address, const limits& l);
-  ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
@@ -69,6 +68,11 @@ public:
 
   /// Closes every connection now.
   void close_all();
+
+  /// Destroys the acceptors. Only after the io threads have stopped, and
+  /// before the io contexts go: io objects must not outlive their context
+  /// (actors may still hold this server for a while).
+  void release_io() noexcept { acceptors_.clear(); }
 
   /// False once every acceptor is closed (after drain() or close_all()).
   bool accepting() const noexcept { return open_acceptors_.load(std::memory_order_acquire) > 0; }

@@ -5,11 +5,11 @@
 namespace ika::proxy {
 
 upstream_connection::upstream_connection(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep)
-  : socket(ctx), endpoint(ep), buffer(new char[buffer_size]), parser(http::message_kind::response) {}
+    : socket(ctx), endpoint(ep), buffer(new char[buffer_size]), parser(http::message_kind::response) {}
 
 upstream_pool::upstream_pool(asio::io_context& ctx, net::deadline_list& ticker,
                              std::size_t max_idle_per_upstream, std::chrono::milliseconds idle_timeout)
-  : ctx_(ctx), ticker_(ticker), max_idle_(max_idle_per_upstream), idle_timeout_(idle_timeout) {
+    : ctx_(ctx), ticker_(ticker), max_idle_(max_idle_per_upstream), idle_timeout_(idle_timeout) {
   ticker_.on_tick(&upstream_pool::tick, this);
 }
 

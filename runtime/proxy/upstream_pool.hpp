@@ -41,10 +41,10 @@ struct upstream_connection {
   asio::ip::tcp::endpoint endpoint;
   std::unique_ptr<char[]> buffer;
   http::parser parser;
-  std::uint64_t requests = 0;                      ///< requests sent on it so far
+  std::uint64_t requests = 0;                       ///< requests sent on it so far
   net::deadline_list::clock::time_point idle_since; ///< when it entered the pool
-  std::uint64_t idle_generation = 0;               ///< bumped on every take
-  bool watched = false;                            ///< an idle wait is armed
+  std::uint64_t idle_generation = 0;                ///< bumped on every take
+  bool watched = false;                             ///< an idle wait is armed
 };
 
 class upstream_pool {

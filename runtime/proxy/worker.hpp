@@ -16,7 +16,7 @@ namespace ika::proxy {
 
 struct worker {
   worker(asio::io_context& ctx, const limits& l)
-    : context(ctx), deadlines(ctx), pool(ctx, deadlines, l.upstream_keepalive, l.upstream_idle_timeout) {}
+      : context(ctx), deadlines(ctx), pool(ctx, deadlines, l.upstream_keepalive, l.upstream_idle_timeout) {}
 
   asio::io_context& context;
   net::deadline_list deadlines;

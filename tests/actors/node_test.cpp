@@ -92,15 +92,16 @@ struct node_fixture : ::testing::Test {
   node_status start(const node_actor& n) {
     node_status result;
     self->request(n, 10s, start_atom::value)
-      .receive([&](const node_status& s) { result = s; },
-               [&](const caf::error& e) { ADD_FAILURE() << sys.render(e); });
+        .receive([&](const node_status& s) { result = s; },
+                 [&](const caf::error& e) { ADD_FAILURE() << sys.render(e); });
     return result;
   }
 
   void stop(const node_actor& n) {
     bool stopped = false;
     self->request(n, 10s, stop_atom::value)
-      .receive([&](ok_atom) { stopped = true; }, [&](const caf::error& e) { ADD_FAILURE() << sys.render(e); });
+        .receive([&](ok_atom) { stopped = true; },
+                 [&](const caf::error& e) { ADD_FAILURE() << sys.render(e); });
     EXPECT_TRUE(stopped);
     self->send_exit(n, caf::exit_reason::user_shutdown);
   }
@@ -138,10 +139,10 @@ TEST_F(node_fixture, a_port_in_use_fails_the_start_with_its_name) {
   auto second = sys.spawn(actors::node, c);
   std::string error;
   self->request(second, 10s, start_atom::value)
-    .receive([&](const node_status&) { ADD_FAILURE() << "second node bound a used port"; },
-             [&](const caf::error& e) { error = sys.render(e); });
+      .receive([&](const node_status&) { ADD_FAILURE() << "second node bound a used port"; },
+               [&](const caf::error& e) { error = sys.render(e); });
   EXPECT_NE(error.find("listener clash: cannot listen on " + status.listeners[0].address), std::string::npos)
-    << error;
+      << error;
   // The first node still serves.
   EXPECT_EQ(status_line(status.listeners[0].address, "other.test"), "HTTP/1.1 404 Not Found");
   self->send_exit(second, caf::exit_reason::user_shutdown);
@@ -160,7 +161,7 @@ TEST_F(node_fixture, new_routes_reach_the_io_threads) {
   std::vector<route_spec> routes{r};
   bool ok = false;
   self->request(n, 10s, routes_atom::value, routes)
-    .receive([&](ok_atom) { ok = true; }, [&](const caf::error& e) { ADD_FAILURE() << sys.render(e); });
+      .receive([&](ok_atom) { ok = true; }, [&](const caf::error& e) { ADD_FAILURE() << sys.render(e); });
   ASSERT_TRUE(ok);
   // The reply means published: no waiting needed.
   EXPECT_EQ(status_line(address, "new.test"), "HTTP/1.1 502 Bad Gateway");
@@ -177,8 +178,8 @@ TEST_F(node_fixture, invalid_routes_are_refused_and_the_old_ones_stay) {
   std::vector<route_spec> routes{bad};
   std::string error;
   self->request(n, 10s, routes_atom::value, routes)
-    .receive([&](ok_atom) { ADD_FAILURE() << "bad routes accepted"; },
-             [&](const caf::error& e) { error = sys.render(e); });
+      .receive([&](ok_atom) { ADD_FAILURE() << "bad routes accepted"; },
+               [&](const caf::error& e) { error = sys.render(e); });
   EXPECT_NE(error.find("invalid host pattern"), std::string::npos) << error;
   EXPECT_EQ(status_line(status.listeners.at(0).address, "app.test"), "HTTP/1.1 502 Bad Gateway");
   stop(n);
@@ -190,8 +191,8 @@ TEST_F(node_fixture, drain_without_connections_completes_and_closes_the_listener
   drain_result result;
   result.complete = false;
   self->request(n, 10s, drain_atom::value, caf::timespan{2s})
-    .receive([&](const drain_result& r) { result = r; },
-             [&](const caf::error& e) { ADD_FAILURE() << sys.render(e); });
+      .receive([&](const drain_result& r) { result = r; },
+               [&](const caf::error& e) { ADD_FAILURE() << sys.render(e); });
   EXPECT_TRUE(result.complete);
   EXPECT_EQ(result.abandoned, 0u);
   EXPECT_EQ(status_line(status.listeners.at(0).address, "app.test"), "connect failed");
@@ -205,8 +206,8 @@ TEST_F(node_fixture, status_counts_requests) {
     EXPECT_EQ(status_line(address, "other.test"), "HTTP/1.1 404 Not Found");
   node_status status;
   self->request(n, 10s, status_atom::value)
-    .receive([&](const node_status& s) { status = s; },
-             [&](const caf::error& e) { ADD_FAILURE() << sys.render(e); });
+      .receive([&](const node_status& s) { status = s; },
+               [&](const caf::error& e) { ADD_FAILURE() << sys.render(e); });
   ASSERT_EQ(status.listeners.size(), 1u);
   EXPECT_EQ(status.listeners[0].requests, 3u);
   stop(n);

@@ -337,8 +337,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         // The client closed: the proxy calls finish().
         auto ev = p.finish();
         if (trace)
-          std::fprintf(stderr, "  closed: finish() -> %d%s%.*s\n", int(ev), ev == http::parse_event::error ? " " : "",
-                       int(p.error().reason.size()), p.error().reason.data());
+          std::fprintf(stderr, "  closed: finish() -> %d%s%.*s\n", int(ev),
+                       ev == http::parse_event::error ? " " : "", int(p.error().reason.size()),
+                       p.error().reason.data());
         if (ev == http::parse_event::complete && !p.message_complete())
           violated("finish() reported complete for an incomplete message");
         drain(p);
@@ -373,7 +374,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           violated("head event before the head is complete");
         const auto& h = p.head();
         if (trace)
-          std::fprintf(stderr, "  head: %.*s %.*s host '%.*s' framing %d length %llu keep-alive %d upgrade %d\n",
+          std::fprintf(stderr,
+                       "  head: %.*s %.*s host '%.*s' framing %d length %llu keep-alive %d upgrade %d\n",
                        int(h.method.size()), h.method.data(), int(h.target.size()), h.target.data(),
                        int(h.host.size()), h.host.data(), int(h.framing),
                        static_cast<unsigned long long>(h.content_length), int(h.keep_alive), int(h.upgrade));

@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
   serve->add_option("--config,-c", config_path, "Configuration file (TOML)")->required();
   auto* serve_workers = serve->add_option("--workers", workers, "io threads (default: one per core)");
 
-  auto* proxy = app.add_subcommand("proxy", "Run a quick reverse proxy: --from ADDR --to ADDR [--to ADDR ...]");
+  auto* proxy =
+      app.add_subcommand("proxy", "Run a quick reverse proxy: --from ADDR --to ADDR [--to ADDR ...]");
   std::string from;
   std::vector<std::string> to;
   proxy->add_option("--from", from, "Address to listen on, IP:PORT (port 0: any)")->required();

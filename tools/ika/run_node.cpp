@@ -51,18 +51,18 @@ int run_node(config::node_config config) {
   int exit_code = 0;
   bool started = false;
   self->request(node_handle, std::chrono::seconds{30}, start_atom::value)
-    .receive(
-      [&](const node_status& status) {
-        started = true;
-        for (const auto& l : status.listeners)
-          std::printf("ika: listening on http://%s (%s)\n", l.address.c_str(), l.name.c_str());
-        std::fflush(stdout);
-        spdlog::info("ika {} serving on {} listener(s)", status.version, status.listeners.size());
-      },
-      [&](const caf::error& err) {
-        std::fprintf(stderr, "ika: error: %s\n", sys.render(err).c_str());
-        exit_code = 1;
-      });
+      .receive(
+          [&](const node_status& status) {
+            started = true;
+            for (const auto& l : status.listeners)
+              std::printf("ika: listening on http://%s (%s)\n", l.address.c_str(), l.name.c_str());
+            std::fflush(stdout);
+            spdlog::info("ika {} serving on {} listener(s)", status.version, status.listeners.size());
+          },
+          [&](const caf::error& err) {
+            std::fprintf(stderr, "ika: error: %s\n", sys.render(err).c_str());
+            exit_code = 1;
+          });
 
   if (started) {
     int sig = 0;
@@ -71,15 +71,16 @@ int run_node(config::node_config config) {
       spdlog::info("SIGTERM: draining (up to {} ms)", shutdown_timeout.count());
       self->request(node_handle, shutdown_timeout + std::chrono::seconds{5}, drain_atom::value,
                     caf::timespan{shutdown_timeout})
-        .receive(
-          [&](const drain_result& r) {
-            if (!r.complete)
-              spdlog::warn("drain deadline passed with {} connection(s) open", r.abandoned);
-          },
-          [&](const caf::error& err) { spdlog::error("drain failed: {}", sys.render(err)); });
+          .receive(
+              [&](const drain_result& r) {
+                if (!r.complete)
+                  spdlog::warn("drain deadline passed with {} connection(s) open", r.abandoned);
+              },
+              [&](const caf::error& err) { spdlog::error("drain failed: {}", sys.render(err)); });
     }
     self->request(node_handle, std::chrono::seconds{10}, stop_atom::value)
-      .receive([](ok_atom) {}, [&](const caf::error& err) { spdlog::error("stop failed: {}", sys.render(err)); });
+        .receive([](ok_atom) {},
+                 [&](const caf::error& err) { spdlog::error("stop failed: {}", sys.render(err)); });
   }
   self->send_exit(node_handle, caf::exit_reason::user_shutdown);
   return exit_code;

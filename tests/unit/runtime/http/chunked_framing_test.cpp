@@ -30,21 +30,21 @@ TEST(chunked_framing, accepts_well_formed_bodies) {
 }
 
 TEST(chunked_framing, refuses_what_llhttp_8_lets_through) {
-  EXPECT_FALSE(valid("5\r\nhelloXX0\r\n\r\n"));   // no CRLF after the data
-  EXPECT_FALSE(valid("1\rl\n\r\n0\r\n\r\n"));     // bare CR after the size
-  EXPECT_FALSE(valid("1\nx\r\n0\r\n\r\n"));       // bare LF after the size
-  EXPECT_FALSE(valid("1\r\nx\n0\r\n\r\n"));       // bare LF after the data
+  EXPECT_FALSE(valid("5\r\nhelloXX0\r\n\r\n")); // no CRLF after the data
+  EXPECT_FALSE(valid("1\rl\n\r\n0\r\n\r\n"));   // bare CR after the size
+  EXPECT_FALSE(valid("1\nx\r\n0\r\n\r\n"));     // bare LF after the size
+  EXPECT_FALSE(valid("1\r\nx\n0\r\n\r\n"));     // bare LF after the data
 }
 
 TEST(chunked_framing, refuses_bad_sizes_and_lines) {
-  EXPECT_FALSE(valid("\r\n0\r\n\r\n"));                  // no size
-  EXPECT_FALSE(valid("g\r\n"));                          // not hex
+  EXPECT_FALSE(valid("\r\n0\r\n\r\n")); // no size
+  EXPECT_FALSE(valid("g\r\n"));         // not hex
   EXPECT_FALSE(valid("-1\r\n"));
-  EXPECT_FALSE(valid("11111111111111111\r\n"));          // 17 digits
-  EXPECT_FALSE(valid("1;a\x01\r\nx\r\n0\r\n\r\n"));       // CTL in an extension
-  EXPECT_FALSE(valid("0\r\nX: a\rb\r\n\r\n"));           // bare CR in a trailer
-  EXPECT_FALSE(valid("0\r\nX: a\nb\r\n\r\n"));           // bare LF in a trailer
-  EXPECT_FALSE(valid("0\r\n\r\r"));                      // no final LF
+  EXPECT_FALSE(valid("11111111111111111\r\n"));     // 17 digits
+  EXPECT_FALSE(valid("1;a\x01\r\nx\r\n0\r\n\r\n")); // CTL in an extension
+  EXPECT_FALSE(valid("0\r\nX: a\rb\r\n\r\n"));      // bare CR in a trailer
+  EXPECT_FALSE(valid("0\r\nX: a\nb\r\n\r\n"));      // bare LF in a trailer
+  EXPECT_FALSE(valid("0\r\n\r\r"));                 // no final LF
 }
 
 TEST(chunked_framing, is_not_done_until_the_final_crlf) {

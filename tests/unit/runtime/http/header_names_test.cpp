@@ -16,20 +16,20 @@ using ika::http::lookup_header;
 
 TEST(header_names, finds_every_known_name_in_canonical_case) {
   const std::pair<std::string_view, header_id> known[] = {
-    {"Connection", header_id::connection},
-    {"Content-Length", header_id::content_length},
-    {"Expect", header_id::expect},
-    {"Host", header_id::host},
-    {"Keep-Alive", header_id::keep_alive},
-    {"Proxy", header_id::proxy_any},
-    {"TE", header_id::te},
-    {"Trailer", header_id::trailer},
-    {"Transfer-Encoding", header_id::transfer_encoding},
-    {"Upgrade", header_id::upgrade},
-    {"X-Forwarded-For", header_id::x_forwarded_for},
-    {"X-Forwarded-Host", header_id::x_forwarded_host},
-    {"X-Forwarded-Proto", header_id::x_forwarded_proto},
-    {"X-Request-ID", header_id::x_request_id},
+      {"Connection", header_id::connection},
+      {"Content-Length", header_id::content_length},
+      {"Expect", header_id::expect},
+      {"Host", header_id::host},
+      {"Keep-Alive", header_id::keep_alive},
+      {"Proxy", header_id::proxy_any},
+      {"TE", header_id::te},
+      {"Trailer", header_id::trailer},
+      {"Transfer-Encoding", header_id::transfer_encoding},
+      {"Upgrade", header_id::upgrade},
+      {"X-Forwarded-For", header_id::x_forwarded_for},
+      {"X-Forwarded-Host", header_id::x_forwarded_host},
+      {"X-Forwarded-Proto", header_id::x_forwarded_proto},
+      {"X-Request-ID", header_id::x_request_id},
   };
   for (auto [name, id] : known)
     EXPECT_EQ(lookup_header(name), id) << name;
@@ -53,8 +53,9 @@ TEST(header_names, every_proxy_prefixed_name_is_proxy_any) {
 }
 
 TEST(header_names, names_that_only_resemble_known_ones_are_other) {
-  for (auto name : {"", "Hosts", "Hos", "X-Forwarded-Port", "Content-Type", "Content-Lengths", "Proxy-", "Proxies",
-                    "TEE", "T", "Upgrade-Insecure-Requests", "Connection2", "X-Request-IDs", "Keep-Alive-X"}) {
+  for (auto name :
+       {"", "Hosts", "Hos", "X-Forwarded-Port", "Content-Type", "Content-Lengths", "Proxy-", "Proxies", "TEE",
+        "T", "Upgrade-Insecure-Requests", "Connection2", "X-Request-IDs", "Keep-Alive-X"}) {
     EXPECT_EQ(lookup_header(name), header_id::other) << name;
   }
 }

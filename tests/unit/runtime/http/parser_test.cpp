@@ -189,10 +189,14 @@ std::vector<std::size_t> byte_by_byte(std::string_view input) {
 
 const char* framing_name(body_framing f) {
   switch (f) {
-    case body_framing::none: return "none";
-    case body_framing::length: return "length";
-    case body_framing::chunked: return "chunked";
-    case body_framing::until_close: return "until_close";
+    case body_framing::none:
+      return "none";
+    case body_framing::length:
+      return "length";
+    case body_framing::chunked:
+      return "chunked";
+    case body_framing::until_close:
+      return "until_close";
   }
   return "?";
 }
@@ -202,11 +206,11 @@ std::string describe(const feed_result& r) {
   std::string s;
   for (const auto& m : r.messages) {
     s += "[message head=" + std::to_string(m.has_head) + " method=" + m.method + " target=" + m.target +
-         " host=" + m.host + " status=" + std::to_string(m.status) + " reason=" + m.reason + " version=" +
-         std::to_string(m.version_major) + "." + std::to_string(m.version_minor) + " framing=" +
-         framing_name(m.framing) + " length=" + std::to_string(m.content_length) + " keep_alive=" +
-         std::to_string(m.keep_alive) + " upgrade=" + std::to_string(m.upgrade) + " expect=" +
-         std::to_string(m.expect_continue) + " upgrade_to=" + m.upgrade_to +
+         " host=" + m.host + " status=" + std::to_string(m.status) + " reason=" + m.reason +
+         " version=" + std::to_string(m.version_major) + "." + std::to_string(m.version_minor) +
+         " framing=" + framing_name(m.framing) + " length=" + std::to_string(m.content_length) +
+         " keep_alive=" + std::to_string(m.keep_alive) + " upgrade=" + std::to_string(m.upgrade) +
+         " expect=" + std::to_string(m.expect_continue) + " upgrade_to=" + m.upgrade_to +
          " xff=" + std::to_string(m.x_forwarded_for_count) + " tokens=";
     for (const auto& t : m.connection_tokens)
       s += t + ",";
@@ -214,9 +218,9 @@ std::string describe(const feed_result& r) {
     for (std::size_t i = 0; i < m.headers.size(); ++i)
       s += m.headers[i].first + ":" + m.headers[i].second + "#" +
            std::to_string(static_cast<int>(m.header_ids[i])) + "|";
-    s += " body=" + m.body + " body_bytes=" + std::to_string(m.body_bytes) + " complete=" +
-         std::to_string(m.complete) + " error=" + std::to_string(m.error_status) + " " + m.error_reason + " consumed=" +
-         std::to_string(m.consumed) + "]\n";
+    s += " body=" + m.body + " body_bytes=" + std::to_string(m.body_bytes) +
+         " complete=" + std::to_string(m.complete) + " error=" + std::to_string(m.error_status) + " " +
+         m.error_reason + " consumed=" + std::to_string(m.consumed) + "]\n";
   }
   s += "consumed=" + std::to_string(r.consumed);
   return s;
@@ -297,43 +301,53 @@ feed_options no_pipeline() {
 
 std::vector<sample> samples() {
   return {
-    {"get", message_kind::request,
-     "GET /index.html?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n",
-     {}},
-    {"post_with_length", message_kind::request,
-     "POST /upload HTTP/1.1\r\nHost: example.com\r\nContent-Length: 11\r\n\r\nhello world", {}},
-    {"chunked_request_chunked_out", message_kind::request,
-     "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-     "005;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Checksum: abc\r\nContent-Length: 1\r\n\r\n",
-     chunked_out()},
-    {"chunked_request_raw_out", message_kind::request,
-     "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-     "5\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: abc\r\n\r\n",
-     {}},
-    {"pipelined_requests", message_kind::request,
-     "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
-     "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
-     "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\n"
-     "GET /d HTTP/1.0\r\n\r\n",
-     chunked_out()},
-    {"many_tiny_chunks", message_kind::request,
-     "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + repeat("1\r\nx\r\n", 150) + "0\r\n\r\n",
-     chunked_out()},
-    {"upgrade_with_frames_after", message_kind::request,
-     "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"s,
-     no_pipeline()},
-    {"response_with_length", message_kind::response,
-     "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello", {}},
-    {"response_chunked", message_kind::response,
-     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3;x=y\r\ndef\r\n0\r\nX-T: 1\r\n\r\n",
-     chunked_out()},
-    {"response_until_close", message_kind::response, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nabcdef",
-     finish_at_end()},
-    {"response_to_head", message_kind::response,
-     "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 7\r\n\r\n",
-     skip_body()},
-    {"interim_then_final_response", message_kind::response,
-     "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", {}},
+      {"get",
+       message_kind::request,
+       "GET /index.html?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\nX-Forwarded-For: "
+       "10.0.0.1\r\n\r\n",
+       {}},
+      {"post_with_length",
+       message_kind::request,
+       "POST /upload HTTP/1.1\r\nHost: example.com\r\nContent-Length: 11\r\n\r\nhello world",
+       {}},
+      {"chunked_request_chunked_out", message_kind::request,
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "005;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Checksum: abc\r\nContent-Length: 1\r\n\r\n",
+       chunked_out()},
+      {"chunked_request_raw_out",
+       message_kind::request,
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "5\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: abc\r\n\r\n",
+       {}},
+      {"pipelined_requests", message_kind::request,
+       "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+       "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+       "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\n"
+       "GET /d HTTP/1.0\r\n\r\n",
+       chunked_out()},
+      {"many_tiny_chunks", message_kind::request,
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + repeat("1\r\nx\r\n", 150) +
+           "0\r\n\r\n",
+       chunked_out()},
+      {"upgrade_with_frames_after", message_kind::request,
+       "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"s,
+       no_pipeline()},
+      {"response_with_length",
+       message_kind::response,
+       "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello",
+       {}},
+      {"response_chunked", message_kind::response,
+       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3;x=y\r\ndef\r\n0\r\nX-T: 1\r\n\r\n",
+       chunked_out()},
+      {"response_until_close", message_kind::response,
+       "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nabcdef", finish_at_end()},
+      {"response_to_head", message_kind::response,
+       "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 7\r\n\r\n",
+       skip_body()},
+      {"interim_then_final_response",
+       message_kind::response,
+       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+       {}},
   };
 }
 
@@ -396,140 +410,143 @@ std::vector<rejection> rejections() {
   auto rq = message_kind::request;
   auto rs = message_kind::response;
   return {
-    // Header syntax.
-    {"obs_fold_space", rq, get_with("X-A: a\r\n b\r\n"), 400},
-    {"obs_fold_tab", rq, get_with("X-A: a\r\n\tb\r\n"), 400},
-    {"obs_fold_on_host", rq, "GET / HTTP/1.1\r\nHost: a\r\n .example.com\r\n\r\n", 400},
-    {"whitespace_before_colon", rq, get_with("X-A : b\r\n"), 400},
-    {"tab_before_colon", rq, get_with("X-A\t: b\r\n"), 400},
-    {"whitespace_before_colon_in_host", rq, "GET / HTTP/1.1\r\nHost : example.com\r\n\r\n", 400},
-    {"empty_header_name", rq, get_with(": b\r\n"), 400},
-    {"separator_in_header_name", rq, get_with("X(A): b\r\n"), 400},
-    {"nul_in_value", rq, get_with("X-A: a\0b\r\n"s), 400},
-    {"ctl_in_value", rq, get_with("X-A: a\x01z\r\n"), 400},
-    {"escape_in_value", rq, get_with("X-A: a\x1bz\r\n"), 400},
-    {"del_in_value", rq, get_with("X-A: a\x7fz\r\n"), 400},
-    {"bare_cr_in_value", rq, get_with("X-A: a\rb\r\n"), 400},
-    {"bare_cr_after_request_line", rq, "GET / HTTP/1.1\rHost: example.com\r\n\r\n", 400},
-    {"bare_cr_ending_a_header", rq, get_with("X-A: b\r"), 400},
-    {"bare_lf_line_endings", rq, "GET / HTTP/1.1\nHost: example.com\n\n", 400},
-    {"bare_lf_ending_a_header", rq, get_with("X-A: b\nX-B: c\r\n"), 400},
-    {"bare_lf_after_chunk_size", rq, post_chunked("5\nhello\r\n0\r\n\r\n"), 400},
-    {"bare_lf_after_chunk_data", rq, post_chunked("5\r\nhello\n0\r\n\r\n"), 400},
-    // Content-Length and Transfer-Encoding.
-    {"content_length_and_chunked", rq,
-     "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-    {"chunked_and_content_length", rq,
-     "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400},
-    {"duplicate_content_length", rq,
-     "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400},
-    {"conflicting_content_length", rq,
-     "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400},
-    {"content_length_list", rq, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\nhello", 400},
-    {"negative_content_length", rq, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400},
-    {"signed_content_length", rq, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\nhello", 400},
-    {"hex_content_length", rq, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x5\r\n\r\nhello", 400},
-    {"content_length_with_letters", rq, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5a\r\n\r\nhello", 400},
-    {"empty_content_length", rq, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \r\n\r\n", 400},
-    {"content_length_overflow", rq,
-     "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400},
-    {"transfer_encoding_gzip", rq, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
-    {"transfer_encoding_identity", rq, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", 501},
-    {"transfer_encoding_gzip_chunked", rq,
-     "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
-    {"transfer_encoding_chunked_then_gzip", rq,
-     "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400},
-    // Chunked applied twice is malformed framing rather than an unknown coding.
-    {"transfer_encoding_chunked_twice", rq,
-     "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-     400},
-    {"transfer_encoding_chunked_twice_in_one_line", rq,
-     "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400},
-    {"transfer_encoding_in_http10", rq,
-     "POST / HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-    {"bad_chunk_size", rq, post_chunked("zz\r\nhello\r\n0\r\n\r\n"), 400},
-    {"chunk_size_overflow", rq, post_chunked("fffffffffffffffffffff\r\nx\r\n0\r\n\r\n"), 400},
-    {"chunk_data_longer_than_its_size", rq, post_chunked("3\r\nhello\r\n0\r\n\r\n"), 400},
-    {"chunk_data_followed_by_garbage", rq, post_chunked("5\r\nhelloXY0\r\n\r\n"), 400},
-    {"obs_fold_in_trailer", rq, post_chunked("0\r\nX-T: a\r\n b\r\n\r\n"), 400},
-    {"ctl_in_trailer", rq, post_chunked("0\r\nX-T: a\x01z\r\n\r\n"), 400},
-    // Versions.
-    {"http_2_0", rq, "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
-    {"http_1_2", rq, "GET / HTTP/1.2\r\nHost: h\r\n\r\n", 505},
-    // Host.
-    {"missing_host", rq, "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", 400},
-    {"duplicate_host", rq, "GET / HTTP/1.1\r\nHost: h\r\nHost: h\r\n\r\n", 400},
-    {"conflicting_host", rq, "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
-    {"empty_host", rq, get_host(""), 400},
-    {"host_with_userinfo", rq, get_host("user@example.com"), 400},
-    {"host_with_user_and_password", rq, get_host("user:pw@example.com"), 400},
-    {"host_port_with_letters", rq, get_host("example.com:8o"), 400},
-    {"host_port_signed", rq, get_host("example.com:+80"), 400},
-    {"host_empty_port", rq, get_host("example.com:"), 400},
-    {"host_port_too_long", rq, get_host("example.com:123456"), 400},
-    {"host_two_ports", rq, get_host("example.com:80:80"), 400},
-    {"host_only_port", rq, get_host(":80"), 400},
-    {"host_with_space", rq, get_host("exa mple.com"), 400},
-    {"host_with_slash", rq, get_host("example.com/x"), 400},
-    {"host_ipv6_unclosed", rq, get_host("[::1"), 400},
-    {"host_ipv6_garbage_after", rq, get_host("[::1]x"), 400},
-    {"host_ipv6_letters", rq, get_host("[::g]"), 400},
-    {"host_ipv6_port_letters", rq, get_host("[::1]:8x"), 400},
-    // Methods and targets.
-    {"connect", rq, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405},
-    {"asterisk_for_get", rq, get_target("*"), 400},
-    {"fragment", rq, get_target("/a#frag"), 400},
-    {"fragment_after_query", rq, get_target("/a?x=1#frag"), 400},
-    {"dot_dot_segment", rq, get_target("/a/../b"), 400},
-    {"dot_segment", rq, get_target("/a/./b"), 400},
-    {"trailing_dot_dot", rq, get_target("/a/.."), 400},
-    {"dot_dot_before_query", rq, get_target("/a/..?x=1"), 400},
-    {"encoded_dot_dot", rq, get_target("/%2e%2e/etc/passwd"), 400},
-    {"encoded_upper_dot", rq, get_target("/a/%2E/b"), 400},
-    {"mixed_encoded_dot_dot", rq, get_target("/a/.%2e/b"), 400},
-    {"absolute_form_with_dot_dot", rq, get_target("http://example.com/a/../b"), 400},
-    {"absolute_form_ftp", rq, get_target("ftp://example.com/"), 400},
-    {"absolute_form_userinfo", rq, get_target("http://user@example.com/"), 400},
-    {"absolute_form_empty_authority", rq, get_target("http:///x"), 400},
-    {"absolute_form_bad_port", rq, get_target("http://example.com:8o/"), 400},
-    {"absolute_form_query_without_path", rq, get_target("http://example.com?x=1"), 400},
-    {"authority_form_for_get", rq, get_target("example.com:80"), 400},
-    {"non_ascii_byte_in_target", rq, get_target("/caf\xc3\xa9"), 400},
-    {"two_spaces_before_target", rq, "GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400},
-    {"two_spaces_before_version", rq, "GET /  HTTP/1.1\r\nHost: h\r\n\r\n", 400},
-    {"unsupported_expectation", rq, get_with("Expect: something\r\n"), 417},
-    // Limits.
-    {"head_too_large", rq, get_with("X-Big: " + std::string(300, 'a') + "\r\n"), 431, limits(256, 64, 10)},
-    {"too_many_headers", rq, get_with("A: 1\r\nB: 2\r\nC: 3\r\n"), 431, limits(1024, 64, 3)},
-    {"uri_too_long", rq, get_target("/" + std::string(64, 'a')), 414, limits(1024, 64, 10)},
-    // Responses: a malformed one is a 502.
-    {"response_content_length_and_chunked", rs,
-     "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 502},
-    {"response_conflicting_content_length", rs,
-     "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 502},
-    {"response_malformed_content_length", rs, "HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello", 502},
-    {"response_transfer_encoding_gzip", rs, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc", 502},
-    {"response_http_2_0", rs, "HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", 502},
-    {"response_http_1_2", rs, "HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n", 502},
-    {"response_bad_status", rs, "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", 502},
-    {"response_two_digit_status", rs, "HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n", 502},
-    {"response_ctl_in_reason", rs, "HTTP/1.1 200 O\x01K\r\nContent-Length: 0\r\n\r\n", 502},
-    {"response_chunk_data_followed_by_garbage", rs,
-     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXY0\r\n\r\n", 502},
-    {"response_obs_fold", rs, "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n", 502},
-    {"response_whitespace_before_colon", rs, "HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n", 502},
-    {"response_nul_in_value", rs, "HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 0\r\n\r\n"s, 502},
-    {"response_bare_cr", rs, "HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n", 502},
-    {"response_bad_chunk_size", rs, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n", 502},
-    {"response_too_many_headers", rs, "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\nContent-Length: 0\r\n\r\n", 502,
-     limits(1024, 64, 3)},
-    {"response_closed_mid_head", rs, "HTTP/1.1 200 OK\r\nContent-Len", 502, finish_at_end()},
-    {"response_closed_mid_length_body", rs, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", 502,
-     finish_at_end()},
-    {"response_closed_mid_chunked_body", rs, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
-     502, finish_at_end()},
-    {"request_closed_mid_body", rq, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhello", 400,
-     finish_at_end()},
+      // Header syntax.
+      {"obs_fold_space", rq, get_with("X-A: a\r\n b\r\n"), 400},
+      {"obs_fold_tab", rq, get_with("X-A: a\r\n\tb\r\n"), 400},
+      {"obs_fold_on_host", rq, "GET / HTTP/1.1\r\nHost: a\r\n .example.com\r\n\r\n", 400},
+      {"whitespace_before_colon", rq, get_with("X-A : b\r\n"), 400},
+      {"tab_before_colon", rq, get_with("X-A\t: b\r\n"), 400},
+      {"whitespace_before_colon_in_host", rq, "GET / HTTP/1.1\r\nHost : example.com\r\n\r\n", 400},
+      {"empty_header_name", rq, get_with(": b\r\n"), 400},
+      {"separator_in_header_name", rq, get_with("X(A): b\r\n"), 400},
+      {"nul_in_value", rq, get_with("X-A: a\0b\r\n"s), 400},
+      {"ctl_in_value", rq, get_with("X-A: a\x01z\r\n"), 400},
+      {"escape_in_value", rq, get_with("X-A: a\x1bz\r\n"), 400},
+      {"del_in_value", rq, get_with("X-A: a\x7fz\r\n"), 400},
+      {"bare_cr_in_value", rq, get_with("X-A: a\rb\r\n"), 400},
+      {"bare_cr_after_request_line", rq, "GET / HTTP/1.1\rHost: example.com\r\n\r\n", 400},
+      {"bare_cr_ending_a_header", rq, get_with("X-A: b\r"), 400},
+      {"bare_lf_line_endings", rq, "GET / HTTP/1.1\nHost: example.com\n\n", 400},
+      {"bare_lf_ending_a_header", rq, get_with("X-A: b\nX-B: c\r\n"), 400},
+      {"bare_lf_after_chunk_size", rq, post_chunked("5\nhello\r\n0\r\n\r\n"), 400},
+      {"bare_lf_after_chunk_data", rq, post_chunked("5\r\nhello\n0\r\n\r\n"), 400},
+      // Content-Length and Transfer-Encoding.
+      {"content_length_and_chunked", rq,
+       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"chunked_and_content_length", rq,
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400},
+      {"duplicate_content_length", rq,
+       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400},
+      {"conflicting_content_length", rq,
+       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400},
+      {"content_length_list", rq, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\nhello", 400},
+      {"negative_content_length", rq, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400},
+      {"signed_content_length", rq, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\nhello", 400},
+      {"hex_content_length", rq, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x5\r\n\r\nhello", 400},
+      {"content_length_with_letters", rq, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5a\r\n\r\nhello",
+       400},
+      {"empty_content_length", rq, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \r\n\r\n", 400},
+      {"content_length_overflow", rq,
+       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400},
+      {"transfer_encoding_gzip", rq, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+      {"transfer_encoding_identity", rq, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n",
+       501},
+      {"transfer_encoding_gzip_chunked", rq,
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
+      {"transfer_encoding_chunked_then_gzip", rq,
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400},
+      // Chunked applied twice is malformed framing rather than an unknown coding.
+      {"transfer_encoding_chunked_twice", rq,
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n0\r\n\r\n",
+       400},
+      {"transfer_encoding_chunked_twice_in_one_line", rq,
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400},
+      {"transfer_encoding_in_http10", rq,
+       "POST / HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"bad_chunk_size", rq, post_chunked("zz\r\nhello\r\n0\r\n\r\n"), 400},
+      {"chunk_size_overflow", rq, post_chunked("fffffffffffffffffffff\r\nx\r\n0\r\n\r\n"), 400},
+      {"chunk_data_longer_than_its_size", rq, post_chunked("3\r\nhello\r\n0\r\n\r\n"), 400},
+      {"chunk_data_followed_by_garbage", rq, post_chunked("5\r\nhelloXY0\r\n\r\n"), 400},
+      {"obs_fold_in_trailer", rq, post_chunked("0\r\nX-T: a\r\n b\r\n\r\n"), 400},
+      {"ctl_in_trailer", rq, post_chunked("0\r\nX-T: a\x01z\r\n\r\n"), 400},
+      // Versions.
+      {"http_2_0", rq, "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
+      {"http_1_2", rq, "GET / HTTP/1.2\r\nHost: h\r\n\r\n", 505},
+      // Host.
+      {"missing_host", rq, "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", 400},
+      {"duplicate_host", rq, "GET / HTTP/1.1\r\nHost: h\r\nHost: h\r\n\r\n", 400},
+      {"conflicting_host", rq, "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+      {"empty_host", rq, get_host(""), 400},
+      {"host_with_userinfo", rq, get_host("user@example.com"), 400},
+      {"host_with_user_and_password", rq, get_host("user:pw@example.com"), 400},
+      {"host_port_with_letters", rq, get_host("example.com:8o"), 400},
+      {"host_port_signed", rq, get_host("example.com:+80"), 400},
+      {"host_empty_port", rq, get_host("example.com:"), 400},
+      {"host_port_too_long", rq, get_host("example.com:123456"), 400},
+      {"host_two_ports", rq, get_host("example.com:80:80"), 400},
+      {"host_only_port", rq, get_host(":80"), 400},
+      {"host_with_space", rq, get_host("exa mple.com"), 400},
+      {"host_with_slash", rq, get_host("example.com/x"), 400},
+      {"host_ipv6_unclosed", rq, get_host("[::1"), 400},
+      {"host_ipv6_garbage_after", rq, get_host("[::1]x"), 400},
+      {"host_ipv6_letters", rq, get_host("[::g]"), 400},
+      {"host_ipv6_port_letters", rq, get_host("[::1]:8x"), 400},
+      // Methods and targets.
+      {"connect", rq, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405},
+      {"asterisk_for_get", rq, get_target("*"), 400},
+      {"fragment", rq, get_target("/a#frag"), 400},
+      {"fragment_after_query", rq, get_target("/a?x=1#frag"), 400},
+      {"dot_dot_segment", rq, get_target("/a/../b"), 400},
+      {"dot_segment", rq, get_target("/a/./b"), 400},
+      {"trailing_dot_dot", rq, get_target("/a/.."), 400},
+      {"dot_dot_before_query", rq, get_target("/a/..?x=1"), 400},
+      {"encoded_dot_dot", rq, get_target("/%2e%2e/etc/passwd"), 400},
+      {"encoded_upper_dot", rq, get_target("/a/%2E/b"), 400},
+      {"mixed_encoded_dot_dot", rq, get_target("/a/.%2e/b"), 400},
+      {"absolute_form_with_dot_dot", rq, get_target("http://example.com/a/../b"), 400},
+      {"absolute_form_ftp", rq, get_target("ftp://example.com/"), 400},
+      {"absolute_form_userinfo", rq, get_target("http://user@example.com/"), 400},
+      {"absolute_form_empty_authority", rq, get_target("http:///x"), 400},
+      {"absolute_form_bad_port", rq, get_target("http://example.com:8o/"), 400},
+      {"absolute_form_query_without_path", rq, get_target("http://example.com?x=1"), 400},
+      {"authority_form_for_get", rq, get_target("example.com:80"), 400},
+      {"non_ascii_byte_in_target", rq, get_target("/caf\xc3\xa9"), 400},
+      {"two_spaces_before_target", rq, "GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+      {"two_spaces_before_version", rq, "GET /  HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+      {"unsupported_expectation", rq, get_with("Expect: something\r\n"), 417},
+      // Limits.
+      {"head_too_large", rq, get_with("X-Big: " + std::string(300, 'a') + "\r\n"), 431, limits(256, 64, 10)},
+      {"too_many_headers", rq, get_with("A: 1\r\nB: 2\r\nC: 3\r\n"), 431, limits(1024, 64, 3)},
+      {"uri_too_long", rq, get_target("/" + std::string(64, 'a')), 414, limits(1024, 64, 10)},
+      // Responses: a malformed one is a 502.
+      {"response_content_length_and_chunked", rs,
+       "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 502},
+      {"response_conflicting_content_length", rs,
+       "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 502},
+      {"response_malformed_content_length", rs, "HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello", 502},
+      {"response_transfer_encoding_gzip", rs, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc", 502},
+      {"response_http_2_0", rs, "HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", 502},
+      {"response_http_1_2", rs, "HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n", 502},
+      {"response_bad_status", rs, "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", 502},
+      {"response_two_digit_status", rs, "HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n", 502},
+      {"response_ctl_in_reason", rs, "HTTP/1.1 200 O\x01K\r\nContent-Length: 0\r\n\r\n", 502},
+      {"response_chunk_data_followed_by_garbage", rs,
+       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXY0\r\n\r\n", 502},
+      {"response_obs_fold", rs, "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n", 502},
+      {"response_whitespace_before_colon", rs, "HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n", 502},
+      {"response_nul_in_value", rs, "HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 0\r\n\r\n"s, 502},
+      {"response_bare_cr", rs, "HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n", 502},
+      {"response_bad_chunk_size", rs, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n", 502},
+      {"response_too_many_headers", rs,
+       "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\nContent-Length: 0\r\n\r\n", 502, limits(1024, 64, 3)},
+      {"response_closed_mid_head", rs, "HTTP/1.1 200 OK\r\nContent-Len", 502, finish_at_end()},
+      {"response_closed_mid_length_body", rs, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", 502,
+       finish_at_end()},
+      {"response_closed_mid_chunked_body", rs,
+       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", 502, finish_at_end()},
+      {"request_closed_mid_body", rq, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhello", 400,
+       finish_at_end()},
   };
 }
 
@@ -563,7 +580,9 @@ TEST_P(parser_rejects, with_its_status_when_cut_anywhere) {
 }
 
 INSTANTIATE_TEST_SUITE_P(cases, parser_rejects, testing::ValuesIn(rejections()),
-                         [](const testing::TestParamInfo<rejection>& i) { return std::string{i.param.name}; });
+                         [](const testing::TestParamInfo<rejection>& i) {
+                           return std::string{i.param.name};
+                         });
 
 // --- requests ----------------------------------------------------------------------
 
@@ -580,14 +599,15 @@ TEST(parser_request, get_head_fields) {
 }
 
 TEST(parser_request, headers_in_order_with_their_ids) {
-  auto m = request("GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: t\r\nX-Forwarded-For: 1.2.3.4\r\nTE: trailers\r\n\r\n");
+  auto m = request(
+      "GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: t\r\nX-Forwarded-For: 1.2.3.4\r\nTE: trailers\r\n\r\n");
   ASSERT_EQ(m.headers.size(), 4u);
   EXPECT_EQ(m.headers[0], (std::pair<std::string, std::string>{"Host", "h"}));
   EXPECT_EQ(m.headers[1], (std::pair<std::string, std::string>{"User-Agent", "t"}));
   EXPECT_EQ(m.headers[2], (std::pair<std::string, std::string>{"X-Forwarded-For", "1.2.3.4"}));
   EXPECT_EQ(m.headers[3], (std::pair<std::string, std::string>{"TE", "trailers"}));
-  EXPECT_EQ(m.header_ids, (std::vector<header_id>{header_id::host, header_id::other, header_id::x_forwarded_for,
-                                                   header_id::te}));
+  EXPECT_EQ(m.header_ids, (std::vector<header_id>{header_id::host, header_id::other,
+                                                  header_id::x_forwarded_for, header_id::te}));
 }
 
 TEST(parser_request, header_values_lose_surrounding_whitespace) {
@@ -694,10 +714,9 @@ TEST(parser_request, length_body_copies_nothing_whatever_the_cuts) {
 }
 
 TEST(parser_request, pipelined_requests_come_out_in_order) {
-  std::string in =
-    "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
-    "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
-    "GET /c HTTP/1.1\r\nHost: h\r\n\r\n";
+  std::string in = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+                   "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+                   "GET /c HTTP/1.1\r\nHost: h\r\n\r\n";
   auto r = feed(message_kind::request, in, {});
   ASSERT_EQ(r.messages.size(), 3u);
   EXPECT_EQ(r.messages[0].target, "/a");
@@ -727,7 +746,8 @@ TEST(parser_request, parse_after_completion_consumes_nothing) {
 }
 
 TEST(parser_request, reset_parses_the_next_request_afresh) {
-  std::string in = "GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\nHost: b\r\n\r\n";
+  std::string in =
+      "GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\nHost: b\r\n\r\n";
   parser p{message_kind::request};
   auto r = p.parse(in.data(), in.size());
   ASSERT_EQ(r.event, parse_event::head);
@@ -810,7 +830,8 @@ TEST(parser_request, asterisk_form_is_accepted_for_options) {
 }
 
 TEST(parser_request, dot_like_segments_that_are_not_dot_segments_are_accepted) {
-  for (auto target : {"/.well-known/acme", "/a/..b/c", "/a/.../c", "/a/b.", "/x?p=../../etc", "/%2e%2ex", "/a/%2f"}) {
+  for (auto target :
+       {"/.well-known/acme", "/a/..b/c", "/a/.../c", "/a/b.", "/x?p=../../etc", "/%2e%2ex", "/a/%2f"}) {
     EXPECT_EQ(request_status(get_target(target)), 0) << target;
   }
 }
@@ -974,15 +995,18 @@ TEST(parser_request, chunked_out_drops_chunk_extensions) {
 }
 
 TEST(parser_request, chunked_out_keeps_trailers) {
-  auto m = request(post_chunked("5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Other:  two \r\n\r\n"), chunked_out());
+  auto m =
+      request(post_chunked("5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Other:  two \r\n\r\n"), chunked_out());
   EXPECT_EQ(m.body, "5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Other: two \r\n\r\n");
 }
 
 TEST(parser_request, chunked_out_drops_forbidden_trailers) {
-  auto m = request(post_chunked("0\r\nContent-Length: 5\r\nX-Checksum: abc\r\nHost: evil\r\nAuthorization: x\r\nCookie: c\r\nSet-Cookie: s\r\nContent-Type: a/b\r\n"
-                                "Content-Encoding: gzip\r\nConnection: close\r\nTE: trailers\r\nTrailer: X\r\n"
-                                "X-Forwarded-For: 1.2.3.4\r\n\r\n"),
-                   chunked_out());
+  auto m =
+      request(post_chunked("0\r\nContent-Length: 5\r\nX-Checksum: abc\r\nHost: evil\r\nAuthorization: "
+                           "x\r\nCookie: c\r\nSet-Cookie: s\r\nContent-Type: a/b\r\n"
+                           "Content-Encoding: gzip\r\nConnection: close\r\nTE: trailers\r\nTrailer: X\r\n"
+                           "X-Forwarded-For: 1.2.3.4\r\n\r\n"),
+              chunked_out());
   EXPECT_EQ(m.body, "0\r\nX-Checksum: abc\r\n\r\n");
 }
 
@@ -1047,8 +1071,9 @@ TEST(parser_response, length_body) {
 }
 
 TEST(parser_response, chunked_body_chunked_out) {
-  auto m = response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b\r\nabc\r\n0\r\nX-T: 1\r\n\r\n",
-                    chunked_out());
+  auto m =
+      response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b\r\nabc\r\n0\r\nX-T: 1\r\n\r\n",
+               chunked_out());
   EXPECT_EQ(m.framing, body_framing::chunked);
   EXPECT_EQ(m.body, "3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n");
 }
@@ -1162,15 +1187,15 @@ TEST(parser_response, set_skip_body_is_cleared_by_reset) {
 // --- helpers ---------------------------------------------------------------------------
 
 TEST(parser_valid_host, accepts_names_addresses_and_ports) {
-  for (auto h : {"example.com", "EXAMPLE.com", "a-b.example", "127.0.0.1", "example.com:8080", "[::1]", "[::1]:443",
-                 "[2001:db8::1]", "localhost:1"}) {
+  for (auto h : {"example.com", "EXAMPLE.com", "a-b.example", "127.0.0.1", "example.com:8080", "[::1]",
+                 "[::1]:443", "[2001:db8::1]", "localhost:1"}) {
     EXPECT_TRUE(valid_host(h)) << h;
   }
 }
 
 TEST(parser_valid_host, refuses_userinfo_bad_ports_and_bad_brackets) {
-  for (auto h : {"", "u@h", "h:", "h:x", "h:1x", "h:123456", "h:1:2", ":80", "[::1", "[::1]x", "[::1]:", "[::z]",
-                 "a b", "a/b", "a\\b"}) {
+  for (auto h : {"", "u@h", "h:", "h:x", "h:1x", "h:123456", "h:1:2", ":80", "[::1", "[::1]x",
+                 "[::1]:", "[::z]", "a b", "a/b", "a\\b"}) {
     EXPECT_FALSE(valid_host(h)) << h;
   }
 }

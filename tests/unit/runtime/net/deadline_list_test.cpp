@@ -81,13 +81,13 @@ TEST(deadline_list, entry_expires_once) {
   probe e;
   int ticks_after = -1;
   list.on_tick(
-    [](void* arg) {
-      auto& t = *static_cast<int*>(arg);
-      if (t >= 0)
-        ++t;
-      return true;
-    },
-    &ticks_after);
+      [](void* arg) {
+        auto& t = *static_cast<int*>(arg);
+        if (t >= 0)
+          ++t;
+        return true;
+      },
+      &ticks_after);
   list.add(e);
   list.arm(e, 0ms);
   ASSERT_TRUE(run_until(ctx, [&] { return e.expired == 1; }));
@@ -283,11 +283,11 @@ TEST(deadline_list, ticker_runs_while_on_tick_needs_it) {
   deadline_list list{ctx};
   int calls = 0;
   list.on_tick(
-    [](void* arg) {
-      auto& n = *static_cast<int*>(arg);
-      return ++n < 3;
-    },
-    &calls);
+      [](void* arg) {
+        auto& n = *static_cast<int*>(arg);
+        return ++n < 3;
+      },
+      &calls);
   list.ensure_ticking();
   EXPECT_TRUE(runs_out_of_work(ctx));
   EXPECT_EQ(calls, 3);
@@ -298,11 +298,11 @@ TEST(deadline_list, ensure_ticking_restarts_a_stopped_ticker) {
   deadline_list list{ctx};
   int calls = 0;
   list.on_tick(
-    [](void* arg) {
-      ++*static_cast<int*>(arg);
-      return false;
-    },
-    &calls);
+      [](void* arg) {
+        ++*static_cast<int*>(arg);
+        return false;
+      },
+      &calls);
   list.ensure_ticking();
   ASSERT_TRUE(runs_out_of_work(ctx));
   ASSERT_EQ(calls, 1);
@@ -317,11 +317,11 @@ TEST(deadline_list, ensure_ticking_twice_ticks_once) {
   deadline_list list{ctx};
   int calls = 0;
   list.on_tick(
-    [](void* arg) {
-      ++*static_cast<int*>(arg);
-      return false;
-    },
-    &calls);
+      [](void* arg) {
+        ++*static_cast<int*>(arg);
+        return false;
+      },
+      &calls);
   list.ensure_ticking();
   list.ensure_ticking();
   EXPECT_TRUE(runs_out_of_work(ctx));
@@ -334,11 +334,11 @@ TEST(deadline_list, each_tick_updates_now) {
   auto before = list.now();
   int calls = 0;
   list.on_tick(
-    [](void* arg) {
-      ++*static_cast<int*>(arg);
-      return false;
-    },
-    &calls);
+      [](void* arg) {
+        ++*static_cast<int*>(arg);
+        return false;
+      },
+      &calls);
   list.ensure_ticking();
   ASSERT_TRUE(run_until(ctx, [&] { return calls == 1; }));
   EXPECT_GE(list.now() - before, deadline_list::tick);

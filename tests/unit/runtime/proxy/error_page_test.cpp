@@ -74,10 +74,11 @@ TEST(error_page, no_request_id_means_no_request_id_field) {
 }
 
 TEST(error_page, extra_headers_come_before_connection) {
-  EXPECT_EQ(error_response(503, "r", true, false, false, "Retry-After: 1\r\n"),
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 24\r\n"
-            "Cache-Control: no-store\r\nX-Request-ID: r\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
-            "503 Service Unavailable\n");
+  EXPECT_EQ(
+      error_response(503, "r", true, false, false, "Retry-After: 1\r\n"),
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 24\r\n"
+      "Cache-Control: no-store\r\nX-Request-ID: r\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+      "503 Service Unavailable\n");
 }
 
 TEST(error_page, content_length_is_the_body_size_for_every_status) {

@@ -51,7 +51,8 @@ std::string upstream_head(std::string request, upstream_request_options o = requ
   return out;
 }
 
-client_response_options response_options(out_framing framing = out_framing::length, std::uint64_t length = 0) {
+client_response_options response_options(out_framing framing = out_framing::length,
+                                         std::uint64_t length = 0) {
   client_response_options o;
   o.request_id = "rid-1";
   o.framing = framing;
@@ -77,15 +78,17 @@ std::string added(std::string_view host = "h") {
 // --- the request sent upstream ----------------------------------------------------
 
 TEST(forward_request, plain_get) {
-  EXPECT_EQ(upstream_head("GET /p?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n"),
-            "GET /p?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8\r\nAccept: */*\r\n" +
-              added("example.com") + "\r\n");
+  EXPECT_EQ(
+      upstream_head("GET /p?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n"),
+      "GET /p?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8\r\nAccept: */*\r\n" +
+          added("example.com") + "\r\n");
 }
 
 TEST(forward_request, removes_hop_by_hop_fields) {
-  EXPECT_EQ(upstream_head("GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
-                          "Proxy-Authorization: Basic eA==\r\nProxy-Connection: keep-alive\r\nProxy: http://evil\r\n"
-                          "TE: trailers\r\nTrailer: X-T\r\nUpgrade: h2c\r\nAccept: a\r\n\r\n"),
+  EXPECT_EQ(upstream_head(
+                "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+                "Proxy-Authorization: Basic eA==\r\nProxy-Connection: keep-alive\r\nProxy: http://evil\r\n"
+                "TE: trailers\r\nTrailer: X-T\r\nUpgrade: h2c\r\nAccept: a\r\n\r\n"),
             "GET / HTTP/1.1\r\nHost: h\r\nAccept: a\r\n" + added() + "\r\n");
 }
 
@@ -111,16 +114,18 @@ TEST(forward_request, appends_client_to_a_new_x_forwarded_for) {
 }
 
 TEST(forward_request, merges_x_forwarded_for_lines_and_appends_the_client) {
-  EXPECT_EQ(upstream_head("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nAccept: a\r\n"
-                          "x-forwarded-for: 2.2.2.2, 3.3.3.3\r\n\r\n"),
-            "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.7\r\nAccept: a\r\n"
-            "X-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nX-Request-ID: rid-1\r\n\r\n");
+  EXPECT_EQ(
+      upstream_head("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nAccept: a\r\n"
+                    "x-forwarded-for: 2.2.2.2, 3.3.3.3\r\n\r\n"),
+      "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.7\r\nAccept: a\r\n"
+      "X-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nX-Request-ID: rid-1\r\n\r\n");
 }
 
 TEST(forward_request, skips_empty_x_forwarded_for_lines) {
-  EXPECT_EQ(upstream_head("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For:\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n"),
-            "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1, 10.0.0.7\r\n"
-            "X-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nX-Request-ID: rid-1\r\n\r\n");
+  EXPECT_EQ(
+      upstream_head("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For:\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n"),
+      "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1, 10.0.0.7\r\n"
+      "X-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nX-Request-ID: rid-1\r\n\r\n");
 }
 
 TEST(forward_request, x_forwarded_for_named_in_connection_keeps_only_the_client) {
@@ -132,9 +137,10 @@ TEST(forward_request, x_forwarded_for_named_in_connection_keeps_only_the_client)
 }
 
 TEST(forward_request, replaces_x_forwarded_proto_host_and_request_id) {
-  EXPECT_EQ(upstream_head("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\n"
-                          "X-Request-ID: from-client\r\nAccept: a\r\n\r\n"),
-            "GET / HTTP/1.1\r\nHost: h\r\nAccept: a\r\n" + added() + "\r\n");
+  EXPECT_EQ(
+      upstream_head("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\n"
+                    "X-Request-ID: from-client\r\nAccept: a\r\n\r\n"),
+      "GET / HTTP/1.1\r\nHost: h\r\nAccept: a\r\n" + added() + "\r\n");
 }
 
 TEST(forward_request, uses_the_given_proto) {
@@ -148,8 +154,9 @@ TEST(forward_request, writes_its_own_content_length) {
   auto o = request_options();
   o.framing = out_framing::length;
   o.content_length = 5;
-  EXPECT_EQ(upstream_head("POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Type: a/b\r\n\r\n", o),
-            "POST /up HTTP/1.1\r\nHost: h\r\nContent-Type: a/b\r\n" + added() + "Content-Length: 5\r\n\r\n");
+  EXPECT_EQ(
+      upstream_head("POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Type: a/b\r\n\r\n", o),
+      "POST /up HTTP/1.1\r\nHost: h\r\nContent-Type: a/b\r\n" + added() + "Content-Length: 5\r\n\r\n");
 }
 
 TEST(forward_request, writes_its_own_transfer_encoding) {
@@ -163,15 +170,16 @@ TEST(forward_request, drops_expect_which_the_proxy_answers) {
   auto o = request_options();
   o.framing = out_framing::length;
   o.content_length = 2;
-  EXPECT_EQ(upstream_head("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", o),
-            "POST / HTTP/1.1\r\nHost: h\r\n" + added() + "Content-Length: 2\r\n\r\n");
+  EXPECT_EQ(
+      upstream_head("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", o),
+      "POST / HTTP/1.1\r\nHost: h\r\n" + added() + "Content-Length: 2\r\n\r\n");
 }
 
 TEST(forward_request, upgrade_keeps_upgrade_and_says_connection_upgrade) {
   EXPECT_EQ(upstream_head("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
                           "Sec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n\r\n"),
             "GET /ws HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n" + added() +
-              "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+                "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n");
 }
 
 TEST(forward_request, http10_upgrade_is_not_forwarded) {
@@ -180,7 +188,8 @@ TEST(forward_request, http10_upgrade_is_not_forwarded) {
 }
 
 TEST(forward_request, http10_without_host_gets_the_fallback_host) {
-  EXPECT_EQ(upstream_head("GET / HTTP/1.0\r\n\r\n"), "GET / HTTP/1.1\r\nHost: localhost\r\n" + added("") + "\r\n");
+  EXPECT_EQ(upstream_head("GET / HTTP/1.0\r\n\r\n"),
+            "GET / HTTP/1.1\r\nHost: localhost\r\n" + added("") + "\r\n");
 }
 
 TEST(forward_request, absolute_form_is_sent_in_origin_form_to_its_host) {
@@ -203,26 +212,31 @@ TEST(forward_request, appends_to_what_is_already_in_the_buffer) {
 // --- the response sent to the client ------------------------------------------------
 
 TEST(forward_response, plain_response_with_length) {
-  EXPECT_EQ(client_head("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n",
-                        response_options(out_framing::length, 5)),
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Request-ID: rid-1\r\nContent-Length: 5\r\n\r\n");
+  EXPECT_EQ(
+      client_head("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n",
+                  response_options(out_framing::length, 5)),
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Request-ID: rid-1\r\nContent-Length: 5\r\n\r\n");
 }
 
 TEST(forward_response, keeps_the_reason_phrase) {
-  EXPECT_EQ(client_head("HTTP/1.1 404 Nope Nope\r\nContent-Length: 0\r\n\r\n", response_options(out_framing::length)),
+  EXPECT_EQ(client_head("HTTP/1.1 404 Nope Nope\r\nContent-Length: 0\r\n\r\n",
+                        response_options(out_framing::length)),
             "HTTP/1.1 404 Nope Nope\r\nX-Request-ID: rid-1\r\nContent-Length: 0\r\n\r\n");
 }
 
 TEST(forward_response, http10_upstream_is_answered_as_http11) {
-  EXPECT_EQ(client_head("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", response_options(out_framing::length)),
-            "HTTP/1.1 200 OK\r\nX-Request-ID: rid-1\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(
+      client_head("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", response_options(out_framing::length)),
+      "HTTP/1.1 200 OK\r\nX-Request-ID: rid-1\r\nContent-Length: 0\r\n\r\n");
 }
 
 TEST(forward_response, removes_hop_by_hop_fields) {
-  EXPECT_EQ(client_head("HTTP/1.1 200 OK\r\nServer: s\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
-                        "Proxy-Authenticate: Basic\r\nTrailer: X-T\r\nUpgrade: h2\r\nTransfer-Encoding: chunked\r\n\r\n",
-                        response_options(out_framing::chunked)),
-            "HTTP/1.1 200 OK\r\nServer: s\r\nX-Request-ID: rid-1\r\nTransfer-Encoding: chunked\r\n\r\n");
+  EXPECT_EQ(
+      client_head(
+          "HTTP/1.1 200 OK\r\nServer: s\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+          "Proxy-Authenticate: Basic\r\nTrailer: X-T\r\nUpgrade: h2\r\nTransfer-Encoding: chunked\r\n\r\n",
+          response_options(out_framing::chunked)),
+      "HTTP/1.1 200 OK\r\nServer: s\r\nX-Request-ID: rid-1\r\nTransfer-Encoding: chunked\r\n\r\n");
 }
 
 TEST(forward_response, removes_fields_named_in_connection) {
@@ -239,13 +253,15 @@ TEST(forward_response, replaces_the_upstream_request_id) {
 }
 
 TEST(forward_response, writes_its_own_length_instead_of_the_upstream_one) {
-  EXPECT_EQ(client_head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", response_options(out_framing::length, 7)),
-            "HTTP/1.1 200 OK\r\nX-Request-ID: rid-1\r\nContent-Length: 7\r\n\r\n");
+  EXPECT_EQ(
+      client_head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", response_options(out_framing::length, 7)),
+      "HTTP/1.1 200 OK\r\nX-Request-ID: rid-1\r\nContent-Length: 7\r\n\r\n");
 }
 
 TEST(forward_response, chunked_from_a_length_response) {
-  EXPECT_EQ(client_head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", response_options(out_framing::chunked)),
-            "HTTP/1.1 200 OK\r\nX-Request-ID: rid-1\r\nTransfer-Encoding: chunked\r\n\r\n");
+  EXPECT_EQ(
+      client_head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", response_options(out_framing::chunked)),
+      "HTTP/1.1 200 OK\r\nX-Request-ID: rid-1\r\nTransfer-Encoding: chunked\r\n\r\n");
 }
 
 TEST(forward_response, keep_length_for_head_keeps_the_upstream_content_length) {
@@ -261,7 +277,8 @@ TEST(forward_response, keep_length_for_304_keeps_the_upstream_content_length) {
 }
 
 TEST(forward_response, no_framing_drops_content_length) {
-  EXPECT_EQ(client_head("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", response_options(out_framing::none)),
+  EXPECT_EQ(client_head("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+                        response_options(out_framing::none)),
             "HTTP/1.1 204 No Content\r\nX-Request-ID: rid-1\r\n\r\n");
 }
 
@@ -301,7 +318,8 @@ TEST(forward_response, switching_protocols_keeps_upgrade_and_says_connection_upg
 }
 
 TEST(forward_response, named_in_connection_ignores_case) {
-  parsed res{message_kind::response, "HTTP/1.1 200 OK\r\nConnection: X-Internal, close\r\nContent-Length: 0\r\n\r\n"};
+  parsed res{message_kind::response,
+             "HTTP/1.1 200 OK\r\nConnection: X-Internal, close\r\nContent-Length: 0\r\n\r\n"};
   EXPECT_TRUE(named_in_connection(res.head(), "x-internal"));
   EXPECT_TRUE(named_in_connection(res.head(), "X-INTERNAL"));
   EXPECT_FALSE(named_in_connection(res.head(), "close"));

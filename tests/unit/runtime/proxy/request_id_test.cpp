@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <set>
-#include <vector>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -42,8 +42,9 @@ TEST(request_id, id_longer_than_the_maximum_is_not_clean) {
 }
 
 TEST(request_id, ids_with_other_bytes_are_not_clean) {
-  for (std::string id : std::vector<std::string>{"a b", "a\tb", "a;b", "a,b", "a\"b", "a<b", "a%0d", "a\r\nX-Evil: 1", "caf\xc3\xa9",
-                         std::string{"a\0b", 3}, "a\x7f"}) {
+  for (std::string id :
+       std::vector<std::string>{"a b", "a\tb", "a;b", "a,b", "a\"b", "a<b", "a%0d", "a\r\nX-Evil: 1",
+                                "caf\xc3\xa9", std::string{"a\0b", 3}, "a\x7f"}) {
     EXPECT_FALSE(clean_request_id(id)) << id;
   }
 }

@@ -82,8 +82,8 @@ TEST(route_table_compile, an_error_names_the_route_by_position) {
 }
 
 TEST(route_table_compile, refuses_bad_host_patterns) {
-  for (auto host : {"", "Example.com", "exa mple.com", "*example.com", "*.", "*.*.example.com", "a..b", ".a.com",
-                    "a.com.", "foo/bar", "a.*.com", "user@a.com", "a.com:80", "[::1", "[zz]"}) {
+  for (auto host : {"", "Example.com", "exa mple.com", "*example.com", "*.", "*.*.example.com", "a..b",
+                    ".a.com", "a.com.", "foo/bar", "a.*.com", "user@a.com", "a.com:80", "[::1", "[zz]"}) {
     auto err = compile_error({spec(host, "/*")});
     EXPECT_NE(err.find("invalid host pattern"), std::string::npos) << "'" << host << "': " << err;
   }
@@ -103,7 +103,8 @@ TEST(route_table_compile, refuses_duplicate_routes) {
 }
 
 TEST(route_table_compile, same_path_on_different_hosts_is_not_a_duplicate) {
-  EXPECT_EQ(compile_error({spec("a.com", "/*"), spec("b.com", "/*"), spec("*.a.com", "/*"), spec("*", "/*")}), "");
+  EXPECT_EQ(compile_error({spec("a.com", "/*"), spec("b.com", "/*"), spec("*.a.com", "/*"), spec("*", "/*")}),
+            "");
 }
 
 TEST(route_table_compile, refuses_a_route_without_upstreams) {
@@ -117,7 +118,7 @@ TEST(route_table_compile, refuses_bad_upstream_addresses) {
                   "[::1]", "localhost:80", "", "256.0.0.1:80"}) {
     auto err = compile_error({spec("a.com", "/*", up)});
     EXPECT_NE(err.find("invalid upstream address '" + std::string{up} + "'"), std::string::npos)
-      << "'" << up << "': " << err;
+        << "'" << up << "': " << err;
   }
 }
 
@@ -130,7 +131,8 @@ TEST(route_table_compile, a_failed_compile_leaves_the_table_untouched) {
 }
 
 TEST(route_table_patterns, valid_host_patterns) {
-  for (auto host : {"*", "a.com", "*.a.com", "localhost", "127.0.0.1", "[::1]", "[2001:db8::1]", "x_y.a-b.com"})
+  for (auto host :
+       {"*", "a.com", "*.a.com", "localhost", "127.0.0.1", "[::1]", "[2001:db8::1]", "x_y.a-b.com"})
     EXPECT_TRUE(valid_host_pattern(host)) << host;
 }
 
@@ -170,7 +172,8 @@ TEST(route_table_match, catch_all_takes_any_host) {
 }
 
 TEST(route_table_match, longest_wildcard_suffix_wins_whatever_the_order) {
-  auto t = compile({spec("*.example.com", "/*", "127.0.0.1:1"), spec("*.b.example.com", "/*", "127.0.0.1:2")});
+  auto t =
+      compile({spec("*.example.com", "/*", "127.0.0.1:1"), spec("*.b.example.com", "/*", "127.0.0.1:2")});
   EXPECT_EQ(match(t, "a.b.example.com", "/"), "127.0.0.1:2");
   EXPECT_EQ(match(t, "a.c.example.com", "/"), "127.0.0.1:1");
 }
@@ -236,13 +239,14 @@ TEST(route_table_match, exact_root_matches_only_root) {
 }
 
 TEST(route_table_match, exact_host_without_matching_path_falls_through_to_wildcard) {
-  auto t = compile({spec("www.example.com", "/api/*", "127.0.0.1:1"), spec("*.example.com", "/*", "127.0.0.1:2"),
-                    spec("*", "/*", "127.0.0.1:3")});
+  auto t = compile({spec("www.example.com", "/api/*", "127.0.0.1:1"),
+                    spec("*.example.com", "/*", "127.0.0.1:2"), spec("*", "/*", "127.0.0.1:3")});
   EXPECT_EQ(match(t, "www.example.com", "/static/x"), "127.0.0.1:2");
 }
 
 TEST(route_table_match, wildcard_without_matching_path_falls_through_to_shorter_wildcard) {
-  auto t = compile({spec("*.b.example.com", "/api/*", "127.0.0.1:1"), spec("*.example.com", "/*", "127.0.0.1:2")});
+  auto t =
+      compile({spec("*.b.example.com", "/api/*", "127.0.0.1:1"), spec("*.example.com", "/*", "127.0.0.1:2")});
   EXPECT_EQ(match(t, "a.b.example.com", "/other"), "127.0.0.1:2");
 }
 
@@ -252,7 +256,8 @@ TEST(route_table_match, falls_through_to_catch_all) {
 }
 
 TEST(route_table_match, catch_all_paths_follow_the_same_precedence) {
-  auto t = compile({spec("*", "/*", "127.0.0.1:1"), spec("*", "/api/*", "127.0.0.1:2"), spec("*", "/api", "127.0.0.1:3")});
+  auto t = compile(
+      {spec("*", "/*", "127.0.0.1:1"), spec("*", "/api/*", "127.0.0.1:2"), spec("*", "/api", "127.0.0.1:3")});
   EXPECT_EQ(match(t, "x.com", "/api"), "127.0.0.1:3");
   EXPECT_EQ(match(t, "x.com", "/api/y"), "127.0.0.1:2");
   EXPECT_EQ(match(t, "x.com", "/y"), "127.0.0.1:1");

@@ -28,7 +28,8 @@ using clock_type = std::chrono::steady_clock;
 /// A real upstream: a listening socket, and the server side of every
 /// connection made to it.
 struct upstream {
-  explicit upstream(asio::io_context& ctx) : acceptor(ctx, tcp::endpoint{asio::ip::make_address("127.0.0.1"), 0}) {}
+  explicit upstream(asio::io_context& ctx)
+      : acceptor(ctx, tcp::endpoint{asio::ip::make_address("127.0.0.1"), 0}) {}
 
   tcp::endpoint endpoint() const { return acceptor.local_endpoint(); }
 
