@@ -10,9 +10,10 @@ namespace ika::actors {
 
 using namespace protocol;
 
-std::string listener_state::apply_routes(const std::vector<route_spec>& routes) {
+std::string listener_state::apply_routes(const std::vector<route_spec>& routes,
+                                         const std::vector<app_backends>& backends) {
   auto table = std::make_shared<proxy::route_table>();
-  auto err = proxy::route_table::compile(routes, *table);
+  auto err = proxy::route_table::compile(routes, backends, *registry, *table);
   if (!err.empty())
     return err;
   server->publish(std::move(table));
@@ -29,11 +30,14 @@ listener_status listener_state::status() const {
   return s;
 }
 
-listener_actor::behavior_type listener(listener_pointer self, std::shared_ptr<proxy::server> server) {
+listener_actor::behavior_type listener(listener_pointer self, std::shared_ptr<proxy::server> server,
+                                       std::shared_ptr<proxy::backend_registry> registry) {
   self->state.server = std::move(server);
+  self->state.registry = std::move(registry);
   return {
-      [self](routes_atom, const std::vector<route_spec>& routes) -> caf::result<ok_atom> {
-        auto err = self->state.apply_routes(routes);
+      [self](routes_atom, const std::vector<route_spec>& routes,
+             const std::vector<app_backends>& backends) -> caf::result<ok_atom> {
+        auto err = self->state.apply_routes(routes, backends);
         if (!err.empty())
           return caf::make_error(caf::sec::invalid_argument, err);
         return ok_atom::value;

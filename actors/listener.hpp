@@ -17,13 +17,15 @@ struct listener_state {
   static inline const char* name = "ika.listener";
 
   std::shared_ptr<proxy::server> server;
+  std::shared_ptr<proxy::backend_registry> registry;
   /// Drains in progress: their promises and the deadline.
   std::vector<caf::typed_response_promise<protocol::drain_result>> drains;
   caf::timestamp drain_deadline{};
   bool draining = false;
 
   /// Compiles and publishes `routes`; returns an error message or "".
-  std::string apply_routes(const std::vector<protocol::route_spec>& routes);
+  std::string apply_routes(const std::vector<protocol::route_spec>& routes,
+                           const std::vector<protocol::app_backends>& backends);
   protocol::listener_status status() const;
 };
 
@@ -32,7 +34,7 @@ using listener_pointer = protocol::listener_actor::stateful_pointer<listener_sta
 /// `server` is open (bound), has its first route table and accepts
 /// already: the node does that before it answers `start`, so that a
 /// request sent after the answer is routed.
-protocol::listener_actor::behavior_type listener(listener_pointer self,
-                                                 std::shared_ptr<proxy::server> server);
+protocol::listener_actor::behavior_type listener(listener_pointer self, std::shared_ptr<proxy::server> server,
+                                                 std::shared_ptr<proxy::backend_registry> registry);
 
 } // namespace ika::actors

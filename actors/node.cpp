@@ -9,6 +9,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 namespace ika::actors {
 
 using namespace protocol;
@@ -38,6 +40,37 @@ void node_state::shut_down_io() {
   servers.clear();
   workers.reset();
   pool.reset();
+}
+
+std::string node_state::check_claim(const std::string& app, const std::vector<route_spec>& routes) const {
+  auto same = [](const route_spec& a, const route_spec& b) { return a.host == b.host && a.path == b.path; };
+  for (const auto& r : routes) {
+    if (r.app != app)
+      return "route " + r.host + " " + r.path + " names app '" + r.app + "', not '" + app + "'";
+    for (const auto& s : config.routes)
+      if (same(r, s))
+        return "route " + r.host + " " + r.path + " is taken by the node's configuration";
+    for (const auto& [owner, owned] : app_routes)
+      if (owner != app)
+        for (const auto& o : owned)
+          if (same(r, o))
+            return "route " + r.host + " " + r.path + " is taken by app " + owner;
+  }
+  return {};
+}
+
+std::vector<route_spec> node_state::all_routes() const {
+  auto all = config.routes;
+  for (const auto& [app, routes] : app_routes)
+    all.insert(all.end(), routes.begin(), routes.end());
+  return all;
+}
+
+std::vector<app_backends> node_state::all_backends() const {
+  std::vector<app_backends> all;
+  for (const auto& [app, b] : backends)
+    all.push_back(b);
+  return all;
 }
 
 node_state::~node_state() {
@@ -86,6 +119,17 @@ void fan_out(node_pointer self, Done done, Ts... xs) {
             });
 }
 
+/// Sends the whole routing state to every listener; the promise is kept
+/// once all of them published it.
+caf::typed_response_promise<ok_atom> publish(node_pointer self) {
+  auto promise = self->make_response_promise<ok_atom>();
+  auto& st = self->state;
+  fan_out<ok_atom>(
+      self, [promise](std::vector<ok_atom>) mutable { promise.deliver(ok_atom::value); }, routes_atom::value,
+      st.all_routes(), st.all_backends());
+  return promise;
+}
+
 } // namespace
 
 node_actor::behavior_type node(node_pointer self, config::node_config config) {
@@ -96,7 +140,8 @@ node_actor::behavior_type node(node_pointer self, config::node_config config) {
         if (st.started)
           return make_status(self);
         auto table = std::make_shared<proxy::route_table>();
-        if (auto err = proxy::route_table::compile(st.config.routes, *table); !err.empty())
+        if (auto err = proxy::route_table::compile(st.all_routes(), st.all_backends(), *st.registry, *table);
+            !err.empty())
           return caf::make_error(caf::sec::invalid_argument, err);
         if (auto err = st.open_listeners(); !err.empty()) {
           st.shut_down_io();
@@ -108,22 +153,60 @@ node_actor::behavior_type node(node_pointer self, config::node_config config) {
         for (auto& s : st.servers) {
           s->publish(table);
           s->start();
-          st.listeners.push_back(self->spawn(listener, s));
+          st.listeners.push_back(self->spawn(listener, s, st.registry));
         }
         st.pool->start();
         st.started = true;
         return make_status(self);
       },
       [self](routes_atom, const std::vector<route_spec>& routes) -> caf::result<ok_atom> {
+        auto& st = self->state;
+        for (const auto& r : routes)
+          if (!r.app.empty())
+            return caf::make_error(caf::sec::invalid_argument, "static routes cannot name an app");
+        for (const auto& [owner, owned] : st.app_routes)
+          for (const auto& r : routes)
+            for (const auto& o : owned)
+              if (r.host == o.host && r.path == o.path)
+                return caf::make_error(caf::sec::invalid_argument,
+                                       "route " + r.host + " " + r.path + " is taken by app " + owner);
+        auto previous = std::exchange(st.config.routes, routes);
         proxy::route_table table;
-        if (auto err = proxy::route_table::compile(routes, table); !err.empty())
+        if (auto err = proxy::route_table::compile(st.all_routes(), table, {}); !err.empty()) {
+          st.config.routes = std::move(previous);
           return caf::make_error(caf::sec::invalid_argument, err);
-        self->state.config.routes = routes;
-        auto promise = self->make_response_promise<ok_atom>();
-        fan_out<ok_atom>(
-            self, [promise](std::vector<ok_atom>) mutable { promise.deliver(ok_atom::value); },
-            routes_atom::value, routes);
-        return promise;
+        }
+        return publish(self);
+      },
+      [self](claim_atom, const std::string& app, const std::vector<route_spec>& routes) -> caf::result<ok_atom> {
+        auto& st = self->state;
+        if (auto err = st.check_claim(app, routes); !err.empty())
+          return caf::make_error(caf::sec::invalid_argument, err);
+        auto previous = st.app_routes[app];
+        if (routes.empty())
+          st.app_routes.erase(app);
+        else
+          st.app_routes[app] = routes;
+        proxy::route_table table;
+        if (auto err = proxy::route_table::compile(st.all_routes(), table, {}); !err.empty()) {
+          if (previous.empty())
+            st.app_routes.erase(app);
+          else
+            st.app_routes[app] = std::move(previous);
+          return caf::make_error(caf::sec::invalid_argument, err);
+        }
+        return publish(self);
+      },
+      [self](backends_atom, const app_backends& b) {
+        auto& st = self->state;
+        if (b.backends.empty() && !st.app_routes.count(b.app))
+          st.backends.erase(b.app);
+        else
+          st.backends[b.app] = b;
+        // The app vouches for every instance it lists: no longer suspect.
+        for (const auto& spec : b.backends)
+          st.registry->stats(spec.instance)->suspect.store(false, std::memory_order_relaxed);
+        publish(self);
       },
       [self](status_atom) { return make_status(self); },
       [self](drain_atom, caf::timespan timeout) -> caf::result<drain_result> {

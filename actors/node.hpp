@@ -12,7 +12,9 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace ika::actors {
@@ -26,6 +28,19 @@ struct node_state {
   std::vector<std::shared_ptr<proxy::server>> servers;
   std::vector<protocol::listener_actor> listeners;
   bool started = false;
+
+  // Routing: the static routes (config.routes), the routes each app claimed,
+  // and the instances each app offers. Every change goes to every listener.
+  std::map<std::string, std::vector<protocol::route_spec>> app_routes;
+  std::map<std::string, protocol::app_backends> backends;
+  std::shared_ptr<proxy::backend_registry> registry = std::make_shared<proxy::backend_registry>();
+
+  /// Checks that `routes` conflict with neither the static routes nor
+  /// another app's; "" when `app` may have them, else a message naming the
+  /// owner.
+  std::string check_claim(const std::string& app, const std::vector<protocol::route_spec>& routes) const;
+  std::vector<protocol::route_spec> all_routes() const;
+  std::vector<protocol::app_backends> all_backends() const;
 
   /// Binds every listener; on failure, an error message and nothing bound.
   std::string open_listeners();

@@ -16,10 +16,10 @@ namespace ika::protocol {
 /// One per bound address: owns the acceptors on the io threads and the
 /// route snapshot those threads read.
 using listener_actor = caf::typed_actor<
-    // node, at start and on every route change: publish this table to the io
-    // threads (atomically; requests in flight keep the table they started
-    // with). Replies ok once new connections and requests see it.
-    caf::replies_to<routes_atom, std::vector<route_spec>>::with<ok_atom>,
+    // node, on every route or instance change: publish this table, with
+    // the apps' instances, to the io threads (atomically; requests in flight
+    // keep what they started with). Replies ok once new requests see it.
+    caf::replies_to<routes_atom, std::vector<route_spec>, std::vector<app_backends>>::with<ok_atom>,
     // node or admin: counters and the bound address.
     caf::replies_to<status_atom>::with<listener_status>,
     // node, on SIGTERM: stop accepting, close idle connections, let in-flight
@@ -35,8 +35,15 @@ using node_actor = caf::typed_actor<
     // ika serve, once: bind every listener, publish the routes. Replies with
     // the status (bound addresses), or an error naming what failed to bind.
     caf::replies_to<start_atom>::with<node_status>,
-    // admin (later) or a config reload: replace the route table everywhere.
+    // admin (later) or a config reload: replace the static routes everywhere.
     caf::replies_to<routes_atom, std::vector<route_spec>>::with<ok_atom>,
+    // an app actor, when deployed, started or stopped: these routes (each
+    // with `app` set to its id) are the app's from now on, replacing its
+    // previous ones; none releases them. Refused, naming the owner, when
+    // another app or the static config has the same host and path.
+    caf::replies_to<claim_atom, std::string, std::vector<route_spec>>::with<ok_atom>,
+    // an app actor, whenever its set of healthy instances changes.
+    caf::reacts_to<backends_atom, app_backends>,
     caf::replies_to<status_atom>::with<node_status>,
     // ika serve, on SIGTERM: drain every listener within the timespan.
     caf::replies_to<drain_atom, caf::timespan>::with<drain_result>,

@@ -20,18 +20,44 @@ namespace ika::protocol {
 /// - `path`: "/*" (everything), a prefix by whole segments ("/api/*" matches
 ///   "/api", "/api/" and "/api/x", never "/apix"), or an exact path ("/up").
 /// - `upstreams`: numeric "ip:port" / "[ip6]:port" addresses, balanced round
-///   robin.
+///   robin (a static route), or
+/// - `app`: the id ("name/env") of a deployed app whose healthy instances
+///   serve the route, balanced by least in-flight requests; then
+///   `upstreams` is empty.
 struct route_spec {
   std::string host = "*";
   std::string path = "/*";
   std::vector<std::string> upstreams;
   /// Largest request body accepted (bytes); 0 means the listener default.
   std::uint64_t max_body = 0;
+  std::string app;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, route_spec& x) {
-  return f(caf::meta::type_name("ika.route_spec"), x.host, x.path, x.upstreams, x.max_body);
+  return f(caf::meta::type_name("ika.route_spec"), x.host, x.path, x.upstreams, x.max_body, x.app);
+}
+
+/// One instance of an app that may take traffic.
+struct backend_spec {
+  std::string instance; ///< instance id, unique within the node ("hello-production-3")
+  std::string address;  ///< numeric "127.0.0.1:port" it listens on
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, backend_spec& x) {
+  return f(caf::meta::type_name("ika.backend_spec"), x.instance, x.address);
+}
+
+/// The instances an app currently offers to the data plane.
+struct app_backends {
+  std::string app;
+  std::vector<backend_spec> backends;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, app_backends& x) {
+  return f(caf::meta::type_name("ika.app_backends"), x.app, x.backends);
 }
 
 /// What a listener reports about itself.

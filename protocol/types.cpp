@@ -8,6 +8,8 @@ namespace ika::protocol {
 
 void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<route_spec>("ika.route_spec");
+  cfg.add_message_type<backend_spec>("ika.backend_spec");
+  cfg.add_message_type<app_backends>("ika.app_backends");
   cfg.add_message_type<listener_status>("ika.listener_status");
   cfg.add_message_type<node_status>("ika.node_status");
   cfg.add_message_type<drain_result>("ika.drain_result");

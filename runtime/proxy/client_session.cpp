@@ -178,7 +178,9 @@ asio::awaitable<client_session::next> client_session::send_error(int status, boo
   bool keep = !close && !stopping_ && parser_.head_complete() && parser_.head().keep_alive;
   if (request_id_size_ == 0)
     set_request_id({});
-  append_error_response(out_, status, request_id(), !keep, head_request, keep && http10);
+  // A 503 (no instance to take it) is worth another try soon.
+  std::string_view extra = status == 503 ? std::string_view{"Retry-After: 1\r\n"} : std::string_view{};
+  append_error_response(out_, status, request_id(), !keep, head_request, keep && http10, extra);
   std::array<asio::const_buffer, 1> bufs{asio::buffer(out_)};
   arm(limits_.send_timeout);
   auto ec = co_await net::write_all(client_, bufs);
@@ -336,8 +338,16 @@ int client_session::route_request(exchange& x) {
   x.max_body = rt->max_body != 0 ? rt->max_body : limits_.max_body;
   if (req.framing == http::body_framing::length && req.content_length > x.max_body)
     return 413;
-  x.upstream_count = rt->upstreams.size();
-  x.endpoint = rt->upstreams[worker_.round_robin++ % x.upstream_count].endpoint;
+  if (rt->app) {
+    // An app: its instances, least in-flight first.
+    x.app = rt->app;
+    x.upstream_count = x.app->backends.size();
+    if (!pick_backend(x))
+      return 503;
+  } else {
+    x.upstream_count = rt->upstreams.size();
+    x.endpoint = rt->upstreams[worker_.round_robin++ % x.upstream_count].endpoint;
+  }
 
   upstream_request_options opts;
   opts.client_ip = client_ip_;
@@ -364,7 +374,65 @@ int client_session::route_request(exchange& x) {
   return 0;
 }
 
+bool client_session::pick_backend(exchange& x) {
+  x.release_backend();
+  const auto& backends = x.app->backends;
+  std::size_t n = backends.size();
+  if (n == 0)
+    return false;
+  // Least in-flight among the instances not tried yet, suspects last; ties
+  // go round robin (the scan starts at a rotating offset).
+  std::size_t start = worker_.round_robin++ % n;
+  std::size_t best = n;
+  std::int32_t best_load = 0;
+  bool best_suspect = true;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t j = (start + i) % n;
+    if (j < 64 && (x.tried & (std::uint64_t{1} << j)) != 0)
+      continue;
+    const auto& st = *backends[j].stats;
+    bool suspect = st.suspect.load(std::memory_order_relaxed);
+    std::int32_t load = st.in_flight.load(std::memory_order_relaxed);
+    if (best == n || (best_suspect && !suspect) || (suspect == best_suspect && load < best_load)) {
+      best = j;
+      best_load = load;
+      best_suspect = suspect;
+    }
+  }
+  if (best == n)
+    return false;
+  if (best < 64)
+    x.tried |= std::uint64_t{1} << best;
+  x.backend = &backends[best];
+  x.backend->stats->in_flight.fetch_add(1, std::memory_order_relaxed);
+  x.endpoint = x.backend->endpoint;
+  return true;
+}
+
+void client_session::exchange::release_backend() noexcept {
+  if (backend != nullptr) {
+    backend->stats->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    backend = nullptr;
+  }
+}
+
+void client_session::report_connect_failure(exchange& x) {
+  if (x.backend == nullptr)
+    return;
+  // Other requests stop choosing it at once; the app's actor checks it and
+  // publishes a new set.
+  x.backend->stats->suspect.store(true, std::memory_order_relaxed);
+  if (x.app->on_connect_failure)
+    x.app->on_connect_failure(x.app->app, x.backend->instance);
+}
+
 bool client_session::next_upstream(exchange& x) {
+  if (x.app) {
+    report_connect_failure(x);
+    if (++x.attempts >= x.upstream_count || stopping_)
+      return false;
+    return pick_backend(x);
+  }
   if (++x.attempts >= x.upstream_count || stopping_)
     return false;
   const route* again = slot_.routes->get().match(x.host_view(), x.path);

@@ -73,7 +73,18 @@ private:
     bool fresh_only = false; ///< the pool is not to be used (after a stale one)
     bool request_complete = false;
     std::size_t ubegin = 0, uend = 0; ///< unparsed response bytes in up->buffer
+    // A route to an app: the binding (kept alive for the exchange), the
+    // instance chosen (its in-flight count includes this request), and the
+    // instances tried already.
+    std::shared_ptr<const app_binding> app;
+    const proxy::backend* backend = nullptr;
+    std::uint64_t tried = 0;
 
+    exchange() = default;
+    exchange(const exchange&) = delete;
+    exchange& operator=(const exchange&) = delete;
+    ~exchange() { release_backend(); }
+    void release_backend() noexcept;
     std::string_view host_view() const noexcept { return {host, host_size}; }
   };
 
@@ -86,6 +97,9 @@ private:
   /// Request id, route, upstream choice, the upstream head. 0 or a status.
   int route_request(exchange& x);
   bool next_upstream(exchange& x);
+  /// Chooses an instance of the exchange's app; false: none left.
+  bool pick_backend(exchange& x);
+  void report_connect_failure(exchange& x);
   asio::awaitable<int> send_request(exchange& x);
   asio::awaitable<int> read_response_head(exchange& x);
   asio::awaitable<next> send_response(exchange& x);

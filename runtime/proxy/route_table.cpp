@@ -61,7 +61,8 @@ bool route::matches_path(std::string_view p) const noexcept {
   return p.starts_with(prefix) && (p.size() == prefix.size() || p[prefix.size()] == '/');
 }
 
-std::string route_table::compile(const std::vector<protocol::route_spec>& specs, route_table& out) {
+std::string route_table::compile(const std::vector<protocol::route_spec>& specs, route_table& out,
+                                 const app_map& apps) {
   route_table t;
   std::set<std::pair<std::string, std::string>> seen;
   std::map<std::string, group> wild;
@@ -74,7 +75,9 @@ std::string route_table::compile(const std::vector<protocol::route_spec>& specs,
       return where + ": invalid path pattern '" + s.path + "'";
     if (!seen.emplace(s.host, s.path).second)
       return where + ": duplicate route for host '" + s.host + "' and path '" + s.path + "'";
-    if (s.upstreams.empty())
+    if (!s.app.empty() && !s.upstreams.empty())
+      return where + ": a route goes to an app or to upstreams, not both";
+    if (s.app.empty() && s.upstreams.empty())
       return where + ": no upstreams";
     route r;
     r.host = s.host;
@@ -84,6 +87,16 @@ std::string route_table::compile(const std::vector<protocol::route_spec>& specs,
       r.prefix = s.path.substr(0, s.path.size() - 2);
     } else {
       r.exact_path = true;
+    }
+    if (!s.app.empty()) {
+      auto it = apps.find(s.app);
+      if (it != apps.end() && it->second) {
+        r.app = it->second;
+      } else {
+        auto empty = std::make_shared<app_binding>();
+        empty->app = s.app;
+        r.app = std::move(empty);
+      }
     }
     for (const auto& u : s.upstreams) {
       auto ep = net::parse_endpoint(u);
@@ -110,6 +123,18 @@ std::string route_table::compile(const std::vector<protocol::route_spec>& specs,
   sort_group(t.any_);
   out = std::move(t);
   return {};
+}
+
+std::string route_table::compile(const std::vector<protocol::route_spec>& specs,
+                                 const std::vector<protocol::app_backends>& backends, backend_registry& registry,
+                                 route_table& out) {
+  app_map apps;
+  std::string error;
+  for (const auto& b : backends)
+    apps[b.app] = registry.bind(b, &error);
+  if (!error.empty())
+    return error;
+  return compile(specs, out, apps);
 }
 
 const route* route_table::match_in(const group& g, std::string_view path) noexcept {

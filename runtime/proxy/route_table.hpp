@@ -8,6 +8,7 @@
 // routes match no path falls through to the next less specific host group.
 
 #include "protocol/messages.hpp"
+#include "runtime/proxy/backends.hpp"
 
 #include <asio/ip/tcp.hpp>
 
@@ -31,7 +32,10 @@ struct route {
   std::string path;   ///< pattern as configured
   std::string prefix; ///< for prefix routes: the path without "/*"
   bool exact_path = false;
-  std::vector<upstream_target> upstreams;
+  std::vector<upstream_target> upstreams; ///< a static route: round robin
+  /// A route to an app: its instances, balanced by least in-flight requests
+  /// (no instances: 503). Null for a static route.
+  std::shared_ptr<const app_binding> app;
   std::uint64_t max_body = 0; ///< 0: listener default
 
   bool matches_path(std::string_view path) const noexcept;
@@ -41,9 +45,20 @@ class route_table {
 public:
   route_table() = default;
 
-  /// Validates and compiles `specs`. Returns an empty string on success and
-  /// fills `out`; otherwise a message naming the offending route.
-  static std::string compile(const std::vector<protocol::route_spec>& specs, route_table& out);
+  using app_map = std::map<std::string, std::shared_ptr<const app_binding>, std::less<>>;
+
+  /// Validates and compiles `specs`; routes to an app take its binding from
+  /// `apps` (an app missing there has no instances yet). Returns an empty
+  /// string on success and fills `out`; otherwise a message naming the
+  /// offending route.
+  static std::string compile(const std::vector<protocol::route_spec>& specs, route_table& out,
+                             const app_map& apps = {});
+
+  /// The same, binding the apps' published instances through `registry`
+  /// (which keeps their counters across tables).
+  static std::string compile(const std::vector<protocol::route_spec>& specs,
+                             const std::vector<protocol::app_backends>& backends, backend_registry& registry,
+                             route_table& out);
 
   /// Finds the route for a host (lower case, without port) and a path
   /// (without query). nullptr: no route.

@@ -1,0 +1,51 @@
+#include "runtime/proxy/backends.hpp"
+
+#include "runtime/net/endpoint.hpp"
+
+namespace ika::proxy {
+
+std::shared_ptr<backend_stats> backend_registry::stats(const std::string& instance) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto& s = stats_[instance];
+  if (!s)
+    s = std::make_shared<backend_stats>();
+  return s;
+}
+
+void backend_registry::forget(const std::string& instance) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  stats_.erase(instance);
+}
+
+void backend_registry::set_failure_handler(const std::string& app, connect_failure_handler handler) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  handlers_[app] = std::move(handler);
+}
+
+void backend_registry::clear_failure_handler(const std::string& app) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  handlers_.erase(app);
+}
+
+std::shared_ptr<const app_binding> backend_registry::bind(const protocol::app_backends& app, std::string* error) {
+  auto b = std::make_shared<app_binding>();
+  b->app = app.app;
+  std::lock_guard<std::mutex> guard{mutex_};
+  for (const auto& spec : app.backends) {
+    auto ep = net::parse_endpoint(spec.address);
+    if (!ep || ep->port() == 0) {
+      if (error != nullptr)
+        *error = "app " + app.app + ": instance " + spec.instance + ": invalid address '" + spec.address + "'";
+      continue;
+    }
+    auto& s = stats_[spec.instance];
+    if (!s)
+      s = std::make_shared<backend_stats>();
+    b->backends.push_back(backend{*ep, spec.instance, s});
+  }
+  if (auto it = handlers_.find(app.app); it != handlers_.end())
+    b->on_connect_failure = it->second;
+  return b;
+}
+
+} // namespace ika::proxy

@@ -1,0 +1,78 @@
+#pragma once
+// The instances of deployed apps as the data plane sees them, and the
+// registry that keeps their counters across route-table snapshots.
+//
+// A route to an app carries an `app_binding`: the app's instances that may
+// take traffic, each with shared counters (in-flight requests, a suspect
+// flag). The counters outlive any one snapshot: a new table reuses them, so
+// an instance's in-flight count stays right while tables change, and the
+// app's actor reads them for `status`.
+
+#include "protocol/messages.hpp"
+
+#include <asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ika::proxy {
+
+/// Counters of one instance, shared by every io thread and snapshot.
+struct backend_stats {
+  std::atomic<std::int32_t> in_flight{0};
+  /// Set by the data plane when a connect failed; cleared by the app's
+  /// actor once the instance is healthy again. Suspects are picked last.
+  std::atomic<bool> suspect{false};
+};
+
+struct backend {
+  asio::ip::tcp::endpoint endpoint;
+  std::string instance;
+  std::shared_ptr<backend_stats> stats;
+};
+
+/// Called on an io thread when connecting to an instance failed. Must not
+/// block (an actor message send is fine).
+using connect_failure_handler = std::function<void(const std::string& app, const std::string& instance)>;
+
+/// One app's instances inside a route table (immutable once published).
+struct app_binding {
+  std::string app;
+  std::vector<backend> backends;
+  connect_failure_handler on_connect_failure;
+};
+
+/// Node-wide: counters per instance and a failure handler per app.
+/// Thread-safe; used when tables are compiled and for status, never per
+/// request.
+class backend_registry {
+public:
+  /// The counters of `instance`, created on first use.
+  std::shared_ptr<backend_stats> stats(const std::string& instance);
+
+  /// Forgets an instance that is gone (its counters live on in tables that
+  /// still hold them).
+  void forget(const std::string& instance);
+
+  /// Installs the handler told about connect failures to `app`'s instances.
+  void set_failure_handler(const std::string& app, connect_failure_handler handler);
+  void clear_failure_handler(const std::string& app);
+
+  /// Builds the binding for `app` from its published instances. An address
+  /// that does not parse is left out (and named in `error`, if given).
+  std::shared_ptr<const app_binding> bind(const protocol::app_backends& app, std::string* error = nullptr);
+
+private:
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<backend_stats>, std::less<>> stats_;
+  std::map<std::string, connect_failure_handler, std::less<>> handlers_;
+};
+
+} // namespace ika::proxy
