@@ -178,7 +178,8 @@ node_actor::behavior_type node(node_pointer self, config::node_config config) {
         }
         return publish(self);
       },
-      [self](claim_atom, const std::string& app, const std::vector<route_spec>& routes) -> caf::result<ok_atom> {
+      [self](claim_atom, const std::string& app,
+             const std::vector<route_spec>& routes) -> caf::result<ok_atom> {
         auto& st = self->state;
         if (auto err = st.check_claim(app, routes); !err.empty())
           return caf::make_error(caf::sec::invalid_argument, err);

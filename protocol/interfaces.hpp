@@ -43,8 +43,7 @@ using node_actor = caf::typed_actor<
     // another app or the static config has the same host and path.
     caf::replies_to<claim_atom, std::string, std::vector<route_spec>>::with<ok_atom>,
     // an app actor, whenever its set of healthy instances changes.
-    caf::reacts_to<backends_atom, app_backends>,
-    caf::replies_to<status_atom>::with<node_status>,
+    caf::reacts_to<backends_atom, app_backends>, caf::replies_to<status_atom>::with<node_status>,
     // ika serve, on SIGTERM: drain every listener within the timespan.
     caf::replies_to<drain_atom, caf::timespan>::with<drain_result>,
     // ika serve, on SIGINT or after draining: stop everything now.

@@ -27,7 +27,8 @@ void backend_registry::clear_failure_handler(const std::string& app) {
   handlers_.erase(app);
 }
 
-std::shared_ptr<const app_binding> backend_registry::bind(const protocol::app_backends& app, std::string* error) {
+std::shared_ptr<const app_binding> backend_registry::bind(const protocol::app_backends& app,
+                                                          std::string* error) {
   auto b = std::make_shared<app_binding>();
   b->app = app.app;
   std::lock_guard<std::mutex> guard{mutex_};
@@ -35,7 +36,8 @@ std::shared_ptr<const app_binding> backend_registry::bind(const protocol::app_ba
     auto ep = net::parse_endpoint(spec.address);
     if (!ep || ep->port() == 0) {
       if (error != nullptr)
-        *error = "app " + app.app + ": instance " + spec.instance + ": invalid address '" + spec.address + "'";
+        *error =
+            "app " + app.app + ": instance " + spec.instance + ": invalid address '" + spec.address + "'";
       continue;
     }
     auto& s = stats_[spec.instance];

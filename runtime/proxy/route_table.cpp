@@ -126,8 +126,8 @@ std::string route_table::compile(const std::vector<protocol::route_spec>& specs,
 }
 
 std::string route_table::compile(const std::vector<protocol::route_spec>& specs,
-                                 const std::vector<protocol::app_backends>& backends, backend_registry& registry,
-                                 route_table& out) {
+                                 const std::vector<protocol::app_backends>& backends,
+                                 backend_registry& registry, route_table& out) {
   app_map apps;
   std::string error;
   for (const auto& b : backends)
