@@ -330,10 +330,8 @@ struct fd_guard {
   }
 };
 
-std::optional<credential_error> write_new_file(const fs::path& path, std::string_view content) {
-  fd_guard f{::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)};
-  if (f.fd < 0)
-    return fail(path, "cannot create: " + errno_text(errno));
+/// Writes all of `content` to a freshly created `fd` (named `path`), 0600, fsynced.
+std::optional<credential_error> write_fd(const fd_guard& f, const fs::path& path, std::string_view content) {
   if (::fchmod(f.fd, 0600) != 0)
     return fail(path, "cannot chmod 0600: " + errno_text(errno));
   while (!content.empty()) {
@@ -347,6 +345,13 @@ std::optional<credential_error> write_new_file(const fs::path& path, std::string
   if (::fsync(f.fd) != 0)
     return fail(path, "cannot fsync: " + errno_text(errno));
   return std::nullopt;
+}
+
+std::optional<credential_error> write_new_file(const fs::path& path, std::string_view content) {
+  fd_guard f{::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)};
+  if (f.fd < 0)
+    return fail(path, "cannot create: " + errno_text(errno));
+  return write_fd(f, path, content);
 }
 
 void fsync_dir(const fs::path& dir) {
@@ -684,14 +689,11 @@ std::optional<credential_error> write_credentials_file(const fs::path& path, con
   if (::lstat(path.c_str(), &st) == 0)
     return fail(path, "already exists; not replacing it");
   std::string tmp = path.string() + ".tmp-XXXXXX";
-  fd_guard f{::mkstemp(tmp.data())};
+  fd_guard f{::mkostemp(tmp.data(), O_CLOEXEC)}; // created 0600 with O_EXCL
   if (f.fd < 0)
     return fail(path, "cannot create a temporary file next to it: " + errno_text(errno));
-  ::close(f.fd);
-  f.fd = -1;
-  ::unlink(tmp.c_str()); // recreated with O_EXCL below, 0600 from the start
   std::string text = encode_credentials(std::get<tls_identity>(checked));
-  auto problem = write_new_file(tmp, text);
+  auto problem = write_fd(f, tmp, text);
   OPENSSL_cleanse(text.data(), text.size());
   if (problem) {
     ::unlink(tmp.c_str());

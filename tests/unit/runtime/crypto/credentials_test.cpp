@@ -176,6 +176,27 @@ TEST(Credentials, ConcurrentFirstStartsMakeOneSet) {
   EXPECT_EQ(mode_of(data), 0700u);
 }
 
+TEST(Credentials, ACrashedCreationLeavesNothingThatCounts) {
+  temp_dir dir;
+  // What a crash during creation leaves: a staging directory, never `tls`.
+  auto staging = dir.path() / ".tls.staging-AbC123";
+  fs::create_directory(staging);
+  test::overwrite(staging / "ca.crt", "half a file");
+  auto creds = ensure_ok(dir.path());
+  EXPECT_TRUE(creds.created);
+  EXPECT_FALSE(fs::exists(staging));
+}
+
+TEST(Credentials, AnUnusableDataDirIsNamed) {
+  temp_dir dir;
+  auto file = dir.path() / "plain-file";
+  test::overwrite(file, "x");
+  auto error = ensure_error(file);
+  EXPECT_EQ(error.path, file.string()) << error.to_string();
+  error = ensure_error(fs::path{});
+  EXPECT_NE(error.message.find("no data directory"), std::string::npos);
+}
+
 TEST(Credentials, MissingCredentialsFileIsDerivedAgain) {
   temp_dir dir;
   auto first = ensure_ok(dir.path());
