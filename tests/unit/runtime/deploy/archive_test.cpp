@@ -222,6 +222,18 @@ TEST(ArchiveTest, SameContentSameBytesWhateverTimesOrderOrPermissions) {
   EXPECT_NE(pack_ok(b.path()).version, pa.version);
 }
 
+TEST(ArchiveTest, PackSortsBytewise) {
+  temp_dir src;
+  src.write("\xc3\xa9t\xc3\xa9.txt", "summer");
+  src.write("z.txt", "z");
+  src.write("Z.txt", "Z");
+  src.write("a-b/x", "1");
+  src.write("a/x", "2");
+  src.write("a.b", "3");
+  EXPECT_EQ(paths_of(pack_ok(src.path()).bytes),
+            (std::vector<std::string>{"Z.txt", "a-b/x", "a.b", "a/x", "z.txt", "\xc3\xa9t\xc3\xa9.txt"}));
+}
+
 TEST(ArchiveTest, LeavesOutGitAtAnyDepth) {
   temp_dir src;
   src.write("app.py", "x");
@@ -327,6 +339,12 @@ TEST(ArchiveTest, ReaderAcceptsCanonicalArchives) {
   EXPECT_EQ(entries[3].mode, entry_mode::symlink);
   EXPECT_EQ(entries[3].data, "..");
   EXPECT_EQ(entries[2].data, "2");
+
+  // Byte-wise order: bytes over 0x7f sort after ASCII (unsigned comparison).
+  auto utf8 = build({{"z", 0100644, ""}, {"\xc3\xa9", 0100644, ""}});
+  EXPECT_TRUE(std::holds_alternative<std::vector<archive_entry>>(read_archive(utf8)));
+  auto reversed = build({{"\xc3\xa9", 0100644, ""}, {"z", 0100644, ""}});
+  EXPECT_TRUE(std::holds_alternative<archive_error>(read_archive(reversed)));
 
   auto empty = build({});
   EXPECT_TRUE(std::holds_alternative<std::vector<archive_entry>>(read_archive(empty)));
