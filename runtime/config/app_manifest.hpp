@@ -1,0 +1,113 @@
+#pragma once
+// An app's manifest: the `ika.toml` beside the app (TOML, parsed with
+// toml++), validated at the boundary like the node config: unknown keys,
+// wrong types, bad names and out-of-range values are errors that name the
+// file, the line and the key (config_error). Parsing stops at the first error.
+//
+//   name = "hello"                   # required; [a-z][a-z0-9-]{0,62}, not ending in '-'
+//   environment = "production"       # optional, default "production"; same rule
+//   command = ["python3", "app.py"]  # required; argv, run without a shell
+//   instances = 2                    # optional, 1..64, default 1
+//   stop_timeout = "10s"             # SIGTERM -> SIGKILL grace; default 10s
+//   start_timeout = "30s"            # until ready; default 30s
+//
+//   [[routes]]                       # at least one (or routes = [{host = ...}, ...])
+//   host = "hello.localhost"         # required: exact, "*.example.com" or "*"
+//   path = "/*"                      # "/*" (default), "/api/*" or an exact "/path"
+//
+//   [env]                            # optional; values are strings
+//   GREETING = "hi"
+//
+//   [health]                         # optional; without it, a TCP connect is the check
+//   path = "/healthz"                # required in the table; an absolute path
+//   interval = "10s"                 # default 10s
+//   timeout = "2s"                   # default 2s; at most the interval
+//   healthy_threshold = 2            # passes in a row to become healthy, 1..100, default 2
+//   unhealthy_threshold = 3          # failures in a row to become unhealthy, 1..100, default 3
+//
+// Rules beyond the shape above:
+// - The environment name is the key `environment`, not `env`: `[env]` is the
+//   table of variables, and TOML cannot give one key both meanings. The app id
+//   is "name/environment".
+// - Route hosts are lower-cased; (host, path) pairs are unique. A host is
+//   required: an app claims every host only by writing "*".
+// - Variable names are [A-Za-z_][A-Za-z0-9_]*. Refused: PORT and HOST (ika
+//   sets them per instance) and every name starting with IKA_ (ika's own).
+//   PATH and HOME are allowed and replace the defaults ika gives an instance
+//   (a virtualenv's bin/ first in PATH is a normal thing to want).
+// - Arguments and values must not contain NUL (argv and the environment are
+//   C strings).
+// - Durations are strings with a unit as in the node config ("250ms", "10s",
+//   "2m", "1h"), > 0 and at most 8760h.
+//
+// Errors: `FILE:LINE: KEY: MESSAGE`, with key paths and line rules as in
+// node_config.hpp ("routes[2].host", "env.PORT", "command[1]"); a missing
+// top-level key has no line.
+
+#include "runtime/config/node_config.hpp"
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace ika::config {
+
+/// One host+path an app claims.
+struct app_route {
+  std::string host; ///< pattern, lower case (proxy::valid_host_pattern)
+  std::string path = "/*";
+
+  friend bool operator==(const app_route&, const app_route&) = default;
+};
+
+/// Active health checking (ARCHITECTURE.md, "Health").
+struct health_config {
+  std::string path; ///< absolute request path, e.g. "/healthz"
+  std::chrono::milliseconds interval = std::chrono::seconds{10};
+  std::chrono::milliseconds timeout = std::chrono::seconds{2}; ///< <= interval
+  unsigned healthy_threshold = 2;
+  unsigned unhealthy_threshold = 3;
+};
+
+/// A validated ika.toml.
+struct app_manifest {
+  std::string name;
+  std::string environment = "production";
+  std::vector<std::string> command; ///< argv; at least the program
+  unsigned instances = 1;
+  std::vector<app_route> routes; ///< at least one, in file order
+  std::map<std::string, std::string> env;
+  std::optional<health_config> health;
+  std::chrono::milliseconds stop_timeout = std::chrono::seconds{10};
+  std::chrono::milliseconds start_timeout = std::chrono::seconds{30};
+
+  /// "name/environment".
+  std::string id() const { return name + "/" + environment; }
+};
+
+using manifest_result = std::variant<app_manifest, config_error>;
+
+/// Most instances a manifest may ask for.
+inline constexpr unsigned max_app_instances = 64;
+
+/// Parses TOML text. `source` names it in errors.
+manifest_result parse_app_manifest(std::string_view text, std::string_view source);
+
+/// Reads and parses a file (a missing or unreadable file is an error).
+manifest_result load_app_manifest(const std::string& path);
+
+/// An app or environment name: [a-z][a-z0-9-]{0,62}, not ending in '-'.
+bool valid_app_name(std::string_view name) noexcept;
+
+/// An environment variable name: [A-Za-z_][A-Za-z0-9_]*.
+bool valid_env_name(std::string_view name) noexcept;
+
+/// Why ika will not let an app set variable `name` (PORT, HOST, IKA_*);
+/// empty when it may.
+std::string_view reserved_env_reason(std::string_view name) noexcept;
+
+} // namespace ika::config

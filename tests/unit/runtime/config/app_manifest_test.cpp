@@ -1,0 +1,300 @@
+#include "runtime/config/app_manifest.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace ika::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+app_manifest parse_ok(const std::string& text) {
+  auto result = parse_app_manifest(text, "ika.toml");
+  if (auto* error = std::get_if<config_error>(&result)) {
+    ADD_FAILURE() << "unexpected error: " << error->to_string();
+    return {};
+  }
+  return std::get<app_manifest>(result);
+}
+
+config_error parse_error(const std::string& text) {
+  auto result = parse_app_manifest(text, "ika.toml");
+  if (auto* error = std::get_if<config_error>(&result))
+    return *error;
+  return config_error{"", 0, "", "parsed without an error"};
+}
+
+// Lines 1-5 of most tests; what a test appends starts on line 6.
+const std::string base = "name = \"hello\"\n"
+                         "command = [\"python3\", \"app.py\"]\n"
+                         "[[routes]]\n"
+                         "host = \"hello.localhost\"\n"
+                         "\n";
+
+// The error for `base` followed by `extra` (which starts on line 6).
+config_error error_with(const std::string& extra) {
+  return parse_error(base + extra);
+}
+
+TEST(AppManifestTest, FullFile) {
+  auto m = parse_ok(R"(name = "hello"
+environment = "staging"
+command = ["python3", "app.py", "--port", "$PORT"]
+instances = 3
+stop_timeout = "5s"
+start_timeout = "1m"
+
+[[routes]]
+host = "Hello.Example.COM"
+path = "/api/*"
+
+[[routes]]
+host = "*.hello.localhost"
+
+[env]
+GREETING = "hi"
+PATH = "/app/venv/bin:/usr/bin"
+_x1 = ""
+
+[health]
+path = "/healthz"
+interval = "5s"
+timeout = "500ms"
+healthy_threshold = 1
+unhealthy_threshold = 5
+)");
+  EXPECT_EQ(m.name, "hello");
+  EXPECT_EQ(m.environment, "staging");
+  EXPECT_EQ(m.id(), "hello/staging");
+  EXPECT_EQ(m.command, (std::vector<std::string>{"python3", "app.py", "--port", "$PORT"}));
+  EXPECT_EQ(m.instances, 3u);
+  EXPECT_EQ(m.stop_timeout, 5s);
+  EXPECT_EQ(m.start_timeout, 60s);
+  ASSERT_EQ(m.routes.size(), 2u);
+  EXPECT_EQ(m.routes[0], (app_route{"hello.example.com", "/api/*"}));
+  EXPECT_EQ(m.routes[1], (app_route{"*.hello.localhost", "/*"}));
+  EXPECT_EQ(m.env, (std::map<std::string, std::string>{
+                       {"GREETING", "hi"}, {"PATH", "/app/venv/bin:/usr/bin"}, {"_x1", ""}}));
+  ASSERT_TRUE(m.health.has_value());
+  EXPECT_EQ(m.health->path, "/healthz");
+  EXPECT_EQ(m.health->interval, 5s);
+  EXPECT_EQ(m.health->timeout, 500ms);
+  EXPECT_EQ(m.health->healthy_threshold, 1u);
+  EXPECT_EQ(m.health->unhealthy_threshold, 5u);
+}
+
+TEST(AppManifestTest, Defaults) {
+  auto m = parse_ok(base);
+  EXPECT_EQ(m.environment, "production");
+  EXPECT_EQ(m.id(), "hello/production");
+  EXPECT_EQ(m.instances, 1u);
+  EXPECT_EQ(m.stop_timeout, 10s);
+  EXPECT_EQ(m.start_timeout, 30s);
+  EXPECT_TRUE(m.env.empty());
+  EXPECT_FALSE(m.health.has_value());
+  ASSERT_EQ(m.routes.size(), 1u);
+  EXPECT_EQ(m.routes[0].path, "/*");
+
+  auto h = parse_ok(base + "[health]\npath = \"/up\"\n");
+  ASSERT_TRUE(h.health.has_value());
+  EXPECT_EQ(h.health->interval, 10s);
+  EXPECT_EQ(h.health->timeout, 2s);
+  EXPECT_EQ(h.health->healthy_threshold, 2u);
+  EXPECT_EQ(h.health->unhealthy_threshold, 3u);
+
+  auto inline_routes =
+      parse_ok("name = \"a\"\ncommand = [\"x\"]\nroutes = [{host = \"*\"}, {host = \"b\", path = \"/x\"}]\n");
+  EXPECT_EQ(inline_routes.routes.size(), 2u);
+}
+
+TEST(AppManifestTest, ErrorsNameFileLineAndKey) {
+  auto e = parse_error("name = \"hello\"\ncommand = [\"x\"]\ninstances = 0\n[[routes]]\nhost = \"a\"\n");
+  EXPECT_EQ(e.to_string(), "ika.toml:3: instances: must be between 1 and 64, got 0");
+
+  // After [[routes]], a key belongs to the route.
+  auto late = error_with("instances = 2\n");
+  EXPECT_EQ(late.to_string().rfind("ika.toml:6: routes[1].instances: unknown key", 0), 0u)
+      << late.to_string();
+}
+
+struct bad_case {
+  std::string text; // appended to base unless whole
+  int line;
+  std::string key;
+  std::string message_part;
+};
+
+TEST(AppManifestTest, EachBadKeyIsNamedWithItsLine) {
+  // Top-level keys must come before [[routes]]: these go in a file of their own.
+  std::vector<bad_case> top{
+      {"name = \"Hello\"\ncommand = [\"x\"]\n", 1, "name", "invalid app name 'Hello'"},
+      {"name = \"a-\"\ncommand = [\"x\"]\n", 1, "name", "invalid app name"},
+      {"name = \"" + std::string(64, 'a') + "\"\ncommand = [\"x\"]\n", 1, "name", "invalid app name"},
+      {"name = \"9lives\"\ncommand = [\"x\"]\n", 1, "name", "invalid app name"},
+      {"name = \"a_b\"\ncommand = [\"x\"]\n", 1, "name", "invalid app name"},
+      {"name = 5\ncommand = [\"x\"]\n", 1, "name", "expected a string"},
+      {"name = \"a\"\nenvironment = \"Prod\"\ncommand = [\"x\"]\n", 2, "environment",
+       "invalid environment name"},
+      {"name = \"a\"\ncommand = []\n", 2, "command", "empty command"},
+      {"name = \"a\"\ncommand = \"python3 app.py\"\n", 2, "command", "expected an array of strings"},
+      {"name = \"a\"\ncommand = [\"x\",\n 3]\n", 3, "command[2]", "expected a string"},
+      {"name = \"a\"\ncommand = [\"\"]\n", 2, "command[1]", "empty program name"},
+      {"name = \"a\"\ncommand = [\"x\"]\ninstances = 65\n", 3, "instances", "between 1 and 64"},
+      {"name = \"a\"\ncommand = [\"x\"]\ninstances = \"2\"\n", 3, "instances", "expected an integer"},
+      {"name = \"a\"\ncommand = [\"x\"]\nstop_timeout = 10\n", 3, "stop_timeout", "needs a unit"},
+      {"name = \"a\"\ncommand = [\"x\"]\nstop_timeout = \"10 seconds\"\n", 3, "stop_timeout",
+       "invalid duration"},
+      {"name = \"a\"\ncommand = [\"x\"]\nstart_timeout = \"0s\"\n", 3, "start_timeout", "greater than 0"},
+      {"name = \"a\"\ncommand = [\"x\"]\nenv = \"staging\"\n", 3, "env",
+       "the environment name is the key 'environment'"},
+  };
+  for (const auto& c : top) {
+    auto text = c.text;
+    if (text.find("routes") == std::string::npos)
+      text += "[[routes]]\nhost = \"a\"\n";
+    auto e = parse_error(text);
+    EXPECT_EQ(e.file, "ika.toml") << c.text;
+    EXPECT_EQ(e.line, c.line) << c.text << " -> " << e.to_string();
+    EXPECT_EQ(e.key, c.key) << c.text << " -> " << e.to_string();
+    EXPECT_NE(e.message.find(c.message_part), std::string::npos) << c.text << " -> " << e.to_string();
+  }
+
+  std::vector<bad_case> appended{
+      {"[[routes]]\nhost = \"Bad Host\"\n", 7, "routes[2].host", "invalid host pattern"},
+      {"[[routes]]\nhost = \"a:80\"\n", 7, "routes[2].host", "invalid host pattern"},
+      {"[[routes]]\nhost = \"\"\n", 7, "routes[2].host", "empty host pattern"},
+      {"[[routes]]\nhost = \"a\"\npath = \"api\"\n", 8, "routes[2].path", "invalid path pattern"},
+      {"[[routes]]\npath = \"/x\"\n", 6, "routes[2].host", "required key is missing"},
+      {"[[routes]]\nhost = \"a\"\nport = 80\n", 8, "routes[2].port", "unknown key"},
+      {"[env]\nGOOD = \"1\"\nPORT = \"8080\"\n", 8, "env.PORT", "PORT is set by ika"},
+      {"[env]\nHOST = \"0.0.0.0\"\n", 7, "env.HOST", "HOST is set by ika"},
+      {"[env]\nIKA_APP = \"x\"\n", 7, "env.IKA_APP", "reserved for ika"},
+      {"[env]\n\"1BAD\" = \"x\"\n", 7, "env.1BAD", "invalid variable name"},
+      {"[env]\n\"A-B\" = \"x\"\n", 7, "env.A-B", "invalid variable name"},
+      {"[env]\nDEBUG = true\n", 7, "env.DEBUG", "quote it"},
+      {"[health]\ninterval = \"5s\"\n", 6, "health.path", "required key is missing"},
+      {"[health]\npath = \"healthz\"\n", 7, "health.path", "invalid health path"},
+      {"[health]\npath = \"/h\"\ninterval = \"1s\"\ntimeout = \"2s\"\n", 9, "health.timeout",
+       "exceeds health.interval"},
+      {"[health]\npath = \"/h\"\nhealthy_threshold = 0\n", 8, "health.healthy_threshold",
+       "between 1 and 100"},
+      {"[health]\npath = \"/h\"\nunhealthy_threshold = 101\n", 8, "health.unhealthy_threshold",
+       "between 1 and 100"},
+      {"[health]\npath = \"/h\"\nretries = 3\n", 8, "health.retries", "unknown key"},
+  };
+  for (const auto& c : appended) {
+    auto e = error_with(c.text);
+    EXPECT_EQ(e.line, c.line) << c.text << " -> " << e.to_string();
+    EXPECT_EQ(e.key, c.key) << c.text << " -> " << e.to_string();
+    EXPECT_NE(e.message.find(c.message_part), std::string::npos) << c.text << " -> " << e.to_string();
+  }
+}
+
+TEST(AppManifestTest, UnknownTopLevelKeyIsNamed) {
+  auto e =
+      parse_error("name = \"a\"\ncommand = [\"x\"]\nreplicas = 2\nimage = \"x\"\n[[routes]]\nhost = \"a\"\n");
+  EXPECT_EQ(e.line, 3);
+  EXPECT_EQ(e.key, "replicas");
+  EXPECT_NE(e.message.find("unknown key"), std::string::npos);
+  EXPECT_NE(e.message.find("instances"), std::string::npos); // lists what is known
+
+  auto table = parse_error(base + "[database]\nurl = \"x\"\n");
+  EXPECT_EQ(table.key, "database");
+}
+
+TEST(AppManifestTest, MissingRequiredKeys) {
+  auto no_name = parse_error("command = [\"x\"]\n[[routes]]\nhost = \"a\"\n");
+  EXPECT_EQ(no_name.key, "name");
+  EXPECT_EQ(no_name.line, 0);
+  EXPECT_EQ(no_name.to_string().rfind("ika.toml: name: required key is missing", 0), 0u)
+      << no_name.to_string();
+
+  auto no_command = parse_error("name = \"a\"\n[[routes]]\nhost = \"a\"\n");
+  EXPECT_EQ(no_command.key, "command");
+
+  auto no_routes = parse_error("name = \"a\"\ncommand = [\"x\"]\n");
+  EXPECT_EQ(no_routes.key, "routes");
+  EXPECT_NE(no_routes.message.find("at least one"), std::string::npos);
+
+  auto empty_routes = parse_error("name = \"a\"\ncommand = [\"x\"]\nroutes = []\n");
+  EXPECT_EQ(empty_routes.key, "routes");
+  EXPECT_EQ(empty_routes.line, 3);
+}
+
+TEST(AppManifestTest, DuplicateRoutesAreRefused) {
+  auto e = error_with("[[routes]]\nhost = \"HELLO.localhost\"\npath = \"/*\"\n");
+  EXPECT_EQ(e.key, "routes[2]");
+  EXPECT_EQ(e.line, 6);
+  EXPECT_NE(e.message.find("duplicate route"), std::string::npos);
+  EXPECT_NE(e.message.find("routes[1]"), std::string::npos);
+
+  // Same host, other path: fine.
+  auto m = parse_ok(base + "[[routes]]\nhost = \"hello.localhost\"\npath = \"/api/*\"\n");
+  EXPECT_EQ(m.routes.size(), 2u);
+}
+
+TEST(AppManifestTest, TomlSyntaxErrorHasALine) {
+  auto e = parse_error("name = \"a\"\ncommand = [\"x\"\n");
+  EXPECT_EQ(e.file, "ika.toml");
+  EXPECT_GE(e.line, 2);
+  EXPECT_TRUE(e.key.empty());
+  EXPECT_FALSE(e.message.empty());
+}
+
+TEST(AppManifestTest, Names) {
+  EXPECT_TRUE(valid_app_name("a"));
+  EXPECT_TRUE(valid_app_name("hello-world-2"));
+  EXPECT_TRUE(valid_app_name("a" + std::string(62, 'b')));
+  EXPECT_FALSE(valid_app_name("a" + std::string(63, 'b')));
+  EXPECT_FALSE(valid_app_name("Hello"));
+  EXPECT_FALSE(valid_app_name("a-"));
+  EXPECT_FALSE(valid_app_name("-a"));
+  EXPECT_FALSE(valid_app_name("1a"));
+  EXPECT_FALSE(valid_app_name(""));
+  EXPECT_FALSE(valid_app_name("a.b"));
+  EXPECT_FALSE(valid_app_name("a/b"));
+
+  EXPECT_TRUE(valid_env_name("PATH"));
+  EXPECT_TRUE(valid_env_name("_a1"));
+  EXPECT_FALSE(valid_env_name("1A"));
+  EXPECT_FALSE(valid_env_name("A=B"));
+  EXPECT_FALSE(valid_env_name(""));
+  EXPECT_FALSE(reserved_env_reason("PORT").empty());
+  EXPECT_FALSE(reserved_env_reason("HOST").empty());
+  EXPECT_FALSE(reserved_env_reason("IKA_READY_FD").empty());
+  EXPECT_TRUE(reserved_env_reason("PATH").empty());
+  EXPECT_TRUE(reserved_env_reason("IKAX").empty());
+}
+
+TEST(AppManifestTest, LoadFromFile) {
+  std::string pattern = (std::filesystem::temp_directory_path() / "ika-manifest-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  std::filesystem::path dir = pattern;
+  auto file = (dir / "ika.toml").string();
+  std::ofstream{file} << base;
+  auto ok = load_app_manifest(file);
+  ASSERT_TRUE(std::holds_alternative<app_manifest>(ok));
+  EXPECT_EQ(std::get<app_manifest>(ok).name, "hello");
+
+  std::ofstream{file} << "instances = 100\n" << base;
+  auto bad = load_app_manifest(file);
+  ASSERT_TRUE(std::holds_alternative<config_error>(bad));
+  EXPECT_EQ(std::get<config_error>(bad).file, file);
+  EXPECT_EQ(std::get<config_error>(bad).line, 1);
+  EXPECT_EQ(std::get<config_error>(bad).key, "instances");
+
+  auto missing = load_app_manifest((dir / "nope.toml").string());
+  ASSERT_TRUE(std::holds_alternative<config_error>(missing));
+  EXPECT_NE(std::get<config_error>(missing).message.find("cannot open"), std::string::npos);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+} // namespace
+} // namespace ika::config
