@@ -187,7 +187,7 @@ caf::error store_state::open_impl(const std::string& path) {
     return make_error(store_errc::cannot_open, path + ": cannot open: " + why);
   }
   sqlite3_extended_result_codes(db_, 1);
-  sqlite3_busy_timeout(db_, 2000);
+  sqlite3_busy_timeout(db_, config.busy_timeout_ms);
 
   // Whose file is this? Read before writing anything: a foreign database
   // must stay untouched.
@@ -426,8 +426,9 @@ caf::expected<std::vector<versioned_record>> store_state::snapshot() {
   return out;
 }
 
-store_actor::behavior_type store(store_pointer self) {
+store_actor::behavior_type store(store_pointer self, store_config config) {
   self->state.detached = self->getf(caf::abstract_actor::is_detached_flag);
+  self->state.config = config;
   return {
       [self](open_atom, const std::string& path) -> caf::result<store_info> {
         return self->state.open(path);

@@ -4,7 +4,7 @@
 // actor system; the actor forwards each message to it. SQLite blocks, so
 // the actor must be spawned detached:
 //
-//   auto store = sys.spawn<caf::detached>(ika::actors::store);
+//   auto store = sys.spawn<caf::detached>(ika::actors::store, store_config{});
 //   self->request(store, timeout, open_atom::value, data_dir + "/state.db")
 //
 // The file: WAL journal, synchronous=FULL (a committed write survives a
@@ -30,6 +30,13 @@ namespace ika::actors {
 inline constexpr std::int32_t store_application_id = 0x696b6100;
 /// The schema version this build writes (PRAGMA user_version).
 inline constexpr std::uint32_t store_schema_version = 1;
+
+/// How the store actor behaves (spawn argument).
+struct store_config {
+  /// How long a write waits for a lock held by a foreign SQLite connection
+  /// (someone inspecting state.db with the sqlite3 tool) before io_error.
+  int busy_timeout_ms = 2000;
+};
 
 struct store_state {
   static inline const char* name = "ika.store";
@@ -63,6 +70,7 @@ struct store_state {
   bool is_open() const { return db_ != nullptr; }
   /// Set by the actor: open refuses to block a scheduler thread.
   bool detached = true;
+  store_config config;
 
 private:
   caf::error fail(protocol::store_errc code, const std::string& what);
@@ -80,7 +88,9 @@ private:
 
 using store_pointer = protocol::store_actor::stateful_pointer<store_state>;
 
-/// The store actor's behavior; spawn with caf::detached.
-protocol::store_actor::behavior_type store(store_pointer self);
+/// The store actor's behavior; spawn with caf::detached. (It takes a
+/// config also because CAF 0.17 dereferences a null pointer, caught by
+/// UBSan, when it spawns a function actor without arguments.)
+protocol::store_actor::behavior_type store(store_pointer self, store_config config);
 
 } // namespace ika::actors

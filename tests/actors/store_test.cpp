@@ -83,7 +83,8 @@ struct store_client {
 
   explicit store_client(bool detached = true)
       : sys(test_config()), self(sys),
-        store(detached ? sys.spawn<caf::detached>(actors::store) : sys.spawn(actors::store)) {}
+        store(detached ? sys.spawn<caf::detached>(actors::store, actors::store_config{})
+                       : sys.spawn(actors::store, actors::store_config{})) {}
 
   ~store_client() {
     self->send_exit(store, caf::exit_reason::user_shutdown);
