@@ -1,6 +1,7 @@
 #include "protocol/types.hpp"
 
 #include "protocol/interfaces.hpp"
+#include "protocol/records.hpp"
 
 #include <caf/actor_system_config.hpp>
 
@@ -15,6 +16,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<drain_result>("ika.drain_result");
   cfg.add_message_type<listener_actor>("ika.listener_actor");
   cfg.add_message_type<node_actor>("ika.node_actor");
+  register_record_types(cfg);
 }
 
 } // namespace ika::protocol
