@@ -43,7 +43,9 @@ std::string format_timestamp(std::chrono::system_clock::time_point t) {
   return out;
 }
 
-log_file::~log_file() { close(); }
+log_file::~log_file() {
+  close();
+}
 
 log_file::log_file(log_file&& other) noexcept
     : path_(std::move(other.path_)), opts_(other.opts_), fd_(std::exchange(other.fd_, -1)),
@@ -74,7 +76,7 @@ std::string log_file::open(std::string path, options opts) {
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (fd_ < 0)
     return errno_text("open", path_);
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd_, &st) != 0) {
     auto err = errno_text("stat", path_);
     close();
@@ -148,14 +150,14 @@ std::variant<std::vector<std::string>, std::string> tail_file(const std::string&
       return lines;
     return errno_text("open", path);
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) {
     auto err = errno_text("stat", path);
     ::close(fd);
     return err;
   }
   // Read backwards in blocks until n + 1 newlines are seen (or the start).
-  constexpr off_t block = 64 * 1024;
+  constexpr off_t block = off_t{64} * 1024;
   off_t end = st.st_size;
   off_t pos = end;
   std::string data;

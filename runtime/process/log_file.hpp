@@ -27,8 +27,8 @@ std::string format_timestamp(std::chrono::system_clock::time_point t);
 class log_file {
 public:
   struct options {
-    std::uint64_t max_bytes = 10 * 1024 * 1024; ///< rotate before exceeding this
-    unsigned keep = 3;                          ///< rotated files kept: app.log.1 .. app.log.<keep>
+    std::uint64_t max_bytes = std::uint64_t{10} * 1024 * 1024; ///< rotate before exceeding this
+    unsigned keep = 3; ///< rotated files kept: app.log.1 .. app.log.<keep>
   };
 
   /// Opens (creating it, 0640, and its directory) `path` for appending.

@@ -74,7 +74,9 @@ std::vector<std::pair<pid_t, std::uint64_t>> group_members(pid_t pgid) {
   return out;
 }
 
-bool group_gone(pid_t pgid) { return group_members(pgid).empty(); }
+bool group_gone(pid_t pgid) {
+  return group_members(pgid).empty();
+}
 
 } // namespace
 

@@ -7,9 +7,9 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,7 +28,9 @@
 
 namespace ika::process {
 
-const char* to_string(output_stream s) noexcept { return s == output_stream::out ? "stdout" : "stderr"; }
+const char* to_string(output_stream s) noexcept {
+  return s == output_stream::out ? "stdout" : "stderr";
+}
 
 namespace {
 
@@ -56,10 +58,12 @@ struct unique_fd {
   int release() { return std::exchange(fd, -1); }
 };
 
-bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
+bool has_nul(const std::string& s) {
+  return s.find('\0') != std::string::npos;
+}
 
 bool is_executable_file(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
 }
 
@@ -170,7 +174,7 @@ struct child_plan {
   if (static_cast<unsigned>(fail) > low)
     ::close_range(low, static_cast<unsigned>(fail) - 1, 0);
   ::close_range(static_cast<unsigned>(fail) + 1, ~0U, 0);
-  struct sigaction dfl{};
+  struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig)
     if (sig != SIGKILL && sig != SIGSTOP)
@@ -219,14 +223,14 @@ struct process_supervisor::impl {
   std::thread thread;
 
   mutable std::mutex mu;
-  std::deque<request> queue;         // under mu
-  std::unordered_set<pid_t> live;    // unreaped children, under mu
-  bool stopping = false;             // under mu
+  std::deque<request> queue;      // under mu
+  std::unordered_set<pid_t> live; // unreaped children, under mu
+  bool stopping = false;          // under mu
 
   // Supervisor thread only.
   std::unordered_map<pid_t, std::unique_ptr<child>> children;
   std::unordered_map<int, watch> watches;
-  std::array<char, 64 * 1024> buf{};
+  std::array<char, std::size_t{64} * 1024> buf{};
 
   explicit impl(std::string dir) : registry_dir(std::move(dir)) {
     epfd = unique_fd(::epoll_create1(EPOLL_CLOEXEC));
@@ -293,7 +297,9 @@ struct process_supervisor::impl {
       envp.push_back(s.data());
     envp.push_back(nullptr);
 
-    auto sys_error = [](const char* what) { return spawn_error{std::string("spawn: ") + what + ": " + std::strerror(errno)}; };
+    auto sys_error = [](const char* what) {
+      return spawn_error{std::string("spawn: ") + what + ": " + std::strerror(errno)};
+    };
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0)
       return sys_error("pipe");
@@ -548,7 +554,8 @@ struct process_supervisor::impl {
     ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
     std::array<epoll_event, 64> events{};
     for (;;) {
-      int n = ::epoll_wait(epfd.fd, events.data(), static_cast<int>(events.size()), next_timeout_ms(steady::now()));
+      int n = ::epoll_wait(epfd.fd, events.data(), static_cast<int>(events.size()),
+                           next_timeout_ms(steady::now()));
       for (int i = 0; i < n; ++i) {
         int fd = events[static_cast<std::size_t>(i)].data.fd;
         if (fd == wakefd.fd) {
@@ -665,7 +672,8 @@ void process_supervisor::spawn_async(spawn_spec spec, event_sink sink,
 spawn_result process_supervisor::spawn(spawn_spec spec, event_sink sink) {
   auto promise = std::make_shared<std::promise<spawn_result>>();
   auto future = promise->get_future();
-  spawn_async(std::move(spec), std::move(sink), [promise](spawn_result r) { promise->set_value(std::move(r)); });
+  spawn_async(std::move(spec), std::move(sink),
+              [promise](spawn_result r) { promise->set_value(std::move(r)); });
   return future.get();
 }
 

@@ -13,6 +13,11 @@
 // - is recorded in the orphan registry (see orphan_registry.hpp) while alive,
 //   when the supervisor has a registry directory.
 //
+// Use from an actor: `spawn_async(spec, sink, done)` with a sink and a
+// `done` that only `caf::anon_send` to the actor (the events have inspect()
+// overloads); `terminate`/`kill` from the actor's handlers; the actor never
+// blocks. `spawn` (blocking for the fork and exec) suits tests and startup.
+//
 // Events go to the child's sink, called on the supervisor thread (the sink
 // must not block and must not throw; e.g. it `caf::anon_send`s to an actor):
 // `ready_event`/`ready_invalid_event` for the first line of the ready pipe,
@@ -44,7 +49,7 @@ struct spawn_spec {
   std::vector<std::string> argv;
   /// Exactly the child's environment, "NAME=value" entries.
   std::vector<std::string> env;
-  /// The child's working directory (must exist).
+  /// The child's working directory (must exist); empty: the node's.
   std::string cwd;
   /// The fd number (>= 3) at which the child finds the write end of its ready
   /// pipe (the caller exports it, e.g. IKA_READY_FD=3); -1: no ready pipe.
@@ -102,7 +107,7 @@ struct spawn_error {
 using spawn_result = std::variant<pid_t, spawn_error>;
 
 /// Longest line delivered in one `output_event`.
-inline constexpr std::size_t max_line_bytes = 16 * 1024;
+inline constexpr std::size_t max_line_bytes = std::size_t{16} * 1024;
 
 /// How long the pipes of an exited child are still read.
 inline constexpr std::chrono::milliseconds drain_timeout{100};
@@ -116,7 +121,7 @@ public:
 
   /// SIGKILLs every child's process group that is still alive, reaps the
   /// children, removes their registry files and joins the thread. No event
-  /// is delivered once destruction started.
+  /// is delivered once destruction started. Not from a sink.
   ~process_supervisor();
 
   process_supervisor(const process_supervisor&) = delete;

@@ -18,7 +18,9 @@ std::vector<std::string> texts(const std::vector<log_line>& lines) {
   return out;
 }
 
-log_line line(std::string text) { return log_line{std::chrono::system_clock::now(), output_stream::out, text, false}; }
+log_line line(std::string text) {
+  return log_line{std::chrono::system_clock::now(), output_stream::out, text, false};
+}
 
 TEST(LineRing, KeepsTheLastLinesOldestFirst) {
   line_ring ring(3);

@@ -57,7 +57,8 @@ TEST(LogFile, AppendsFormattedLines) {
   ASSERT_EQ(again.open(path), "");
   EXPECT_EQ(again.size(), log.size());
   EXPECT_EQ(again.append(t, "web-1", output_stream::out, "more"), "");
-  EXPECT_EQ(lines_of(tail_file(path, 1)), std::vector<std::string>{"2026-11-26T09:10:00.123Z web-1 stdout more"});
+  EXPECT_EQ(lines_of(tail_file(path, 1)),
+            std::vector<std::string>{"2026-11-26T09:10:00.123Z web-1 stdout more"});
 }
 
 TEST(LogFile, RotatesBySizeAndKeepsN) {
@@ -68,7 +69,7 @@ TEST(LogFile, RotatesBySizeAndKeepsN) {
   auto t = at_2026_11_26_09_10_00_123();
   // Each line is 24 + 1 + 2 + 1 + 6 + 1 + 4 + 1 = 40 bytes: 5 per file.
   for (int i = 0; i < 23; ++i) {
-    char text[8];
+    char text[16];
     std::snprintf(text, sizeof text, "%04d", i);
     ASSERT_EQ(log.append(t, "w1", output_stream::out, text), "");
   }

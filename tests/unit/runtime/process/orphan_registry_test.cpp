@@ -68,11 +68,14 @@ TEST(OrphanRegistry, ReapKillsTheGrandchildOfAKilledNode) {
       ::pause();
   }
   ::close(report[1]);
+  pid_guard node_guard(node);
   pid_t ids[2] = {-1, -1};
   auto n = ::read(report[0], ids, sizeof ids);
   ::close(report[0]);
   ASSERT_EQ(n, static_cast<ssize_t>(sizeof ids));
   auto [leader, grandchild] = std::pair{ids[0], ids[1]};
+  pid_guard leader_guard(leader);
+  pid_guard grandchild_guard(grandchild);
   ASSERT_TRUE(std::filesystem::exists(dir + "/" + std::to_string(leader)));
 
   ::kill(node, SIGKILL);
@@ -96,6 +99,7 @@ TEST(OrphanRegistry, ReapKillsALiveRecordedLeader) {
   temp_dir dir;
   pid_t pid = fork_group_leader();
   ASSERT_GT(pid, 0);
+  pid_guard guard(pid);
   ASSERT_TRUE(eventually([&] { return process_start_time(pid).has_value(); }));
   EXPECT_EQ(record_child(dir.path, pid, *process_start_time(pid)), "");
   auto reaped = reap_orphans(dir.path);
@@ -111,6 +115,7 @@ TEST(OrphanRegistry, RecycledPidIsNotMistaken) {
   temp_dir dir;
   pid_t pid = fork_group_leader();
   ASSERT_GT(pid, 0);
+  pid_guard guard(pid);
   ASSERT_TRUE(eventually([&] { return process_start_time(pid).has_value(); }));
   // The file says another process (another start time) had this pid.
   EXPECT_EQ(record_child(dir.path, pid, *process_start_time(pid) + 1), "");

@@ -320,6 +320,7 @@ TEST(ProcessSupervisor, TerminateKillsTheGroupWithAGrandchild) {
   ASSERT_GT(pid, 0);
   auto grandchild = first_line_pid(c);
   ASSERT_GT(grandchild, 0);
+  pid_guard guard(grandchild);
   EXPECT_EQ(process_group_of(grandchild), pid);
   EXPECT_FALSE(pid_gone(grandchild));
   EXPECT_TRUE(sup.terminate(pid));
@@ -338,6 +339,7 @@ TEST(ProcessSupervisor, LeaderExitKillsTheRestOfItsGroup) {
   EXPECT_EQ(exit->exit_code, 0);
   auto grandchild = first_line_pid(c);
   ASSERT_GT(grandchild, 0);
+  pid_guard guard(grandchild);
   EXPECT_TRUE(eventually([&] { return pid_gone(grandchild); }));
 }
 
@@ -355,6 +357,7 @@ TEST(ProcessSupervisor, ExitIsNotDelayedByADescendantHoldingThePipe) {
   ASSERT_GT(pid, 0);
   auto escaped = first_line_pid(c);
   ASSERT_GT(escaped, 0);
+  pid_guard guard(escaped);
   auto exit = c.wait_exit(5s);
   ::kill(escaped, SIGKILL);
   ASSERT_TRUE(exit);
@@ -394,6 +397,7 @@ TEST(ProcessSupervisor, DestructionKillsSurvivorsAndGrandchildren) {
     EXPECT_TRUE(std::filesystem::exists(registry.path + "/" + std::to_string(pid)));
   }
   // The leader was reaped by the destructor: its pid is gone at once.
+  pid_guard guard(grandchild);
   EXPECT_TRUE(pid_gone(pid));
   EXPECT_TRUE(eventually([&] { return pid_gone(grandchild); }));
   EXPECT_FALSE(std::filesystem::exists(registry.path + "/" + std::to_string(pid)));
@@ -440,11 +444,13 @@ TEST(ProcessSupervisor, ChildDiesWithTheSupervisorProcess) {
       ::pause();
   }
   ::close(report[1]);
+  pid_guard helper_guard(helper);
   pid_t child = -1;
   auto n = ::read(report[0], &child, sizeof child);
   ::close(report[0]);
   ASSERT_EQ(n, static_cast<ssize_t>(sizeof child));
   ASSERT_GT(child, 0);
+  pid_guard guard(child);
   EXPECT_FALSE(pid_gone(child));
   ::kill(helper, SIGKILL);
   int status = 0;

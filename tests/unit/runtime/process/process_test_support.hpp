@@ -68,6 +68,19 @@ inline bool pid_gone(pid_t pid) {
   return state == 'Z' || state == 'X';
 }
 
+/// SIGKILLs `pid` at the end of the scope unless it is gone: a failing test
+/// leaves no process behind.
+struct pid_guard {
+  pid_t pid = -1;
+  explicit pid_guard(pid_t p) : pid(p) {}
+  ~pid_guard() {
+    if (pid > 1 && !pid_gone(pid))
+      ::kill(pid, SIGKILL);
+  }
+  pid_guard(const pid_guard&) = delete;
+  pid_guard& operator=(const pid_guard&) = delete;
+};
+
 /// Collects the events of children, thread-safely.
 struct collector {
   std::mutex mu;
