@@ -210,6 +210,7 @@ struct process_supervisor::impl {
     bool exited = false;
     exit_event exit;
     steady::time_point drain_deadline;
+    std::optional<steady::time_point> kill_deadline; ///< set by stop()
   };
 
   struct watch {
@@ -223,9 +224,10 @@ struct process_supervisor::impl {
   std::thread thread;
 
   mutable std::mutex mu;
-  std::deque<request> queue;      // under mu
-  std::unordered_set<pid_t> live; // unreaped children, under mu
-  bool stopping = false;          // under mu
+  std::deque<request> queue;                                       // under mu
+  std::unordered_set<pid_t> live;                                  // unreaped children, under mu
+  bool stopping = false;                                           // under mu
+  std::vector<std::pair<pid_t, steady::time_point>> stop_requests; // under mu
 
   // Supervisor thread only.
   std::unordered_map<pid_t, std::unique_ptr<child>> children;
@@ -537,9 +539,16 @@ struct process_supervisor::impl {
 
   int next_timeout_ms(steady::time_point now) const {
     std::optional<steady::time_point> next;
-    for (const auto& [pid, c] : children)
-      if (c->exited && (!next || c->drain_deadline < *next))
-        next = c->drain_deadline;
+    auto consider = [&](steady::time_point t) {
+      if (!next || t < *next)
+        next = t;
+    };
+    for (const auto& [pid, c] : children) {
+      if (c->exited)
+        consider(c->drain_deadline);
+      else if (c->kill_deadline)
+        consider(*c->kill_deadline);
+    }
     if (!next)
       return -1;
     if (*next <= now)
@@ -581,11 +590,28 @@ struct process_supervisor::impl {
         maybe_finish(pid, now);
 
       std::deque<request> work;
+      std::vector<std::pair<pid_t, steady::time_point>> stops;
       bool stop;
       {
         std::lock_guard<std::mutex> lock(mu);
         work.swap(queue);
+        stops.swap(stop_requests);
         stop = stopping;
+      }
+      for (auto& [pid, deadline] : stops) {
+        auto it = children.find(pid);
+        if (it == children.end() || it->second->exited)
+          continue;
+        auto& kd = it->second->kill_deadline;
+        kd = kd ? std::min(*kd, deadline) : deadline;
+      }
+      for (auto& [pid, c] : children) {
+        if (c->exited || !c->kill_deadline || *c->kill_deadline > now)
+          continue;
+        c->kill_deadline.reset();
+        std::lock_guard<std::mutex> lock(mu);
+        if (live.count(pid) > 0)
+          ::kill(-pid, SIGKILL);
       }
       for (auto& r : work) {
         auto result = stop ? spawn_result{spawn_error{"spawn: the process supervisor is stopping"}}
@@ -684,6 +710,20 @@ bool process_supervisor::signal_group(pid_t pid, int sig) {
   if (impl_->live.count(pid) == 0)
     return false;
   return ::kill(-pid, sig) == 0;
+}
+
+bool process_supervisor::stop(pid_t pid, std::chrono::milliseconds grace) {
+  if (pid <= 1)
+    return false;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->live.count(pid) == 0)
+      return false;
+    ::kill(-pid, SIGTERM);
+    impl_->stop_requests.emplace_back(pid, steady::now() + grace);
+  }
+  impl_->wake();
+  return true;
 }
 
 std::size_t process_supervisor::live_children() const {

@@ -149,6 +149,12 @@ public:
   /// signal_group(pid, SIGKILL).
   bool kill(pid_t pid) { return signal_group(pid, 9); }
 
+  /// Stops child `pid`: SIGTERM to its group now, SIGKILL to the group if
+  /// the child has not exited `grace` later (its `exit_event` tells which).
+  /// False when `pid` is not a live child (as `signal_group`). Thread-safe,
+  /// does not block.
+  bool stop(pid_t pid, std::chrono::milliseconds grace);
+
   /// How many children have not been reaped yet. Thread-safe.
   std::size_t live_children() const;
 

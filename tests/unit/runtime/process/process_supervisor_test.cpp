@@ -383,6 +383,37 @@ TEST(ProcessSupervisor, KillEndsAChildThatIgnoresTerm) {
   EXPECT_EQ(exit->signal, SIGKILL);
 }
 
+TEST(ProcessSupervisor, StopTermsThenKillsAfterTheGrace) {
+  process_supervisor sup;
+  collector stubborn;
+  collector polite;
+  auto ignoring = pid_of(sup.spawn(python("import signal, time\n"
+                                          "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                                          "print('armed', flush=True)\n"
+                                          "time.sleep(1000)\n"),
+                                   stubborn.sink()));
+  auto exiting = pid_of(sup.spawn(python("import signal, sys, time\n"
+                                         "signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))\n"
+                                         "print('armed', flush=True)\n"
+                                         "time.sleep(1000)\n"),
+                                  polite.sink()));
+  ASSERT_GT(ignoring, 0);
+  ASSERT_GT(exiting, 0);
+  ASSERT_TRUE(eventually([&] { return stubborn.line_count(output_stream::out) == 1; }));
+  ASSERT_TRUE(eventually([&] { return polite.line_count(output_stream::out) == 1; }));
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(sup.stop(ignoring, 300ms));
+  EXPECT_TRUE(sup.stop(exiting, 10s));
+  auto polite_exit = polite.wait_exit();
+  ASSERT_TRUE(polite_exit);
+  EXPECT_EQ(polite_exit->exit_code, 3) << "the handler ran: no SIGKILL";
+  auto stubborn_exit = stubborn.wait_exit();
+  ASSERT_TRUE(stubborn_exit);
+  EXPECT_EQ(stubborn_exit->signal, SIGKILL);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms) << "not killed before the grace";
+  EXPECT_FALSE(sup.stop(ignoring, 1s)) << "gone";
+}
+
 TEST(ProcessSupervisor, DestructionKillsSurvivorsAndGrandchildren) {
   temp_dir registry;
   collector c;
