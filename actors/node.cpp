@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <utility>
 
 namespace ika::actors {
@@ -119,21 +120,34 @@ void fan_out(node_pointer self, Done done, Ts... xs) {
             });
 }
 
-/// Sends the whole routing state to every listener; the promise is kept
-/// once all of them published it.
-caf::typed_response_promise<ok_atom> publish(node_pointer self) {
-  auto promise = self->make_response_promise<ok_atom>();
+/// Sends the whole routing state to every listener; `done` runs once all of
+/// them published it.
+void publish_then(node_pointer self, std::function<void()> done) {
   auto& st = self->state;
   fan_out<ok_atom>(
-      self, [promise](std::vector<ok_atom>) mutable { promise.deliver(ok_atom::value); }, routes_atom::value,
-      st.all_routes(), st.all_backends());
+      self, [done](std::vector<ok_atom>) { done(); }, routes_atom::value, st.all_routes(), st.all_backends());
+}
+
+/// publish_then for a request: the reply comes once every listener has it.
+/// (Only from a handler of a request: a promise made for a plain send
+/// would answer the sender with a message it does not expect.)
+caf::typed_response_promise<ok_atom> publish(node_pointer self) {
+  auto promise = self->make_response_promise<ok_atom>();
+  publish_then(self, [promise]() mutable { promise.deliver(ok_atom::value); });
   return promise;
 }
 
 } // namespace
 
-node_actor::behavior_type node(node_pointer self, config::node_config config) {
+node_actor::behavior_type node(node_pointer self, config::node_config config,
+                               std::shared_ptr<proxy::backend_registry> registry) {
+  if (registry)
+    self->state.registry = std::move(registry);
   self->state.config = std::move(config);
+  self->attach_functor([self](const caf::error& reason) {
+    if (reason && reason != caf::exit_reason::user_shutdown)
+      spdlog::error("node actor stopped: {}", self->system().render(reason));
+  });
   return {
       [self](start_atom) -> caf::result<node_status> {
         auto& st = self->state;
@@ -207,7 +221,7 @@ node_actor::behavior_type node(node_pointer self, config::node_config config) {
         // The app vouches for every instance it lists: no longer suspect.
         for (const auto& spec : b.backends)
           st.registry->stats(spec.instance)->suspect.store(false, std::memory_order_relaxed);
-        publish(self);
+        publish_then(self, [] {});
       },
       [self](status_atom) { return make_status(self); },
       [self](drain_atom, caf::timespan timeout) -> caf::result<drain_result> {

@@ -51,6 +51,9 @@ struct node_state {
 
 using node_pointer = protocol::node_actor::stateful_pointer<node_state>;
 
-protocol::node_actor::behavior_type node(node_pointer self, config::node_config config);
+/// `registry` holds the apps' per-instance counters; the node makes its own
+/// when none is given.
+protocol::node_actor::behavior_type node(node_pointer self, config::node_config config,
+                                         std::shared_ptr<proxy::backend_registry> registry = nullptr);
 
 } // namespace ika::actors

@@ -34,6 +34,32 @@ using list_atom = caf::atom_constant<caf::atom("list")>;
 using delete_atom = caf::atom_constant<caf::atom("delete")>;
 /// Asks for everything the receiver holds (the store: every live record).
 using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
+/// Deploys a release (admin, app) or uploads its archive (upload_atom).
+using deploy_atom = caf::atom_constant<caf::atom("deploy")>;
+using upload_atom = caf::atom_constant<caf::atom("upload")>;
+/// Lists the deployed apps.
+using apps_atom = caf::atom_constant<caf::atom("apps")>;
+/// Sets an app's number of instances.
+using scale_atom = caf::atom_constant<caf::atom("scale")>;
+/// Reads an app's recent log lines; follow_atom subscribes to new ones.
+using logs_atom = caf::atom_constant<caf::atom("logs")>;
+using follow_atom = caf::atom_constant<caf::atom("follow")>;
+/// A deploy's progress, sent to the watcher the client named.
+using progress_atom = caf::atom_constant<caf::atom("progress")>;
+/// An instance's state changed (instance -> app).
+using instance_atom = caf::atom_constant<caf::atom("instance")>;
+/// The data plane could not connect to an instance (-> app).
+using suspect_atom = caf::atom_constant<caf::atom("suspect")>;
+/// Process events (supervisor thread -> instance): started (or not), ready
+/// line, output, exit.
+using spawned_atom = caf::atom_constant<caf::atom("spawned")>;
+using ready_atom = caf::atom_constant<caf::atom("ready")>;
+using output_atom = caf::atom_constant<caf::atom("output")>;
+using exited_atom = caf::atom_constant<caf::atom("exited")>;
+/// A health probe finished (prober -> instance).
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
+/// A timer the receiver set for itself fired.
+using timer_atom = caf::atom_constant<caf::atom("timer")>;
 /// A positive acknowledgement.
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 

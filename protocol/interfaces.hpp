@@ -2,6 +2,7 @@
 // The typed interfaces of ika's actors, in message-flow order. Each line
 // says who sends the message, when, and what comes back.
 
+#include "protocol/app_messages.hpp"
 #include "protocol/atoms.hpp"
 #include "protocol/messages.hpp"
 
@@ -48,5 +49,79 @@ using node_actor = caf::typed_actor<
     caf::replies_to<drain_atom, caf::timespan>::with<drain_result>,
     // ika serve, on SIGINT or after draining: stop everything now.
     caf::replies_to<stop_atom>::with<ok_atom>>;
+
+/// One per process of an app (an instance keeps its id across restarts):
+/// starts it, watches readiness and health, restarts it with backoff, stops
+/// it. Tells its app actor every state change as (instance_atom,
+/// instance_event).
+using instance_actor = caf::typed_actor<
+    // the process supervisor's thread: the process started (pid) or could
+    // not (pid 0, why); its ready line (port); its exit (code, or -signal).
+    // Each is tagged with the pid it is about.
+    caf::reacts_to<spawned_atom, std::int32_t, std::string>,
+    caf::reacts_to<ready_atom, std::int32_t, std::uint16_t>,
+    caf::reacts_to<exited_atom, std::int32_t, std::int32_t>,
+    // the prober: a health check of process `pid` passed (true) or failed,
+    // with why.
+    caf::reacts_to<probe_atom, std::int32_t, bool, std::string>,
+    // itself: timer `kind` (start deadline, next probe, restart, stop
+    // deadline) armed as generation `gen`; stale generations are ignored.
+    caf::reacts_to<timer_atom, std::uint32_t, std::uint64_t>,
+    // its app (the data plane found it unreachable): probe now.
+    caf::reacts_to<check_atom>,
+    // its app: SIGTERM, SIGKILL after the stop timeout; replies once the
+    // process is gone (and the actor then quits).
+    caf::replies_to<stop_atom>::with<ok_atom>,
+    // its app: the current status.
+    caf::replies_to<status_atom>::with<instance_status>>;
+
+/// One per deployed app: owns its instances, its routes' claim and what the
+/// data plane may send it. The admin actor forwards commands here.
+using app_actor = caf::typed_actor<
+    // admin: run this release (start instances, wait for healthy, switch
+    // traffic, stop the old ones); replies when done or failed.
+    caf::replies_to<deploy_atom, release_spec, caf::actor>::with<deploy_result>,
+    caf::replies_to<status_atom>::with<app_status>,
+    caf::replies_to<scale_atom, std::uint32_t>::with<app_status>,
+    caf::replies_to<logs_atom, log_query>::with<std::vector<log_line>>,
+    // admin for `ika logs -f`: send new lines to this actor as
+    // (logs_atom, log_line) until it goes down.
+    caf::replies_to<follow_atom, log_query, caf::actor>::with<ok_atom>,
+    caf::replies_to<stop_atom>::with<app_status>, caf::replies_to<start_atom>::with<app_status>,
+    // admin: stop everything, release the routes; the actor then quits.
+    caf::replies_to<delete_atom>::with<ok_atom>,
+    // its instances, on every state change.
+    caf::reacts_to<instance_atom, instance_event>,
+    // the process supervisor's thread: a line of an instance's output.
+    caf::reacts_to<output_atom, log_line>,
+    // itself: re-check a drain or a deploy's progress.
+    caf::reacts_to<check_atom>,
+    // the data plane: a connect to this instance failed.
+    caf::reacts_to<suspect_atom, std::string>>;
+
+/// The node's admin endpoint: what `ika` commands, the admin shell and
+/// (later) cluster peers send, over mutual TLS. App ids are "name/env".
+using admin_actor = caf::typed_actor<
+    // ika deploy: a piece of a release archive; replies with the pieces
+    // received so far. The last piece stores the release (validated,
+    // unpacked) or fails naming why.
+    caf::replies_to<upload_atom, upload_chunk>::with<std::uint32_t>,
+    // ika deploy: deploy a stored release (error "unknown release" when it
+    // must be uploaded first).
+    caf::replies_to<deploy_atom, deploy_request>::with<deploy_result>,
+    caf::replies_to<apps_atom>::with<std::vector<app_status>>,
+    caf::replies_to<status_atom, std::string>::with<app_status>,
+    caf::replies_to<scale_atom, std::string, std::uint32_t>::with<app_status>,
+    caf::replies_to<logs_atom, log_query>::with<std::vector<log_line>>,
+    caf::replies_to<follow_atom, log_query, caf::actor>::with<ok_atom>,
+    caf::replies_to<stop_atom, std::string>::with<app_status>,
+    caf::replies_to<start_atom, std::string>::with<app_status>,
+    caf::replies_to<delete_atom, std::string>::with<ok_atom>,
+    // anyone: the node's status (listeners, bound addresses).
+    caf::replies_to<status_atom>::with<node_status>,
+    // ika serve, at shutdown: stop every app's instances (SIGTERM, then
+    // SIGKILL after their stop timeouts), without changing what is stored;
+    // replies once all are gone.
+    caf::replies_to<drain_atom>::with<ok_atom>>;
 
 } // namespace ika::protocol

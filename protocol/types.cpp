@@ -17,6 +17,21 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<listener_actor>("ika.listener_actor");
   cfg.add_message_type<node_actor>("ika.node_actor");
   register_record_types(cfg);
+  cfg.add_message_type<upload_chunk>("ika.upload_chunk");
+  cfg.add_message_type<deploy_request>("ika.deploy_request");
+  cfg.add_message_type<deploy_event>("ika.deploy_event");
+  cfg.add_message_type<log_line>("ika.log_line");
+  cfg.add_message_type<std::vector<log_line>>("ika.log_lines");
+  cfg.add_message_type<deploy_result>("ika.deploy_result");
+  cfg.add_message_type<instance_status>("ika.instance_status");
+  cfg.add_message_type<app_status>("ika.app_status");
+  cfg.add_message_type<std::vector<app_status>>("ika.app_statuses");
+  cfg.add_message_type<log_query>("ika.log_query");
+  cfg.add_message_type<release_spec>("ika.release_spec");
+  cfg.add_message_type<instance_event>("ika.instance_event");
+  cfg.add_message_type<instance_actor>("ika.instance_actor");
+  cfg.add_message_type<app_actor>("ika.app_actor");
+  cfg.add_message_type<admin_actor>("ika.admin_actor");
 }
 
 } // namespace ika::protocol

@@ -21,7 +21,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             body = json.dumps({
                 "app": os.environ.get("IKA_APP", "hello"),
-                "message": "Hello from an app behind ika!",
+                "message": os.environ.get("GREETING", "Hello from an app behind ika!"),
+                "instance": os.environ.get("IKA_INSTANCE"),
                 "path": self.path,
                 "host": self.headers.get("Host"),
                 "forwarded_for": self.headers.get("X-Forwarded-For"),

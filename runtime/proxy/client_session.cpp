@@ -295,6 +295,14 @@ asio::awaitable<client_session::next> client_session::serve_one() {
       x.up.reset();
       continue;
     }
+    if (status == retry_other) {
+      // The instance died with the request: another one takes it.
+      x.fresh_only = false;
+      x.up.reset();
+      if (next_upstream(x))
+        continue;
+      status = 502;
+    }
     if (status != 0)
       co_return co_await send_error(status, status == 504 || !x.request_complete);
     break;
@@ -578,8 +586,15 @@ asio::awaitable<int> client_session::read_response_head(exchange& x) {
       // Closed before answering anything: a pooled connection the upstream
       // closed as we took it. A request without a body that is safe to
       // repeat goes again, once, on a fresh connection.
-      if (x.reused && !any_bytes && x.retryable && !x.has_body)
-        co_return retry_fresh;
+      if (!any_bytes && x.retryable && !x.has_body) {
+        if (x.reused)
+          co_return retry_fresh;
+        // A fresh connection to an app instance that closed without a byte
+        // of answer: the instance is going away (crashed, killed). Safe to
+        // repeat elsewhere, as nginx's proxy_next_upstream does.
+        if (x.app && x.attempts + 1 < x.upstream_count)
+          co_return retry_other;
+      }
       co_return 502;
     }
     any_bytes = true;

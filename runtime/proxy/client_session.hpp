@@ -91,6 +91,7 @@ private:
   /// Results of the phases besides an HTTP status to answer with.
   static constexpr int close_now = -1;   ///< close the client connection
   static constexpr int retry_fresh = -2; ///< send again on a fresh connection
+  static constexpr int retry_other = -3; ///< send again to another instance of the app
 
   asio::awaitable<next> serve_one();
   asio::awaitable<bool> read_head();

@@ -113,7 +113,7 @@ struct node_fixture : ::testing::Test {
 TEST_F(node_fixture, start_binds_every_listener_and_reports_the_port) {
   auto c = base_config();
   c.listeners.push_back({"second", "127.0.0.1:0"});
-  auto n = sys.spawn(actors::node, c);
+  auto n = sys.spawn(actors::node, c, nullptr);
   auto status = start(n);
   ASSERT_EQ(status.listeners.size(), 2u);
   for (const auto& l : status.listeners) {
@@ -129,14 +129,14 @@ TEST_F(node_fixture, start_binds_every_listener_and_reports_the_port) {
 }
 
 TEST_F(node_fixture, a_port_in_use_fails_the_start_with_its_name) {
-  auto first = sys.spawn(actors::node, base_config());
+  auto first = sys.spawn(actors::node, base_config(), nullptr);
   auto status = start(first);
   ASSERT_EQ(status.listeners.size(), 1u);
 
   auto c = base_config();
   c.listeners[0].address = status.listeners[0].address;
   c.listeners[0].name = "clash";
-  auto second = sys.spawn(actors::node, c);
+  auto second = sys.spawn(actors::node, c, nullptr);
   std::string error;
   self->request(second, 10s, start_atom::value)
       .receive([&](const node_status&) { ADD_FAILURE() << "second node bound a used port"; },
@@ -150,7 +150,7 @@ TEST_F(node_fixture, a_port_in_use_fails_the_start_with_its_name) {
 }
 
 TEST_F(node_fixture, new_routes_reach_the_io_threads) {
-  auto n = sys.spawn(actors::node, base_config());
+  auto n = sys.spawn(actors::node, base_config(), nullptr);
   auto status = start(n);
   auto address = status.listeners.at(0).address;
   EXPECT_EQ(status_line(address, "new.test"), "HTTP/1.1 404 Not Found");
@@ -170,7 +170,7 @@ TEST_F(node_fixture, new_routes_reach_the_io_threads) {
 }
 
 TEST_F(node_fixture, invalid_routes_are_refused_and_the_old_ones_stay) {
-  auto n = sys.spawn(actors::node, base_config());
+  auto n = sys.spawn(actors::node, base_config(), nullptr);
   auto status = start(n);
   route_spec bad;
   bad.host = "Bad Host";
@@ -186,7 +186,7 @@ TEST_F(node_fixture, invalid_routes_are_refused_and_the_old_ones_stay) {
 }
 
 TEST_F(node_fixture, drain_without_connections_completes_and_closes_the_listener) {
-  auto n = sys.spawn(actors::node, base_config());
+  auto n = sys.spawn(actors::node, base_config(), nullptr);
   auto status = start(n);
   drain_result result;
   result.complete = false;
@@ -200,7 +200,7 @@ TEST_F(node_fixture, drain_without_connections_completes_and_closes_the_listener
 }
 
 TEST_F(node_fixture, status_counts_requests) {
-  auto n = sys.spawn(actors::node, base_config());
+  auto n = sys.spawn(actors::node, base_config(), nullptr);
   auto address = start(n).listeners.at(0).address;
   for (int i = 0; i < 3; ++i)
     EXPECT_EQ(status_line(address, "other.test"), "HTTP/1.1 404 Not Found");

@@ -17,11 +17,21 @@ def run(*args):
 class HelpTest(unittest.TestCase):
 
     def test_help(self):
-        """`ika --help` exits 0 and lists the proxy and serve commands."""
+        """`ika --help` exits 0 and lists every command."""
         proc = run("--help")
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertIn("proxy", proc.stdout)
-        self.assertIn("serve", proc.stdout)
+        for command in ("proxy", "serve", "deploy", "apps", "status", "scale", "logs", "stop", "start", "delete"):
+            self.assertIn(command, proc.stdout)
+
+    def test_client_help(self):
+        """Every client command documents --json, --data, --node and
+        --credentials."""
+        for command in ("deploy", "apps", "status", "scale", "logs", "stop", "start", "delete"):
+            with self.subTest(command=command):
+                proc = run(command, "--help")
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                for flag in ("--json", "--data", "--node", "--credentials"):
+                    self.assertIn(flag, proc.stdout)
 
     def test_proxy_help(self):
         """`ika proxy --help` exits 0 and documents --from and --to."""
@@ -83,9 +93,27 @@ class BadFlagsTest(unittest.TestCase):
             with self.subTest(args=args):
                 self.assert_usage_error("proxy", *args)
 
-    def test_serve_without_config(self):
-        """`ika serve` without --config is a usage error."""
-        self.assert_usage_error("serve")
+    def test_serve_bad_addresses(self):
+        """`ika serve` with a bad --http or --admin address is a usage error,
+        and nothing is started."""
+        for args in (["--http", "nonsense"], ["--http", "127.0.0.1:99999"], ["--admin", "localhost"],
+                     ["--admin", "127.0.0.1:70000"]):
+            with self.subTest(args=args):
+                self.assert_usage_error("serve", "--data", "/nonexistent/ika-test-data", *args)
+
+    def test_client_commands_need_their_arguments(self):
+        """Client commands without their required arguments are usage
+        errors; so are bad numbers."""
+        for args in (["scale"], ["scale", "app"], ["scale", "app", "many"], ["logs"], ["stop"], ["start"],
+                     ["delete"], ["logs", "app", "-n", "x"]):
+            with self.subTest(args=args):
+                self.assert_usage_error(*args)
+
+    def test_client_without_a_node(self):
+        """A client command with no node in its data dir says so (exit 1)."""
+        proc = run("apps", "--data", "/nonexistent/ika-test-data")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("admin-credentials.pem", proc.stderr)
 
     def test_bad_workers(self):
         """A non-numeric --workers is a usage error."""
@@ -147,8 +175,10 @@ class ServeCommandTest(IkaTestCase):
                                                             {"name": "back", "address": "127.0.0.1:0"}]))
         self.assertEqual(sorted(ika.ports), ["back", "front"])
         self.assertNotEqual(ika.ports["front"], ika.ports["back"])
-        for line in ika.stdout_lines:
+        self.assertEqual(len(ika.stdout_lines), 3, ika.stdout_lines)
+        for line in ika.stdout_lines[:2]:
             self.assertRegex(line, r"^ika: listening on http://127\.0\.0\.1:\d+ \((front|back)\)$")
+        self.assertRegex(ika.stdout_lines[2], r"^ika: admin on 127\.0\.0\.1:\d+ \(mutual TLS\)$")
         for port in ika.ports.values():
             self.assertEqual(self.fetch(port).body, b"served")
 

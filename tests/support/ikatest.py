@@ -35,6 +35,7 @@ import unittest
 IKA_BIN = os.environ.get("IKA_BIN", "/work/main/build/tools/ika")
 READY_DEADLINE = 15.0
 LISTENING_RE = re.compile(r"^ika: listening on http://(\S+):(\d+) \((.*)\)$")
+ADMIN_RE = re.compile(r"^ika: admin on (\S+) \(mutual TLS\)$")
 DEFAULT_HOST = "example.test"
 KiB = 1024
 MiB = 1024 * KiB
@@ -1148,6 +1149,17 @@ class Ika:
                 listeners = len(config.get("listener", [])) or 1
         else:
             self.args = list(args or [])
+        # A node (serve) keeps its state in a temp data dir and takes any
+        # free admin port, unless the test says otherwise.
+        self.data_dir = os.path.join(self.tmp.name, "data")
+        if self.args and self.args[0] == "serve":
+            if "--data" not in self.args:
+                self.args += ["--data", self.data_dir]
+            else:
+                self.data_dir = self.args[self.args.index("--data") + 1]
+            if "--admin" not in self.args:
+                self.args += ["--admin", "127.0.0.1:0"]
+        self.admin = None  # "ip:port" once started (serve)
         if workers is not None:
             self.args += ["--workers", str(workers)]
         self.expected_listeners = listeners or 1
@@ -1185,7 +1197,35 @@ class Ika:
             m = LISTENING_RE.match(line)
             if m:
                 self.listeners.append((m.group(3), m.group(1), int(m.group(2))))
+            m = ADMIN_RE.match(line)
+            if m:
+                self.admin = m.group(1)
+        if self.args and self.args[0] == "serve":
+            # The admin line comes right after the listeners.
+            wait_until(lambda: self.admin is not None or any(ADMIN_RE.match(l) for l in self.stdout_lines),
+                       timeout=READY_DEADLINE, message="ika did not report its admin address")
+            for l in self.stdout_lines:
+                m = ADMIN_RE.match(l)
+                if m:
+                    self.admin = m.group(1)
         return self
+
+    def cli(self, *args, timeout=60.0, input=None, check=False):
+        """Runs `ika ARGS --data <this node's data dir>`; returns the
+        CompletedProcess (text). With `check`, a non-zero exit fails."""
+        argv = [IKA_BIN] + list(args) + ["--data", self.data_dir]
+        proc = subprocess.run(argv, input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                              capture_output=True, timeout=timeout, text=True, errors="replace", env=self.env)
+        if check and proc.returncode != 0:
+            raise AssertionError("ika %s exited %d\nstdout:\n%s\nstderr:\n%s" % (
+                " ".join(args), proc.returncode, proc.stdout, proc.stderr))
+        return proc
+
+    def cli_json(self, *args, timeout=60.0):
+        """`ika ARGS --json`, which must succeed; returns the parsed JSON."""
+        import json
+        proc = self.cli(*args, "--json", timeout=timeout, check=True)
+        return json.loads(proc.stdout)
 
     def _read_stdout(self):
         for raw in self.proc.stdout:

@@ -2,6 +2,7 @@
 
 #include "runtime/config/node_config.hpp"
 #include "runtime/net/endpoint.hpp"
+#include "tools/ika/client.hpp"
 #include "tools/ika/run_node.hpp"
 
 #include <CLI/CLI.hpp>
@@ -44,14 +45,40 @@ int proxy_command(const std::string& from, const std::vector<std::string>& to, u
   return ika::tools::run_node(std::move(config));
 }
 
-int serve_command(const std::string& path, unsigned workers, bool workers_set) {
-  auto result = ika::config::load_config(path);
-  if (auto* err = std::get_if<ika::config::config_error>(&result))
-    return fail(err->to_string());
-  auto config = std::get<ika::config::node_config>(std::move(result));
+/// `ika serve`: a node with a data dir and an admin endpoint; listeners and
+/// static routes from --config, or one HTTP listener (--http).
+int serve_command(const std::string& path, const std::string& http, bool http_set, const std::string& data,
+                  const std::string& admin, unsigned workers, bool workers_set) {
+  ika::config::node_config config;
+  if (!path.empty()) {
+    auto result = ika::config::load_config(path);
+    if (auto* err = std::get_if<ika::config::config_error>(&result))
+      return fail(err->to_string());
+    config = std::get<ika::config::node_config>(std::move(result));
+  }
+  if (http_set || config.listeners.empty()) {
+    auto ep = ika::net::parse_endpoint(http);
+    if (!ep)
+      return fail("--http: invalid address '" + http + "' (expected IP:PORT, e.g. 127.0.0.1:8080)");
+    config.listeners.clear();
+    config.listeners.push_back({"http", ika::net::to_string(*ep)});
+  }
+  if (!ika::net::parse_endpoint(admin))
+    return fail("--admin: invalid address '" + admin + "' (expected IP:PORT, e.g. 127.0.0.1:7700)");
   if (workers_set)
     config.workers = workers;
-  return ika::tools::run_node(std::move(config));
+  ika::tools::platform_options platform;
+  platform.data_dir = data.empty() ? ika::tools::data_dir_default() : data;
+  platform.admin = admin;
+  return ika::tools::run_node(std::move(config), platform);
+}
+
+/// Adds --data, --node, --credentials and --json to a client command.
+void client_flags(CLI::App* cmd, ika::tools::client_options& o) {
+  cmd->add_option("--data", o.data_dir, "The node's data dir (default: $IKA_DATA or ~/.local/share/ika)");
+  cmd->add_option("--node", o.node, "The node's admin address IP:PORT (default: from the data dir)");
+  cmd->add_option("--credentials", o.credentials, "Admin credentials PEM file (default: from the data dir)");
+  cmd->add_flag("--json", o.json, "Print JSON");
 }
 
 } // namespace
@@ -67,9 +94,13 @@ int main(int argc, char** argv) {
 
   unsigned workers = 0;
 
-  auto* serve = app.add_subcommand("serve", "Run a node with listeners and routes from a TOML file");
-  std::string config_path;
-  serve->add_option("--config,-c", config_path, "Configuration file (TOML)")->required();
+  auto* serve = app.add_subcommand("serve", "Run a node: listeners, deployed apps, the admin endpoint");
+  std::string config_path, http = "127.0.0.1:8080", data, admin = "127.0.0.1:7700";
+  serve->add_option("--config,-c", config_path, "Listeners, limits and static routes (TOML)");
+  auto* serve_http =
+      serve->add_option("--http", http, "HTTP listener IP:PORT (default 127.0.0.1:8080; port 0: any)");
+  serve->add_option("--data", data, "Data dir (default: $IKA_DATA or ~/.local/share/ika)");
+  serve->add_option("--admin", admin, "Admin endpoint IP:PORT, mutual TLS (default 127.0.0.1:7700)");
   auto* serve_workers = serve->add_option("--workers", workers, "io threads (default: one per core)");
 
   auto* proxy =
@@ -79,6 +110,39 @@ int main(int argc, char** argv) {
   proxy->add_option("--from", from, "Address to listen on, IP:PORT (port 0: any)")->required();
   proxy->add_option("--to", to, "Upstream HOST:PORT; repeat for round robin")->required();
   proxy->add_option("--workers", workers, "io threads (default: one per core)");
+
+  ika::tools::client_options copts;
+  std::string app_name, dir = ".", instance;
+  std::uint32_t count = 0, lines = 100;
+  bool follow = false;
+
+  auto* deploy = app.add_subcommand("deploy", "Deploy the app in DIR (default .) to the node");
+  deploy->add_option("dir", dir, "App directory with an ika.toml");
+  client_flags(deploy, copts);
+  auto* apps = app.add_subcommand("apps", "List the deployed apps");
+  client_flags(apps, copts);
+  auto* status = app.add_subcommand("status", "Show an app's instances (all apps without APP)");
+  status->add_option("app", app_name, "App name (or name/environment)");
+  client_flags(status, copts);
+  auto* scale = app.add_subcommand("scale", "Set an app's number of instances");
+  scale->add_option("app", app_name, "App name")->required();
+  scale->add_option("instances", count, "Instances (1-64)")->required();
+  client_flags(scale, copts);
+  auto* logs = app.add_subcommand("logs", "Show an app's output");
+  logs->add_option("app", app_name, "App name")->required();
+  logs->add_flag("-f,--follow", follow, "Keep printing new lines");
+  logs->add_option("--instance", instance, "Only this instance");
+  logs->add_option("-n,--lines", lines, "Lines to show (default 100)");
+  client_flags(logs, copts);
+  auto* stop = app.add_subcommand("stop", "Stop an app's instances (its routes answer 503)");
+  stop->add_option("app", app_name, "App name")->required();
+  client_flags(stop, copts);
+  auto* start = app.add_subcommand("start", "Start a stopped app");
+  start->add_option("app", app_name, "App name")->required();
+  client_flags(start, copts);
+  auto* del = app.add_subcommand("delete", "Stop an app and remove it from the node");
+  del->add_option("app", app_name, "App name")->required();
+  client_flags(del, copts);
 
   try {
     app.parse(argc, argv);
@@ -93,8 +157,26 @@ int main(int argc, char** argv) {
     return exit_usage;
   }
 
+  using namespace ika::tools;
   if (serve->parsed())
-    return serve_command(config_path, workers, serve_workers->count() > 0);
+    return serve_command(config_path, http, serve_http->count() > 0, data, admin, workers,
+                         serve_workers->count() > 0);
+  if (deploy->parsed())
+    return deploy_command(copts, dir);
+  if (apps->parsed())
+    return apps_command(copts);
+  if (status->parsed())
+    return status_command(copts, app_name);
+  if (scale->parsed())
+    return scale_command(copts, app_name, count);
+  if (logs->parsed())
+    return logs_command(copts, app_name, instance, lines, follow);
+  if (stop->parsed())
+    return stop_command(copts, app_name);
+  if (start->parsed())
+    return start_command(copts, app_name);
+  if (del->parsed())
+    return delete_command(copts, app_name);
   if (proxy->parsed())
     return proxy_command(from, to, workers);
   return exit_usage;

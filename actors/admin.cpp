@@ -1,0 +1,361 @@
+#include "actors/admin.hpp"
+
+#include <caf/event_based_actor.hpp>
+
+#include <algorithm>
+
+namespace ika::actors {
+
+using namespace protocol;
+using namespace std::chrono;
+
+namespace {
+
+/// An upload nobody continued for this long is dropped.
+constexpr auto upload_idle = minutes{10};
+
+bool valid_version(const std::string& v) {
+  return v.size() == 64 && std::all_of(v.begin(), v.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+caf::error refuse(std::string message) {
+  return caf::make_error(caf::sec::invalid_argument, std::move(message));
+}
+
+caf::error no_app(const std::string& id) {
+  return refuse("no app '" + id + "' on this node (`ika apps` lists them)");
+}
+
+app_actor spawn_app(admin_pointer self, const std::string& id, const release_spec* restore, bool running) {
+  auto& st = self->state;
+  app_config ac;
+  ac.id = id;
+  ac.node = st.config.node;
+  ac.registry = st.config.registry;
+  ac.runtime = st.config.runtime;
+  if (restore != nullptr) {
+    ac.restore = *restore;
+    ac.restore_stopped = !running;
+  }
+  if (st.config.logs_for) {
+    auto [writer, reader] = st.config.logs_for(id);
+    ac.write_log = std::move(writer);
+    ac.read_log = std::move(reader);
+  }
+  auto handle = self->spawn(app, std::move(ac));
+  st.apps[id] = handle;
+  return handle;
+}
+
+hlc next_version(admin_pointer self) {
+  auto& clock = self->state.config.clock;
+  auto now = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  clock = clock.tick(static_cast<std::uint64_t>(now));
+  return clock;
+}
+
+/// Writes `rec` to the store; `done` gets "" once it is durable, or why not.
+void persist(admin_pointer self, versioned_record rec, std::function<void(std::string)> done) {
+  auto& st = self->state;
+  if (!st.config.store) {
+    done({});
+    return;
+  }
+  self->request(st.config.store, seconds{30}, put_atom::value, std::move(rec))
+      .then([done](const put_result&) { done({}); },
+            [self, done](const caf::error& err) { done(self->system().render(err)); });
+}
+
+void persist_release(admin_pointer self, const release_spec& r, std::function<void(std::string)> done) {
+  release_record rec;
+  rec.app = r.app;
+  rec.version = r.version;
+  rec.created = next_version(self);
+  rec.manifest = r.manifest;
+  persist(self, to_versioned(rec), std::move(done));
+}
+
+/// The app's live release (with its instance count) and desired state.
+void persist_app(admin_pointer self, const release_spec& current, bool running,
+                 std::function<void(std::string)> done) {
+  app_record rec;
+  rec.id = current.app;
+  rec.manifest = current.manifest;
+  rec.release = current.version;
+  rec.desired = running ? desired_state::running : desired_state::stopped;
+  rec.updated = next_version(self);
+  rec.created = rec.updated;
+  persist(self, to_versioned(rec), std::move(done));
+}
+
+void forget_app(admin_pointer self, const std::string& id, std::function<void(std::string)> done) {
+  auto& st = self->state;
+  if (!st.config.store) {
+    done({});
+    return;
+  }
+  self->request(st.config.store, seconds{30}, delete_atom::value, std::string{app_kind}, id,
+                next_version(self))
+      .then([done](const put_result&) { done({}); },
+            [self, done](const caf::error& err) { done(self->system().render(err)); });
+}
+
+/// Makes an app's state after a command durable, then answers with it.
+void persist_then_reply(admin_pointer self, const app_status& s,
+                        caf::typed_response_promise<app_status> promise) {
+  auto& st = self->state;
+  auto it = st.releases.find(s.release);
+  if (it == st.releases.end()) {
+    promise.deliver(s);
+    return;
+  }
+  auto release = it->second;
+  release.manifest.instances = s.instances;
+  persist_app(self, release, s.desired == "running", [promise, s](std::string err) mutable {
+    if (!err.empty())
+      promise.deliver(caf::make_error(caf::sec::runtime_error, "state not saved: " + err));
+    else
+      promise.deliver(s);
+  });
+}
+
+/// Forwards `xs` to app `id`, persists the status it answers, replies.
+template <class... Ts>
+caf::result<app_status> forward(admin_pointer self, const std::string& id, Ts... xs) {
+  auto& st = self->state;
+  auto it = st.apps.find(id);
+  if (it == st.apps.end())
+    return no_app(id);
+  auto promise = self->make_response_promise<app_status>();
+  self->request(it->second, caf::infinite, xs...)
+      .then([self, promise](const app_status& s) mutable { persist_then_reply(self, s, promise); },
+            [promise](caf::error& err) mutable { promise.deliver(std::move(err)); });
+  return promise;
+}
+
+caf::result<std::uint32_t> on_chunk(admin_pointer self, upload_chunk& c) {
+  auto& st = self->state;
+  auto now = steady_clock::now();
+  for (auto it = st.uploads.begin(); it != st.uploads.end();)
+    it = now - it->second.last > upload_idle ? st.uploads.erase(it) : std::next(it);
+  if (!valid_version(c.version))
+    return refuse("upload: the version must be the archive's SHA-256 (64 lower-case hex digits)");
+  if (c.size == 0 || c.size > st.config.max_archive)
+    return refuse("upload: the archive is " + std::to_string(c.size) + " bytes; at most " +
+                  std::to_string(st.config.max_archive) + " are accepted");
+  if (c.total == 0 || c.index >= c.total)
+    return refuse("upload: chunk " + std::to_string(c.index) + " of " + std::to_string(c.total) +
+                  " is out of range");
+  if (st.releases.count(c.version)) {
+    st.uploads.erase(c.version);
+    return c.total; // kept already: nothing to add
+  }
+  auto& up = st.uploads[c.version];
+  if (c.index == 0) {
+    up = admin_state::upload{};
+    up.size = c.size;
+    up.total = c.total;
+    up.data.reserve(c.size);
+  }
+  if (c.index != up.next || c.total != up.total || c.size != up.size) {
+    st.uploads.erase(c.version);
+    return refuse("upload: chunk " + std::to_string(c.index) + " arrived out of order; start again");
+  }
+  if (up.data.size() + c.data.size() > up.size) {
+    st.uploads.erase(c.version);
+    return refuse("upload: more bytes than announced");
+  }
+  up.data += c.data;
+  up.last = now;
+  ++up.next;
+  if (up.next < up.total)
+    return up.next;
+  auto bytes = std::move(up.data);
+  st.uploads.erase(c.version);
+  if (bytes.size() != c.size)
+    return refuse("upload: " + std::to_string(bytes.size()) + " bytes arrived, " + std::to_string(c.size) +
+                  " were announced");
+  auto accepted = st.config.accept_release(bytes, c.version);
+  if (auto* err = std::get_if<std::string>(&accepted))
+    return refuse(*err);
+  auto release = std::get<release_spec>(std::move(accepted));
+  st.releases[release.version] = release;
+  auto promise = self->make_response_promise<std::uint32_t>();
+  persist_release(self, release, [promise, total = c.total](std::string err) mutable {
+    if (!err.empty())
+      promise.deliver(caf::make_error(caf::sec::runtime_error, "release not saved: " + err));
+    else
+      promise.deliver(total);
+  });
+  return promise;
+}
+
+caf::result<deploy_result> on_deploy(admin_pointer self, const deploy_request& req) {
+  auto& st = self->state;
+  auto rel = st.releases.find(req.version);
+  if (rel == st.releases.end()) {
+    deploy_result r;
+    r.unknown_release = true;
+    r.release = req.version;
+    r.message = "release " + req.version + " is not on this node; upload it first";
+    return r;
+  }
+  const auto& release = rel->second;
+  bool fresh = false;
+  auto it = st.apps.find(release.app);
+  app_actor handle;
+  if (it == st.apps.end()) {
+    handle = spawn_app(self, release.app, nullptr, true);
+    fresh = true;
+  } else {
+    handle = it->second;
+  }
+  auto promise = self->make_response_promise<deploy_result>();
+  self->request(handle, caf::infinite, deploy_atom::value, release, req.watcher)
+      .then(
+          [self, promise, release, fresh, handle](deploy_result& r) mutable {
+            auto& s = self->state;
+            if (!r.ok) {
+              // A first deploy that failed leaves no app behind.
+              if (fresh) {
+                s.apps.erase(release.app);
+                self->request(handle, caf::infinite, delete_atom::value)
+                    .then([](ok_atom) {}, [](caf::error&) {});
+              }
+              promise.deliver(std::move(r));
+              return;
+            }
+            if (!r.changed) {
+              promise.deliver(std::move(r));
+              return;
+            }
+            persist_app(self, release, true, [promise, r](std::string err) mutable {
+              if (!err.empty()) {
+                r.ok = false;
+                r.message = "release is live, but the node's state was not saved: " + err;
+              }
+              promise.deliver(std::move(r));
+            });
+          },
+          [promise](caf::error& err) mutable { promise.deliver(std::move(err)); });
+  return promise;
+}
+
+} // namespace
+
+admin_actor::behavior_type admin(admin_pointer self, admin_config config) {
+  {
+    auto& st = self->state;
+    st.config = std::move(config);
+    for (auto& r : st.config.releases)
+      st.releases[r.version] = r;
+    st.config.releases.clear();
+    for (const auto& a : st.config.apps)
+      spawn_app(self, a.release.app, &a.release, a.running);
+    st.config.apps.clear();
+  }
+  return {
+      [self](upload_atom, upload_chunk& c) { return on_chunk(self, c); },
+      [self](deploy_atom, const deploy_request& req) { return on_deploy(self, req); },
+      [self](apps_atom) -> caf::result<std::vector<app_status>> {
+        auto& st = self->state;
+        auto promise = self->make_response_promise<std::vector<app_status>>();
+        if (st.apps.empty()) {
+          promise.deliver(std::vector<app_status>{});
+          return promise;
+        }
+        auto all = std::make_shared<std::vector<app_status>>();
+        auto left = std::make_shared<std::size_t>(st.apps.size());
+        auto done = [promise, all, left]() mutable {
+          if (--*left == 0) {
+            std::sort(all->begin(), all->end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+            promise.deliver(std::move(*all));
+          }
+        };
+        for (const auto& [id, handle] : st.apps)
+          self->request(handle, seconds{10}, status_atom::value)
+              .then(
+                  [all, done](app_status& s) mutable {
+                    all->push_back(std::move(s));
+                    done();
+                  },
+                  [done](caf::error&) mutable { done(); });
+        return promise;
+      },
+      [self](status_atom, const std::string& id) -> caf::result<app_status> {
+        auto& st = self->state;
+        auto it = st.apps.find(id);
+        if (it == st.apps.end())
+          return no_app(id);
+        return self->delegate(it->second, status_atom::value);
+      },
+      [self](scale_atom, const std::string& id, std::uint32_t n) {
+        return forward(self, id, scale_atom::value, n);
+      },
+      [self](logs_atom, const log_query& q) -> caf::result<std::vector<log_line>> {
+        auto& st = self->state;
+        auto it = st.apps.find(q.app);
+        if (it == st.apps.end())
+          return no_app(q.app);
+        return self->delegate(it->second, logs_atom::value, q);
+      },
+      [self](follow_atom, const log_query& q, const caf::actor& watcher) -> caf::result<ok_atom> {
+        auto& st = self->state;
+        auto it = st.apps.find(q.app);
+        if (it == st.apps.end())
+          return no_app(q.app);
+        return self->delegate(it->second, follow_atom::value, q, watcher);
+      },
+      [self](stop_atom, const std::string& id) { return forward(self, id, stop_atom::value); },
+      [self](start_atom, const std::string& id) { return forward(self, id, start_atom::value); },
+      [self](delete_atom, const std::string& id) -> caf::result<ok_atom> {
+        auto& st = self->state;
+        auto it = st.apps.find(id);
+        if (it == st.apps.end())
+          return no_app(id);
+        auto handle = it->second;
+        auto promise = self->make_response_promise<ok_atom>();
+        self->request(handle, caf::infinite, delete_atom::value)
+            .then(
+                [self, promise, id](ok_atom) mutable {
+                  self->state.apps.erase(id);
+                  forget_app(self, id, [promise](std::string err) mutable {
+                    if (!err.empty())
+                      promise.deliver(caf::make_error(caf::sec::runtime_error, "state not saved: " + err));
+                    else
+                      promise.deliver(ok_atom::value);
+                  });
+                },
+                [promise](caf::error& err) mutable { promise.deliver(std::move(err)); });
+        return promise;
+      },
+      [self](status_atom) -> caf::result<node_status> {
+        return self->delegate(self->state.config.node, status_atom::value);
+      },
+      [self](drain_atom) -> caf::result<ok_atom> {
+        auto& st = self->state;
+        auto promise = self->make_response_promise<ok_atom>();
+        if (st.apps.empty()) {
+          promise.deliver(ok_atom::value);
+          return promise;
+        }
+        auto left = std::make_shared<std::size_t>(st.apps.size());
+        for (const auto& [id, handle] : st.apps)
+          self->request(handle, caf::infinite, stop_atom::value)
+              .then(
+                  [promise, left](const app_status&) mutable {
+                    if (--*left == 0)
+                      promise.deliver(ok_atom::value);
+                  },
+                  [promise, left](const caf::error&) mutable {
+                    if (--*left == 0)
+                      promise.deliver(ok_atom::value);
+                  });
+        return promise;
+      },
+  };
+}
+
+} // namespace ika::actors

@@ -1,0 +1,461 @@
+#include "actors/app.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+#include <algorithm>
+#include <set>
+
+namespace ika::actors {
+
+using namespace protocol;
+using namespace std::chrono;
+
+namespace {
+
+/// Lines of the new instances' output a failed deploy reports.
+constexpr std::uint32_t failure_log_lines = 20;
+
+std::string instance_prefix(const std::string& app_id) {
+  auto id = app_id;
+  std::replace(id.begin(), id.end(), '/', '-');
+  return id;
+}
+
+void progress(app_pointer self, const caf::actor& watcher, deploy_event ev) {
+  if (!watcher)
+    return;
+  ev.app = self->state.config.id;
+  caf::anon_send(watcher, progress_atom::value, std::move(ev));
+}
+
+/// Starts one instance of `release`.
+std::string spawn_instance(app_pointer self, const release_spec& release, bool serving, bool retry) {
+  auto& st = self->state;
+  instance_config ic;
+  ic.id = instance_prefix(st.config.id) + "-" + std::to_string(st.next_seq++);
+  ic.app = st.config.id;
+  ic.release = release;
+  ic.app_handle = caf::actor_cast<app_actor>(self);
+  ic.retry = retry;
+  ic.runtime = st.config.runtime;
+  app_member m;
+  m.serving = serving;
+  m.last.id = ic.id;
+  m.last.state = "starting";
+  m.last.release = release.version;
+  auto id = ic.id;
+  m.handle = self->spawn(instance, std::move(ic));
+  st.members.emplace(id, std::move(m));
+  return id;
+}
+
+/// Publishes the serving, healthy instances, if that set changed.
+void publish(app_pointer self) {
+  auto& st = self->state;
+  std::vector<backend_spec> set;
+  for (const auto& [id, m] : st.members)
+    if (m.serving && !m.stopping && m.last.state == "healthy" && m.last.port != 0)
+      set.push_back(backend_spec{id, "127.0.0.1:" + std::to_string(m.last.port)});
+  if (set.size() == st.published.size() &&
+      std::equal(set.begin(), set.end(), st.published.begin(), [](const auto& a, const auto& b) {
+        return a.instance == b.instance && a.address == b.address;
+      }))
+    return;
+  st.published = set;
+  self->send(st.config.node, backends_atom::value, app_backends{st.config.id, std::move(set)});
+}
+
+void arm_check(app_pointer self) {
+  auto& st = self->state;
+  if (st.check_armed)
+    return;
+  st.check_armed = true;
+  self->delayed_send(self, milliseconds{50}, check_atom::value);
+}
+
+/// Stops an instance; `done` runs once it is gone.
+void stop_member(app_pointer self, const std::string& id, std::function<void()> done = {}) {
+  auto& st = self->state;
+  auto it = st.members.find(id);
+  if (it == st.members.end()) {
+    if (done)
+      done();
+    return;
+  }
+  it->second.stopping = true;
+  it->second.serving = false;
+  auto handle = it->second.handle;
+  self->request(handle, caf::infinite, stop_atom::value)
+      .then(
+          [self, id, done](ok_atom) {
+            self->state.members.erase(id);
+            self->state.config.registry->forget(id);
+            if (done)
+              done();
+          },
+          [self, id, done](const caf::error&) {
+            self->state.members.erase(id);
+            if (done)
+              done();
+          });
+}
+
+/// Takes old instances out of traffic and stops each once its in-flight
+/// requests are done (or the drain timeout passed).
+void drain(app_pointer self, const std::vector<std::string>& ids) {
+  auto& st = self->state;
+  auto deadline = steady_clock::now() + st.config.drain_timeout;
+  for (const auto& id : ids)
+    if (auto it = st.members.find(id); it != st.members.end()) {
+      it->second.serving = false;
+      it->second.drain_deadline = deadline;
+    }
+  publish(self);
+  arm_check(self);
+}
+
+/// Stops every instance; `done` runs once all are gone.
+void stop_all(app_pointer self, std::function<void()> done) {
+  auto& st = self->state;
+  for (auto& [id, m] : st.members)
+    m.serving = false;
+  publish(self);
+  std::vector<std::string> ids;
+  for (const auto& [id, m] : st.members)
+    ids.push_back(id);
+  if (ids.empty()) {
+    done();
+    return;
+  }
+  auto left = std::make_shared<std::size_t>(ids.size());
+  for (const auto& id : ids)
+    stop_member(self, id, [left, done] {
+      if (--*left == 0)
+        done();
+    });
+}
+
+/// Starts or stops serving instances until `instances` of the live release
+/// run.
+void reconcile(app_pointer self) {
+  auto& st = self->state;
+  if (!st.running || st.current.version.empty())
+    return;
+  std::vector<std::string> serving;
+  for (const auto& [id, m] : st.members)
+    if (m.serving && !m.stopping)
+      serving.push_back(id);
+  auto wanted = st.current.manifest.instances;
+  while (serving.size() < wanted)
+    serving.push_back(spawn_instance(self, st.current, true, true));
+  if (serving.size() > wanted) {
+    // Unhealthy ones go first, then the newest.
+    std::stable_sort(serving.begin(), serving.end(), [&](const auto& a, const auto& b) {
+      bool ha = st.members[a].last.state == "healthy", hb = st.members[b].last.state == "healthy";
+      return ha != hb ? !ha : false;
+    });
+    std::vector<std::string> extra(serving.begin(), serving.begin() + (serving.size() - wanted));
+    drain(self, extra);
+  }
+}
+
+void finish_deploy(app_pointer self, bool ok, std::string message) {
+  auto& st = self->state;
+  auto d = std::move(*st.deploy);
+  st.deploy.reset();
+  deploy_result r;
+  r.ok = ok;
+  r.changed = ok;
+  r.app = st.config.id;
+  r.release = d.release.version;
+  r.message = std::move(message);
+  if (ok) {
+    std::vector<std::string> old;
+    for (const auto& [id, m] : st.members)
+      if (m.serving && !m.stopping)
+        old.push_back(id);
+    for (const auto& id : d.instances)
+      if (auto it = st.members.find(id); it != st.members.end())
+        it->second.serving = true;
+    st.current = d.release;
+    st.running = true;
+    publish(self);
+    progress(self, d.watcher,
+             deploy_event{{}, "traffic", {}, {}, "traffic switched to release " + r.release});
+    drain(self, old);
+    d.promise.deliver(std::move(r));
+    return;
+  }
+  // Failed: the new instances go, what served before stays untouched.
+  std::set<std::string> ids(d.instances.begin(), d.instances.end());
+  for (const auto& line : st.ring)
+    if (ids.count(line.instance))
+      r.logs.push_back(line);
+  if (r.logs.size() > failure_log_lines)
+    r.logs.erase(r.logs.begin(), r.logs.end() - failure_log_lines);
+  progress(self, d.watcher, deploy_event{{}, "failed", {}, {}, r.message});
+  for (const auto& id : d.instances)
+    stop_member(self, id);
+  // Give the routes back as they were (none, for a first deploy).
+  self->request(st.config.node, caf::infinite, claim_atom::value, st.config.id, d.previous_routes)
+      .then([](ok_atom) {}, [](const caf::error&) {});
+  d.promise.deliver(std::move(r));
+}
+
+void on_instance(app_pointer self, const instance_event& ev) {
+  auto& st = self->state;
+  auto it = st.members.find(ev.instance);
+  if (it == st.members.end())
+    return;
+  auto& m = it->second;
+  m.last.state = ev.state;
+  m.last.pid = ev.pid;
+  m.last.port = ev.port;
+  m.last.detail = ev.detail;
+  m.last.restarts = ev.restarts;
+  m.last.since_ms = ev.since_ms;
+  if (st.deploy && std::count(st.deploy->instances.begin(), st.deploy->instances.end(), ev.instance)) {
+    auto& d = *st.deploy;
+    progress(self, d.watcher, deploy_event{{}, "instance", ev.instance, ev.state, ev.detail});
+    if (ev.state == "failed" || ev.state == "backoff" || ev.state == "crash-loop") {
+      finish_deploy(self, false, "instance " + ev.instance + " " + ev.detail);
+      return;
+    }
+    bool all = std::all_of(d.instances.begin(), d.instances.end(), [&](const auto& id) {
+      auto i = st.members.find(id);
+      return i != st.members.end() && i->second.last.state == "healthy";
+    });
+    if (all)
+      finish_deploy(self, true, "release " + d.release.version + " is live");
+    return;
+  }
+  publish(self);
+}
+
+void on_output(app_pointer self, log_line line) {
+  auto& st = self->state;
+  if (st.config.write_log)
+    st.config.write_log(line);
+  for (const auto& [watcher, q] : st.followers)
+    if (q.instance.empty() || q.instance == line.instance)
+      caf::anon_send(watcher, logs_atom::value, line);
+  st.ring.push_back(std::move(line));
+  if (st.ring.size() > app_log_ring)
+    st.ring.pop_front();
+}
+
+} // namespace
+
+std::vector<route_spec> app_state::routes_of(const release_spec& r) const {
+  std::vector<route_spec> out;
+  for (const auto& mr : r.manifest.routes) {
+    route_spec rs;
+    rs.host = mr.host;
+    rs.path = mr.path;
+    rs.app = config.id;
+    out.push_back(std::move(rs));
+  }
+  return out;
+}
+
+std::vector<log_line> app_state::tail(const log_query& q) const {
+  std::vector<log_line> out;
+  for (auto it = ring.rbegin(); it != ring.rend() && out.size() < q.lines; ++it)
+    if (q.instance.empty() || it->instance == q.instance)
+      out.push_back(*it);
+  std::reverse(out.begin(), out.end());
+  if (out.empty() && config.read_log)
+    return config.read_log(q);
+  return out;
+}
+
+app_status app_state::status() const {
+  app_status s;
+  s.id = config.id;
+  s.release = current.version;
+  s.desired = running ? "running" : "stopped";
+  s.instances = current.manifest.instances;
+  for (const auto& r : current.manifest.routes)
+    s.routes.push_back(r.host + " " + r.path);
+  bool crash_loop = false;
+  for (const auto& [id, m] : members) {
+    auto is = m.last;
+    is.in_flight = config.registry->stats(id)->in_flight.load(std::memory_order_relaxed);
+    if (m.serving && is.state == "healthy")
+      ++s.healthy;
+    if (m.serving && is.state == "crash-loop")
+      crash_loop = true;
+    if (!m.serving && !m.stopping)
+      is.detail = is.detail.empty() ? "not in traffic" : is.detail;
+    s.instance_list.push_back(std::move(is));
+  }
+  if (deploy)
+    s.state = "deploying";
+  else if (!running)
+    s.state = "stopped";
+  else if (crash_loop)
+    s.state = "crash-loop";
+  else if (s.healthy >= s.instances)
+    s.state = "running";
+  else if (s.healthy > 0)
+    s.state = "degraded";
+  else
+    s.state = "starting";
+  return s;
+}
+
+app_actor::behavior_type app(app_pointer self, app_config config) {
+  self->state.config = std::move(config);
+  self->set_down_handler([self](const caf::down_msg& msg) {
+    auto& f = self->state.followers;
+    f.erase(
+        std::remove_if(f.begin(), f.end(), [&](const auto& p) { return p.first.address() == msg.source; }),
+        f.end());
+  });
+  if (auto& st = self->state; st.config.restore) {
+    st.current = *st.config.restore;
+    st.running = !st.config.restore_stopped;
+    self->request(st.config.node, caf::infinite, claim_atom::value, st.config.id, st.routes_of(st.current))
+        .then(
+            [](ok_atom) {},
+            [self](const caf::error& err) {
+              on_output(self, log_line{0, "ika", "ika", "routes not claimed: " + self->system().render(err)});
+            });
+    reconcile(self);
+  }
+  return {
+      [self](deploy_atom, const release_spec& release,
+             const caf::actor& watcher) -> caf::result<deploy_result> {
+        auto& st = self->state;
+        if (st.deploy)
+          return deploy_result{false,
+                               false,
+                               false,
+                               st.config.id,
+                               release.version,
+                               "a deploy of release " + st.deploy->release.version + " is in progress",
+                               {}};
+        if (release.version == st.current.version && st.running) {
+          reconcile(self);
+          return deploy_result{true,
+                               false,
+                               false,
+                               st.config.id,
+                               release.version,
+                               "release " + release.version + " is live already",
+                               {}};
+        }
+        auto promise = self->make_response_promise<deploy_result>();
+        st.deploy =
+            pending_deploy{release,
+                           watcher,
+                           promise,
+                           {},
+                           st.current.version.empty() ? std::vector<route_spec>{} : st.routes_of(st.current)};
+        self->request(st.config.node, caf::infinite, claim_atom::value, st.config.id, st.routes_of(release))
+            .then(
+                [self](ok_atom) {
+                  auto& s = self->state;
+                  if (!s.deploy)
+                    return;
+                  auto& d = *s.deploy;
+                  for (std::uint32_t i = 0; i < d.release.manifest.instances; ++i)
+                    d.instances.push_back(spawn_instance(self, d.release, false, false));
+                },
+                [self](const caf::error& err) {
+                  auto& s = self->state;
+                  if (!s.deploy)
+                    return;
+                  auto d = std::move(*s.deploy);
+                  s.deploy.reset();
+                  d.promise.deliver(deploy_result{
+                      false, false, false, s.config.id, d.release.version, self->system().render(err), {}});
+                });
+        return promise;
+      },
+      [self](status_atom) { return self->state.status(); },
+      [self](scale_atom, std::uint32_t n) -> caf::result<app_status> {
+        auto& st = self->state;
+        if (n == 0 || n > 64)
+          return caf::make_error(caf::sec::invalid_argument, "instances must be between 1 and 64");
+        if (st.deploy)
+          return caf::make_error(caf::sec::invalid_argument, "a deploy is in progress; scale after it");
+        st.current.manifest.instances = n;
+        reconcile(self);
+        return st.status();
+      },
+      [self](logs_atom, const log_query& q) { return self->state.tail(q); },
+      [self](follow_atom, const log_query& q, const caf::actor& watcher) {
+        self->monitor(watcher);
+        self->state.followers.emplace_back(watcher, q);
+        return ok_atom::value;
+      },
+      [self](stop_atom) -> caf::result<app_status> {
+        auto& st = self->state;
+        if (st.deploy)
+          return caf::make_error(caf::sec::invalid_argument, "a deploy is in progress; stop after it");
+        st.running = false;
+        auto promise = self->make_response_promise<app_status>();
+        stop_all(self, [self, promise]() mutable { promise.deliver(self->state.status()); });
+        return promise;
+      },
+      [self](start_atom) -> caf::result<app_status> {
+        auto& st = self->state;
+        st.running = true;
+        reconcile(self);
+        return st.status();
+      },
+      [self](delete_atom) -> caf::result<ok_atom> {
+        auto& st = self->state;
+        if (st.deploy)
+          return caf::make_error(caf::sec::invalid_argument, "a deploy is in progress; delete after it");
+        st.running = false;
+        auto promise = self->make_response_promise<ok_atom>();
+        stop_all(self, [self, promise]() mutable {
+          auto& s = self->state;
+          self->send(s.config.node, backends_atom::value, app_backends{s.config.id, {}});
+          self->request(s.config.node, caf::infinite, claim_atom::value, s.config.id,
+                        std::vector<route_spec>{})
+              .then(
+                  [self, promise](ok_atom) mutable {
+                    promise.deliver(ok_atom::value);
+                    self->quit();
+                  },
+                  [self, promise](const caf::error&) mutable {
+                    promise.deliver(ok_atom::value);
+                    self->quit();
+                  });
+        });
+        return promise;
+      },
+      [self](instance_atom, const instance_event& ev) { on_instance(self, ev); },
+      [self](output_atom, log_line& line) { on_output(self, std::move(line)); },
+      [self](suspect_atom, const std::string& id) {
+        if (auto it = self->state.members.find(id); it != self->state.members.end())
+          self->send(it->second.handle, check_atom::value);
+      },
+      [self](check_atom) {
+        auto& st = self->state;
+        st.check_armed = false;
+        auto now = steady_clock::now();
+        std::vector<std::string> done;
+        bool waiting = false;
+        for (const auto& [id, m] : st.members) {
+          if (m.serving || m.stopping || m.drain_deadline == steady_clock::time_point{})
+            continue;
+          if (st.config.registry->stats(id)->in_flight.load(std::memory_order_relaxed) == 0 ||
+              now >= m.drain_deadline)
+            done.push_back(id);
+          else
+            waiting = true;
+        }
+        for (const auto& id : done)
+          stop_member(self, id);
+        if (waiting)
+          arm_check(self);
+      },
+  };
+}
+
+} // namespace ika::actors

@@ -1,0 +1,455 @@
+#include "tools/ika/client.hpp"
+
+#include "protocol/interfaces.hpp"
+#include "protocol/types.hpp"
+#include "runtime/config/app_manifest.hpp"
+#include "runtime/crypto/mutual_tls.hpp"
+#include "runtime/deploy/archive.hpp"
+#include "tools/ika/node_files.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <memory>
+#include <optional>
+#include <variant>
+
+namespace ika::tools {
+
+using namespace protocol;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+/// Largest piece of an archive per message.
+constexpr std::size_t chunk_bytes = 1 << 20;
+constexpr auto command_timeout = std::chrono::seconds{60};
+
+int fail(const std::string& message, int code = exit_failure) {
+  std::fprintf(stderr, "ika: error: %s\n", message.c_str());
+  return code;
+}
+
+/// The client's actor system: the middleman with mutual TLS, our types.
+/// Members in this order: the TLS files outlive the system that reads them.
+struct client_system {
+  explicit client_system(const client_options& o) {
+    register_types(cfg);
+    cfg.set("scheduler.max-threads", 2);
+    cfg.set("logger.file-verbosity", caf::atom("quiet"));
+    cfg.set("logger.console-verbosity", caf::atom("quiet"));
+    error = configure_client_tls(cfg, o, files);
+    sys = std::make_unique<caf::actor_system>(cfg);
+  }
+
+  std::optional<crypto::private_tls_files> files;
+  std::string error;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+};
+
+/// Connects to the node's admin actor, or says why not.
+std::variant<admin_actor, std::string> connect(client_system& cs, const client_options& o) {
+  if (!cs.error.empty())
+    return cs.error;
+  std::string address = o.node;
+  if (address.empty()) {
+    auto files = read_node_file(o.data_dir.empty() ? data_dir_default() : o.data_dir);
+    if (auto* err = std::get_if<std::string>(&files))
+      return *err;
+    address = std::get<node_file>(files).admin;
+  }
+  return connect_admin(*cs.sys, address);
+}
+
+std::string json_or(const json& j) {
+  return j.dump(2);
+}
+
+json to_json(const instance_status& s) {
+  return json{{"id", s.id},
+              {"pid", s.pid},
+              {"port", s.port},
+              {"state", s.state},
+              {"since_ms", s.since_ms},
+              {"restarts", s.restarts},
+              {"in_flight", s.in_flight},
+              {"release", s.release},
+              {"detail", s.detail}};
+}
+
+json to_json(const app_status& s) {
+  json instances = json::array();
+  for (const auto& i : s.instance_list)
+    instances.push_back(to_json(i));
+  return json{{"app", s.id},        {"release", s.release},      {"desired", s.desired},
+              {"state", s.state},   {"instances", s.instances},  {"healthy", s.healthy},
+              {"routes", s.routes}, {"instance_list", instances}};
+}
+
+json to_json(const log_line& l) {
+  return json{{"at_ms", l.at_ms}, {"instance", l.instance}, {"stream", l.stream}, {"text", l.text}};
+}
+
+std::string short_release(const std::string& v) {
+  return v.substr(0, 12);
+}
+
+std::string format_time(std::int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+std::string format_uptime(std::int64_t since_ms) {
+  if (since_ms == 0)
+    return "-";
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto s = std::max<std::int64_t>(0, (now - since_ms) / 1000);
+  char buf[32];
+  if (s < 60)
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%lldm%llds", static_cast<long long>(s / 60),
+                  static_cast<long long>(s % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%lldh%lldm", static_cast<long long>(s / 3600),
+                  static_cast<long long>(s / 60 % 60));
+  return buf;
+}
+
+void print_line(const log_line& l) {
+  std::printf("%s %s %s %s\n", format_time(l.at_ms).c_str(), l.instance.c_str(), l.stream.c_str(),
+              l.text.c_str());
+}
+
+void print_status(const app_status& s) {
+  std::printf("app       %s\nstate     %s (%u/%u healthy, desired %s)\nrelease   %s\n", s.id.c_str(),
+              s.state.c_str(), s.healthy, s.instances, s.desired.c_str(), s.release.c_str());
+  for (const auto& r : s.routes)
+    std::printf("route     %s\n", r.c_str());
+  std::printf("\n%-28s %-8s %-6s %-11s %-8s %-8s %-9s %s\n", "INSTANCE", "PID", "PORT", "STATE", "UPTIME",
+              "RESTARTS", "IN-FLIGHT", "RELEASE");
+  for (const auto& i : s.instance_list) {
+    std::printf("%-28s %-8d %-6u %-11s %-8s %-8u %-9d %s\n", i.id.c_str(), i.pid, i.port, i.state.c_str(),
+                format_uptime(i.since_ms).c_str(), i.restarts, i.in_flight, short_release(i.release).c_str());
+    if (!i.detail.empty() && i.state != "healthy")
+      std::printf("  %s\n", i.detail.c_str());
+  }
+}
+
+/// Sends one request and waits; `ok` gets the reply. Returns the exit code.
+template <class Reply, class... Ts>
+int ask(const client_options& o, std::function<int(Reply&)> ok, Ts... xs) {
+  client_system cs{o};
+  auto conn = connect(cs, o);
+  if (auto* err = std::get_if<std::string>(&conn))
+    return fail(*err);
+  auto admin = std::get<admin_actor>(conn);
+  caf::scoped_actor self{*cs.sys};
+  int code = exit_failure;
+  self->request(admin, command_timeout, xs...)
+      .receive([&](Reply& r) { code = ok(r); },
+               [&](const caf::error& err) { code = fail(cs.sys->render(err)); });
+  return code;
+}
+
+int with_app(const std::string& app, std::string& id) {
+  std::string error;
+  id = normalize_app_id(app, error);
+  if (id.empty())
+    return fail(error, exit_usage);
+  return 0;
+}
+
+int print_app(const client_options& o, const app_status& s) {
+  if (o.json)
+    std::printf("%s\n", json_or(to_json(s)).c_str());
+  else
+    print_status(s);
+  return 0;
+}
+
+/// Receives deploy progress (on a CAF thread) and prints it as it comes.
+caf::behavior progress_printer(caf::event_based_actor*, bool json_lines) {
+  return {
+      [json_lines](progress_atom, const deploy_event& ev) {
+        if (json_lines) {
+          std::printf("%s\n", json{{"event", ev.step},
+                                   {"app", ev.app},
+                                   {"instance", ev.instance},
+                                   {"state", ev.state},
+                                   {"detail", ev.detail}}
+                                  .dump()
+                                  .c_str());
+        } else if (ev.step == "instance") {
+          std::printf("  instance %s: %s%s%s\n", ev.instance.c_str(), ev.state.c_str(),
+                      ev.detail.empty() ? "" : " - ", ev.detail.c_str());
+        } else {
+          std::printf("  %s\n", ev.detail.c_str());
+        }
+        std::fflush(stdout);
+      },
+  };
+}
+
+/// Prints new log lines of a followed app.
+caf::behavior log_printer(caf::event_based_actor*, bool json_lines) {
+  return {
+      [json_lines](logs_atom, const log_line& l) {
+        if (json_lines)
+          std::printf("%s\n", to_json(l).dump().c_str());
+        else
+          print_line(l);
+        std::fflush(stdout);
+      },
+  };
+}
+
+} // namespace
+
+std::string data_dir_default() {
+  if (const char* d = std::getenv("IKA_DATA"); d != nullptr && *d != '\0')
+    return d;
+  const char* home = std::getenv("HOME");
+  return std::string{home != nullptr && *home != '\0' ? home : "/root"} + "/.local/share/ika";
+}
+
+std::string normalize_app_id(const std::string& app, std::string& error) {
+  auto slash = app.find('/');
+  std::string name = app.substr(0, slash);
+  std::string env = slash == std::string::npos ? "production" : app.substr(slash + 1);
+  if (!config::valid_app_name(name)) {
+    error = "app '" + app + "': a name is [a-z][a-z0-9-]{0,62}, not ending in '-'";
+    return {};
+  }
+  if (!config::valid_app_name(env)) {
+    error = "app '" + app + "': an environment is [a-z][a-z0-9-]{0,62}, not ending in '-'";
+    return {};
+  }
+  return name + "/" + env;
+}
+
+int deploy_command(const client_options& o, const std::string& dir) {
+  auto manifest_path = dir + "/ika.toml";
+  auto loaded = config::load_app_manifest(manifest_path);
+  if (auto* err = std::get_if<config::config_error>(&loaded))
+    return fail(err->to_string(), exit_usage);
+  const auto& manifest = std::get<config::app_manifest>(loaded);
+  auto app_id = manifest.id();
+  if (!o.json)
+    std::printf("ika: deploying %s from %s\n  packing...\n", app_id.c_str(), dir.c_str());
+  std::fflush(stdout);
+  auto packed = deploy::pack_directory(dir);
+  if (auto* err = std::get_if<deploy::archive_error>(&packed))
+    return fail("packing " + dir + ": " + err->to_string());
+  auto& archive = std::get<deploy::packed_archive>(packed);
+  if (!o.json)
+    std::printf("  packed %zu file(s), %zu bytes: release %s\n", archive.entries, archive.bytes.size(),
+                short_release(archive.version).c_str());
+
+  client_system cs{o};
+  auto conn = connect(cs, o);
+  if (auto* err = std::get_if<std::string>(&conn))
+    return fail(*err);
+  auto admin = std::get<admin_actor>(conn);
+  caf::scoped_actor self{*cs.sys};
+  auto watcher = cs.sys->spawn(progress_printer, o.json);
+  deploy_request req{archive.version, caf::actor_cast<caf::actor>(watcher)};
+
+  std::optional<deploy_result> result;
+  std::string error;
+  auto send_deploy = [&] {
+    result.reset();
+    self->request(admin, std::chrono::seconds{3600}, deploy_atom::value, req)
+        .receive([&](deploy_result& r) { result = std::move(r); },
+                 [&](const caf::error& err) { error = cs.sys->render(err); });
+  };
+  send_deploy();
+  if (result && result->unknown_release) {
+    std::size_t total = std::max<std::size_t>(1, (archive.bytes.size() + chunk_bytes - 1) / chunk_bytes);
+    for (std::size_t i = 0; i < total && error.empty(); ++i) {
+      upload_chunk c;
+      c.version = archive.version;
+      c.index = static_cast<std::uint32_t>(i);
+      c.total = static_cast<std::uint32_t>(total);
+      c.size = archive.bytes.size();
+      c.data = archive.bytes.substr(i * chunk_bytes, chunk_bytes);
+      self->request(admin, command_timeout, upload_atom::value, std::move(c))
+          .receive([&](std::uint32_t) {}, [&](const caf::error& err) { error = cs.sys->render(err); });
+      if (!o.json && error.empty())
+        std::printf("  uploaded %zu/%zu\n", i + 1, total);
+      std::fflush(stdout);
+    }
+    if (error.empty())
+      send_deploy();
+  }
+  self->send_exit(watcher, caf::exit_reason::user_shutdown);
+  if (!error.empty())
+    return fail(error);
+  if (!result)
+    return fail("no answer from the node");
+  auto& r = *result;
+  if (o.json) {
+    json logs = json::array();
+    for (const auto& l : r.logs)
+      logs.push_back(to_json(l));
+    std::printf("%s\n", json{{"ok", r.ok},
+                             {"changed", r.changed},
+                             {"app", r.app},
+                             {"release", r.release},
+                             {"message", r.message},
+                             {"logs", logs}}
+                            .dump(2)
+                            .c_str());
+  } else if (r.ok) {
+    std::printf("ika: %s: %s\n", r.app.c_str(),
+                r.changed ? ("release " + r.release + " is live").c_str()
+                          : "unchanged (this release is live already)");
+  } else {
+    std::fprintf(stderr, "ika: error: deploy of %s failed: %s\n", app_id.c_str(), r.message.c_str());
+    if (!r.logs.empty()) {
+      std::fprintf(stderr, "last output of the new instances:\n");
+      for (const auto& l : r.logs)
+        std::fprintf(stderr, "  %s %s %s\n", l.instance.c_str(), l.stream.c_str(), l.text.c_str());
+    }
+  }
+  return r.ok ? 0 : exit_failure;
+}
+
+int apps_command(const client_options& o) {
+  return ask<std::vector<app_status>>(
+      o,
+      [&](std::vector<app_status>& apps) {
+        if (o.json) {
+          json out = json::array();
+          for (const auto& a : apps)
+            out.push_back(to_json(a));
+          std::printf("%s\n", out.dump(2).c_str());
+          return 0;
+        }
+        if (apps.empty()) {
+          std::printf("no apps deployed (ika deploy DIR deploys one)\n");
+          return 0;
+        }
+        std::printf("%-32s %-11s %-9s %-14s %s\n", "APP", "STATE", "HEALTHY", "RELEASE", "ROUTES");
+        for (const auto& a : apps) {
+          std::string routes;
+          for (const auto& r : a.routes)
+            routes += (routes.empty() ? "" : ", ") + r;
+          std::printf("%-32s %-11s %u/%-7u %-14s %s\n", a.id.c_str(), a.state.c_str(), a.healthy, a.instances,
+                      short_release(a.release).c_str(), routes.c_str());
+        }
+        return 0;
+      },
+      apps_atom::value);
+}
+
+/// A command about one app that answers with its status.
+template <class Atom, class... Ts>
+int app_status_command(const client_options& o, const std::string& app, Atom atom, Ts... xs) {
+  std::string id;
+  if (int rc = with_app(app, id))
+    return rc;
+  return ask<app_status>(
+      o, [&](app_status& s) { return print_app(o, s); }, atom, id, xs...);
+}
+
+int status_command(const client_options& o, const std::string& app) {
+  if (app.empty())
+    return apps_command(o);
+  return app_status_command(o, app, status_atom::value);
+}
+
+int scale_command(const client_options& o, const std::string& app, std::uint32_t instances) {
+  return app_status_command(o, app, scale_atom::value, instances);
+}
+
+int stop_command(const client_options& o, const std::string& app) {
+  return app_status_command(o, app, stop_atom::value);
+}
+
+int start_command(const client_options& o, const std::string& app) {
+  return app_status_command(o, app, start_atom::value);
+}
+
+int delete_command(const client_options& o, const std::string& app) {
+  std::string id;
+  if (int rc = with_app(app, id))
+    return rc;
+  return ask<ok_atom>(
+      o,
+      [&](ok_atom) {
+        if (o.json)
+          std::printf("%s\n", json{{"app", id}, {"deleted", true}}.dump(2).c_str());
+        else
+          std::printf("ika: %s deleted\n", id.c_str());
+        return 0;
+      },
+      delete_atom::value, id);
+}
+
+int logs_command(const client_options& o, const std::string& app, const std::string& instance,
+                 std::uint32_t lines, bool follow) {
+  std::string id;
+  if (int rc = with_app(app, id))
+    return rc;
+  client_system cs{o};
+  auto conn = connect(cs, o);
+  if (auto* err = std::get_if<std::string>(&conn))
+    return fail(*err);
+  auto admin = std::get<admin_actor>(conn);
+  caf::scoped_actor self{*cs.sys};
+  log_query q{id, instance, lines};
+  int code = 0;
+  self->request(admin, command_timeout, logs_atom::value, q)
+      .receive(
+          [&](std::vector<log_line>& ls) {
+            if (o.json && !follow) {
+              json out = json::array();
+              for (const auto& l : ls)
+                out.push_back(to_json(l));
+              std::printf("%s\n", out.dump(2).c_str());
+              return;
+            }
+            // Following: one JSON object per line, as they come.
+            for (const auto& l : ls)
+              if (o.json)
+                std::printf("%s\n", to_json(l).dump().c_str());
+              else
+                print_line(l);
+          },
+          [&](const caf::error& err) { code = fail(cs.sys->render(err)); });
+  std::fflush(stdout);
+  if (code != 0 || !follow)
+    return code;
+  auto printer = cs.sys->spawn(log_printer, o.json);
+  self->request(admin, command_timeout, follow_atom::value, q, caf::actor_cast<caf::actor>(printer))
+      .receive([](ok_atom) {}, [&](const caf::error& err) { code = fail(cs.sys->render(err)); });
+  if (code != 0)
+    return code;
+  // Until the node goes away (or the user interrupts).
+  self->monitor(admin);
+  bool down = false;
+  self->receive_while([&] { return !down; })([&](const caf::down_msg&) { down = true; });
+  self->send_exit(printer, caf::exit_reason::user_shutdown);
+  return fail("the node went away");
+}
+
+} // namespace ika::tools

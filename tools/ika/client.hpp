@@ -1,0 +1,37 @@
+#pragma once
+// The `ika` client commands: each connects to a node's admin actor over
+// mutual TLS and sends it one typed message (two for deploy: upload, then
+// deploy). The node is found through its data dir (the address it wrote,
+// its admin credentials) or named with --node and --credentials.
+
+#include <cstdint>
+#include <string>
+
+namespace ika::tools {
+
+/// How a client command finds its node and prints.
+struct client_options {
+  std::string data_dir;    ///< default: data_dir_default()
+  std::string node;        ///< admin address; default: the one in the data dir
+  std::string credentials; ///< PEM file; default: the data dir's admin credentials
+  bool json = false;
+};
+
+/// $IKA_DATA, else ~/.local/share/ika.
+std::string data_dir_default();
+
+/// "hello" → "hello/production"; validates both names. Empty on error
+/// (with `error` set).
+std::string normalize_app_id(const std::string& app, std::string& error);
+
+int deploy_command(const client_options& o, const std::string& dir);
+int apps_command(const client_options& o);
+int status_command(const client_options& o, const std::string& app);
+int scale_command(const client_options& o, const std::string& app, std::uint32_t instances);
+int logs_command(const client_options& o, const std::string& app, const std::string& instance,
+                 std::uint32_t lines, bool follow);
+int stop_command(const client_options& o, const std::string& app);
+int start_command(const client_options& o, const std::string& app);
+int delete_command(const client_options& o, const std::string& app);
+
+} // namespace ika::tools
