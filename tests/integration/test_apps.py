@@ -37,6 +37,14 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/crash":
             os._exit(1)
+        if self.path == "/health":
+            sick = os.path.join(os.environ.get("HEALTH_DIR", "/nonexistent"), os.environ["IKA_INSTANCE"])
+            code = 503 if os.path.exists(sick) else 200
+            assert self.headers.get("X-Ika-Health") and self.headers.get("Host").endswith(".ika.internal")
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = ("%s %s %s\n" % (os.environ["IKA_INSTANCE"], os.environ.get("VERSION", "v1"), self.path)).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -337,6 +345,32 @@ class FailureTest(AppsTestCase):
         os.unlink(marker)
         wait_until(lambda: self.status(ika, "loopy")["state"] == "running", timeout=40,
                    message="the app should recover once it stops crashing")
+
+
+class HealthTest(AppsTestCase):
+
+    def test_unhealthy_instance_leaves_and_rejoins_the_balancer(self):
+        ika = self.node()
+        health_dir = tempfile.mkdtemp(prefix="ika-health-")
+        self.addCleanup(shutil.rmtree, health_dir, True)
+        d = self.py_app("doc", "doc.test", instances=2, env={"HEALTH_DIR": health_dir},
+                        health={"path": '"/health"', "interval": '"300ms"', "timeout": '"250ms"',
+                                "healthy_threshold": 1, "unhealthy_threshold": 1})
+        self.deploy(ika, d)
+        sick, well = sorted(i["id"] for i in self.instances(ika, "doc"))
+        open(os.path.join(health_dir, sick), "w").close()
+
+        def state_of(inst):
+            return [i for i in self.instances(ika, "doc") if i["id"] == inst][0]["state"]
+
+        wait_until(lambda: state_of(sick) == "unhealthy", timeout=5, message="the failing instance stays healthy")
+        self.assertEqual(self.status(ika, "doc")["healthy"], 1)
+        served = {self.get(ika, "doc.test", "/x%d" % i).body.split()[0].decode() for i in range(20)}
+        self.assertEqual(served, {well}, "an unhealthy instance still got traffic")
+        os.unlink(os.path.join(health_dir, sick))
+        wait_until(lambda: state_of(sick) == "healthy", timeout=5, message="the instance did not come back")
+        wait_until(lambda: len({self.get(ika, "doc.test").body.split()[0] for _ in range(20)}) == 2, timeout=5,
+                   message="the recovered instance gets no traffic")
 
 
 class CommandsTest(AppsTestCase):
