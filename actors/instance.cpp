@@ -53,11 +53,13 @@ void arm(instance_pointer self, timer_kind kind, milliseconds delay) {
   self->delayed_send(self, delay, timer_atom::value, static_cast<std::uint32_t>(kind), gen);
 }
 
-void notify(instance_pointer self) {
+/// Tells the app the instance's state (`word` overrides the phase's word:
+/// "ready" is a moment of the starting phase, not a phase of its own).
+void notify(instance_pointer self, const char* word = nullptr) {
   auto& st = self->state;
   instance_event ev;
   ev.instance = st.config.id;
-  ev.state = to_string(st.phase, st.failures_in_row >= 3);
+  ev.state = word != nullptr ? word : to_string(st.phase, st.failures_in_row >= 3);
   ev.pid = st.pid;
   ev.port = st.port;
   ev.detail = st.detail;
@@ -137,6 +139,7 @@ void launch(instance_pointer self) {
   spec.env = instance_environment(st.config, st.port, spec.ready_fd);
   spec.cwd = st.config.release.dir;
   st.launching = true;
+  st.announced_ready = false;
   st.pid = 0;
   st.phase = instance_phase::starting;
   rt.spawn(spec, caf::actor_cast<instance_actor>(self), st.config.app_handle, st.config.id);
@@ -175,6 +178,8 @@ void on_probe(instance_pointer self, bool ok, const std::string& detail) {
   switch (st.phase) {
     case instance_phase::starting:
       if (ok) {
+        if (!st.announced_ready)
+          notify(self, "ready");
         st.ever_healthy = true;
         st.healthy_since = steady_clock::now();
         ++st.timers[start_deadline]; // disarm
@@ -283,6 +288,8 @@ instance_actor::behavior_type instance(instance_pointer self, instance_config co
           return;
         // The app said where it listens: check it there at once.
         st.port = port;
+        st.announced_ready = true;
+        notify(self, "ready");
         probe(self);
       },
       [self](exited_atom, std::int32_t pid, std::int32_t code) {

@@ -111,6 +111,7 @@ struct instance_state {
   std::uint32_t passes = 0, fails = 0; ///< probes in a row
   bool probing = false;                ///< a probe is out
   bool launching = false;              ///< a spawn is under way
+  bool announced_ready = false;        ///< the app wrote its ready line
   std::chrono::milliseconds start_probe_delay{20};
   std::string token; ///< sent with health probes
   std::string detail;

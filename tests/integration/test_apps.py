@@ -114,7 +114,7 @@ class DeployTest(AppsTestCase):
         ika = self.node()
         d = self.py_app("two", "two.test", instances=2)
         proc = self.deploy(ika, d)
-        for step in ("packing", "uploaded", "healthy", "traffic switched", "is live"):
+        for step in ("packing", "uploaded", "starting", "ready", "healthy", "traffic switched", "is live"):
             self.assertIn(step, proc.stdout, "deploy output lacks %r:\n%s" % (step, proc.stdout))
         seen = set()
         for i in range(40):
@@ -166,9 +166,8 @@ class DeployTest(AppsTestCase):
         ika = self.node()
         cases = [("hello", "hello.localhost", b"Hello from an app behind ika"),
                  ("static", "static.localhost", b"python3 -m http.server"),
-                 ("ready-fd", "ready.localhost", b"ready-fd app")]
-        if shutil.which("node"):
-            cases.append(("node-hello", "node.localhost", b"\"runtime\":\"node "))
+                 ("ready-fd", "ready.localhost", b"ready-fd app"),
+                 ("node-hello", "node.localhost", b"\"runtime\":\"node ")]
         for name, host, expect in cases:
             with self.subTest(app=name):
                 d = tempfile.mkdtemp(prefix="ika-example-")
