@@ -256,6 +256,13 @@ admin_actor::behavior_type admin(admin_pointer self, admin_config config) {
       spawn_app(self, a.release.app, &a.release, a.running);
     st.config.apps.clear();
   }
+  // When the node shuts the admin down, its apps (and their instances) go
+  // too; otherwise they would keep the actor system alive.
+  self->set_exit_handler([self](const caf::exit_msg& msg) {
+    for (const auto& [id, handle] : self->state.apps)
+      self->send_exit(handle, msg.reason);
+    self->quit(msg.reason);
+  });
   return {
       [self](upload_atom, upload_chunk& c) { return on_chunk(self, c); },
       [self](deploy_atom, const deploy_request& req) { return on_deploy(self, req); },

@@ -43,8 +43,10 @@ namespace fs = std::filesystem;
 /// Test-only interface: answers get with a fixed string.
 using echo_actor = caf::typed_actor<caf::replies_to<protocol::get_atom>::with<std::string>>;
 
-echo_actor::behavior_type echo_impl() {
-  return {[](protocol::get_atom) { return std::string{"admitted"}; }};
+// Takes its answer as an argument: CAF 0.17 spawning a function actor with
+// no arguments binds a reference to a null pointer (UBSan stops there).
+echo_actor::behavior_type echo_impl(std::string answer) {
+  return {[answer](protocol::get_atom) { return answer; }};
 }
 
 class temp_dir {
@@ -108,7 +110,7 @@ std::string start_server(const crypto::tls_files& files, server& out) {
   out.sys = std::make_unique<caf::actor_system>(*out.cfg);
   if (auto error = crypto::require_mutual_tls(*out.sys))
     return error->to_string();
-  out.actor = out.sys->spawn(echo_impl);
+  out.actor = out.sys->spawn(echo_impl, std::string{"admitted"});
   auto port = caf::openssl::publish(out.actor, 0, "127.0.0.1");
   if (!port)
     return out.sys->render(port.error());
@@ -387,7 +389,7 @@ TEST(AdminTlsSetup, WithoutConfigurationCafWouldAdmitAnonymousClients) {
   server srv;
   srv.cfg = std::move(cfg);
   srv.sys = std::make_unique<caf::actor_system>(*srv.cfg);
-  srv.actor = srv.sys->spawn(echo_impl);
+  srv.actor = srv.sys->spawn(echo_impl, std::string{"admitted"});
   auto port = caf::openssl::publish(srv.actor, 0, "127.0.0.1");
   ASSERT_TRUE(port) << srv.sys->render(port.error());
   SSL_CTX* ctx = client_ctx();

@@ -463,6 +463,37 @@ class PersistenceTest(AppsTestCase):
         self.assertEqual(self.get(second, "idle.test").status, 503)
 
 
+class ShutdownTest(AppsTestCase):
+
+    def test_sigterm_stops_the_node_and_its_instances(self):
+        ika = self.node()
+        self.deploy(ika, self.py_app("bye", "bye.test", instances=2))
+        self.assertEqual(self.get(ika, "bye.test").status, 200)
+        pids = [i["pid"] for i in self.instances(ika, "bye")]
+        ika.send_signal(signal.SIGTERM)
+        self.assertEqual(ika.wait(20), 0, ika.stderr[-2000:])
+
+        def gone(pid):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            return open("/proc/%d/stat" % pid).read().split()[2] == "Z"
+
+        wait_until(lambda: all(gone(p) for p in pids), timeout=10, message="instances outlived the node")
+
+    def test_sigterm_while_instances_start(self):
+        data = tempfile.mkdtemp(prefix="ika-data-")
+        self.addCleanup(shutil.rmtree, data, True)
+        first = self.start_ika(args=["serve", "--http", "127.0.0.1:0", "--data", data])
+        self.deploy(first, self.py_app("slow", "slow.test", env={"SLOW_START": "5"}, extra='start_timeout = "20s"'))
+        first.send_signal(signal.SIGTERM)
+        self.assertEqual(first.wait(20), 0)
+        second = self.start_ika(args=["serve", "--http", "127.0.0.1:0", "--data", data])
+        second.send_signal(signal.SIGTERM)
+        self.assertEqual(second.wait(20), 0, "a node whose instances are still starting must stop on SIGTERM")
+
+
 def _port_open(port):
     import socket
     try:
