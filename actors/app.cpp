@@ -310,12 +310,12 @@ app_actor::behavior_type app(app_pointer self, app_config config) {
   // The data plane reports instances it could not connect to; the app
   // probes them at once (the io thread only sends a message).
   auto handle = caf::actor_cast<app_actor>(self);
-  self->state.config.registry->set_failure_handler(self->state.config.id,
-                                                   [handle](const std::string&, const std::string& instance) {
-                                                     caf::anon_send(handle, suspect_atom::value, instance);
-                                                   });
-  self->attach_functor([registry = self->state.config.registry, id = self->state.config.id] {
-    registry->clear_failure_handler(id);
+  auto token = self->state.config.registry->set_failure_handler(
+      self->state.config.id, [handle](const std::string&, const std::string& instance) {
+        caf::anon_send(handle, suspect_atom::value, instance);
+      });
+  self->attach_functor([registry = self->state.config.registry, id = self->state.config.id, token] {
+    registry->clear_failure_handler(id, token);
   });
   self->set_exit_handler([self](const caf::exit_msg& msg) {
     for (const auto& [id, m] : self->state.members)

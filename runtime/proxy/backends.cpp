@@ -17,14 +17,17 @@ void backend_registry::forget(const std::string& instance) {
   stats_.erase(instance);
 }
 
-void backend_registry::set_failure_handler(const std::string& app, connect_failure_handler handler) {
+std::uint64_t backend_registry::set_failure_handler(const std::string& app, connect_failure_handler handler) {
   std::lock_guard<std::mutex> guard{mutex_};
-  handlers_[app] = std::move(handler);
+  auto token = next_token_++;
+  handlers_[app] = {token, std::move(handler)};
+  return token;
 }
 
-void backend_registry::clear_failure_handler(const std::string& app) {
+void backend_registry::clear_failure_handler(const std::string& app, std::uint64_t token) {
   std::lock_guard<std::mutex> guard{mutex_};
-  handlers_.erase(app);
+  if (auto it = handlers_.find(app); it != handlers_.end() && it->second.first == token)
+    handlers_.erase(it);
 }
 
 std::shared_ptr<const app_binding> backend_registry::bind(const protocol::app_backends& app,
@@ -46,7 +49,7 @@ std::shared_ptr<const app_binding> backend_registry::bind(const protocol::app_ba
     b->backends.push_back(backend{*ep, spec.instance, s});
   }
   if (auto it = handlers_.find(app.app); it != handlers_.end())
-    b->on_connect_failure = it->second;
+    b->on_connect_failure = it->second.second;
   return b;
 }
 

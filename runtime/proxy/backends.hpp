@@ -61,9 +61,12 @@ public:
   /// still hold them).
   void forget(const std::string& instance);
 
-  /// Installs the handler told about connect failures to `app`'s instances.
-  void set_failure_handler(const std::string& app, connect_failure_handler handler);
-  void clear_failure_handler(const std::string& app);
+  /// Installs the handler told about connect failures to `app`'s instances;
+  /// returns a token for clear_failure_handler.
+  std::uint64_t set_failure_handler(const std::string& app, connect_failure_handler handler);
+  /// Removes the handler installed with `token` (not a newer one for the
+  /// same app, e.g. from an app actor of the same id started meanwhile).
+  void clear_failure_handler(const std::string& app, std::uint64_t token);
 
   /// Builds the binding for `app` from its published instances. An address
   /// that does not parse is left out (and named in `error`, if given).
@@ -72,7 +75,8 @@ public:
 private:
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<backend_stats>, std::less<>> stats_;
-  std::map<std::string, connect_failure_handler, std::less<>> handlers_;
+  std::map<std::string, std::pair<std::uint64_t, connect_failure_handler>, std::less<>> handlers_;
+  std::uint64_t next_token_ = 1;
 };
 
 } // namespace ika::proxy

@@ -48,8 +48,11 @@ class H(http.server.BaseHTTPRequestHandler):
         body = ("%s %s %s\n" % (os.environ["IKA_INSTANCE"], os.environ.get("VERSION", "v1"), self.path)).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        # Head and body in one send: a kill -9 between two sends would cut a
+        # response whose head the client already has, which no proxy can
+        # repair (the kill-under-load test counts every failed request).
+        self.wfile.write(b"".join(self._headers_buffer) + b"\r\n" + body)
+        self._headers_buffer = []
     def log_message(self, *a):
         pass
 class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
