@@ -1,5 +1,7 @@
 #include "runtime/config/app_manifest.hpp"
 
+#include "runtime/config/toml_check.hpp"
+
 #include "runtime/proxy/route_table.hpp"
 
 #include <toml++/toml.h>
@@ -17,6 +19,7 @@ namespace ika::config {
 
 namespace {
 
+using namespace detail;
 using std::chrono::milliseconds;
 
 constexpr std::size_t max_app_name_length = 63;
@@ -28,144 +31,6 @@ constexpr std::size_t max_file_bytes = 1u << 20;
 
 const std::string name_rule =
     "1 to 63 lower-case letters, digits or '-', starting with a letter, not ending in '-'";
-
-// Thrown inside the parser only; parse_app_manifest turns it into its result.
-// (The same shape as node_config.cpp's checker; both files keep theirs
-// private so that neither parser's internals become an interface.)
-struct failure {
-  config_error error;
-};
-
-class checker {
-public:
-  explicit checker(std::string file) : file_(std::move(file)) {}
-
-  [[noreturn]] void fail(int line, std::string key, std::string message) const {
-    throw failure{config_error{file_, line, std::move(key), std::move(message)}};
-  }
-
-  [[noreturn]] void fail(const toml::source_region& at, std::string key, std::string message) const {
-    fail(line_of(at), std::move(key), std::move(message));
-  }
-
-  [[noreturn]] void fail(const toml::node& at, std::string key, std::string message) const {
-    fail(at.source(), std::move(key), std::move(message));
-  }
-
-  static int line_of(const toml::source_region& at) { return static_cast<int>(at.begin.line); }
-
-private:
-  std::string file_;
-};
-
-std::string join(std::string_view path, std::string_view key) {
-  if (path.empty())
-    return std::string{key};
-  std::string out{path};
-  out += '.';
-  out += key;
-  return out;
-}
-
-std::string indexed(std::string_view path, std::size_t i) {
-  return std::string{path} + "[" + std::to_string(i + 1) + "]";
-}
-
-std::string type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a floating-point number";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
-
-std::string lower(std::string_view text) {
-  std::string out{text};
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c); });
-  return out;
-}
-
-template <std::size_t N>
-void reject_unknown(const checker& check, const toml::table& table, std::string_view path,
-                    const std::array<std::string_view, N>& known) {
-  const toml::key* first = nullptr;
-  for (auto&& [key, value] : table) {
-    if (std::find(known.begin(), known.end(), key.str()) != known.end())
-      continue;
-    // Tables iterate in key order; report the unknown key that comes first in the file.
-    if (first == nullptr || key.source().begin.line < first->source().begin.line)
-      first = &key;
-  }
-  if (first == nullptr)
-    return;
-  std::string expected;
-  for (auto name : known) {
-    expected += expected.empty() ? "" : ", ";
-    expected += name;
-  }
-  check.fail(first->source(), join(path, first->str()), "unknown key (expected one of: " + expected + ")");
-}
-
-const toml::table& expect_table(const checker& check, const toml::node& node, const std::string& key) {
-  if (const auto* table = node.as_table())
-    return *table;
-  check.fail(node, key, "expected a table, got " + type_name(node));
-}
-
-const std::string& expect_string(const checker& check, const toml::node& node, const std::string& key) {
-  if (const auto* value = node.as_string())
-    return value->get();
-  check.fail(node, key, "expected a string, got " + type_name(node));
-}
-
-std::int64_t expect_integer(const checker& check, const toml::node& node, const std::string& key,
-                            std::int64_t min, std::int64_t max) {
-  const auto* value = node.as_integer();
-  if (value == nullptr)
-    check.fail(node, key, "expected an integer, got " + type_name(node));
-  auto v = value->get();
-  if (v < min || v > max)
-    check.fail(node, key,
-               "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
-                   std::to_string(v));
-  return v;
-}
-
-milliseconds expect_duration(const checker& check, const toml::node& node, const std::string& key) {
-  if (const auto* integer = node.as_integer())
-    check.fail(node, key,
-               "a duration needs a unit: write \"" + std::to_string(integer->get()) + "s\" (or ms, m, h)");
-  const auto* text = node.as_string();
-  if (text == nullptr)
-    check.fail(node, key, "expected a duration such as \"10s\", got " + type_name(node));
-  milliseconds value{};
-  if (!parse_duration(text->get(), value))
-    check.fail(node, key,
-               "invalid duration '" + text->get() +
-                   "' (expected \"<n>ms\", \"<n>s\", \"<n>m\" or \"<n>h\", at most 8760h)");
-  if (value.count() == 0)
-    check.fail(node, key, "must be greater than 0");
-  return value;
-}
 
 const toml::node& require(const checker& check, const toml::table& table, std::string_view name,
                           const std::string& key, int line, std::string_view hint = {}) {
@@ -204,7 +69,7 @@ void parse_command(const checker& check, const toml::node& node, app_manifest& o
     check.fail(node, "command",
                "expected an array of strings (the program and its arguments, run without a shell, e.g. "
                "[\"python3\", \"app.py\"]), got " +
-                   type_name(node));
+                   std::string{type_name(node)});
   if (array->empty())
     check.fail(node, "command", "empty command: the first element is the program to run");
   for (std::size_t i = 0; i < array->size(); ++i) {
@@ -221,7 +86,8 @@ void parse_command(const checker& check, const toml::node& node, app_manifest& o
 void parse_routes(const checker& check, const toml::node& node, app_manifest& out) {
   const auto* array = node.as_array();
   if (array == nullptr)
-    check.fail(node, "routes", "expected an array of tables ([[routes]]), got " + type_name(node));
+    check.fail(node, "routes",
+               "expected an array of tables ([[routes]]), got " + std::string{type_name(node)});
   if (array->empty())
     check.fail(node, "routes", "no route: add at least one [[routes]] with a host");
   std::map<std::pair<std::string, std::string>, std::string> seen; // (host, path) -> key path
@@ -264,7 +130,8 @@ void parse_routes(const checker& check, const toml::node& node, app_manifest& ou
 void parse_env(const checker& check, const toml::node& node, app_manifest& out) {
   const auto* table = node.as_table();
   if (table == nullptr) {
-    std::string message = "expected a table of environment variables ([env]), got " + type_name(node);
+    std::string message =
+        "expected a table of environment variables ([env]), got " + std::string{type_name(node)};
     if (node.is_string())
       message += " (the environment name is the key 'environment')";
     check.fail(node, "env", std::move(message));
@@ -286,7 +153,7 @@ void parse_env(const checker& check, const toml::node& node, app_manifest& out) 
       check.fail(key->source(), path, std::string{reason});
     const auto* text = value->as_string();
     if (text == nullptr) {
-      std::string message = "expected a string, got " + type_name(*value);
+      std::string message = "expected a string, got " + std::string{type_name(*value)};
       if (value->is_integer() || value->is_floating_point() || value->is_boolean())
         message += " (environment values are strings: quote it)";
       check.fail(*value, path, std::move(message));
@@ -396,31 +263,14 @@ std::string_view reserved_env_reason(std::string_view name) noexcept {
 }
 
 manifest_result parse_app_manifest(std::string_view text, std::string_view source) {
-  checker check{std::string{source}};
-  try {
-    auto root = toml::parse(text, source);
-    return build(check, root);
-  } catch (const toml::parse_error& e) {
-    return config_error{std::string{source}, checker::line_of(e.source()), {}, std::string{e.description()}};
-  } catch (const failure& f) {
-    return f.error;
-  }
+  return parse_toml<manifest_result>(text, source, build);
 }
 
 manifest_result load_app_manifest(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file{std::fopen(path.c_str(), "rb"), &std::fclose};
-  if (!file)
-    return config_error{path, 0, {}, std::string{"cannot open: "} + std::strerror(errno)};
-  std::string text;
-  char buffer[8192];
-  while (auto n = std::fread(buffer, 1, sizeof buffer, file.get())) {
-    text.append(buffer, n);
-    if (text.size() > max_file_bytes)
-      return config_error{path, 0, {}, "file larger than 1MiB"};
-  }
-  if (std::ferror(file.get()))
-    return config_error{path, 0, {}, std::string{"cannot read: "} + std::strerror(errno)};
-  return parse_app_manifest(text, path);
+  auto text = read_config_file(path, max_file_bytes);
+  if (auto* err = std::get_if<config_error>(&text))
+    return *err;
+  return parse_app_manifest(std::get<std::string>(text), path);
 }
 
 } // namespace ika::config

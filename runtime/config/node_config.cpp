@@ -1,5 +1,7 @@
 #include "runtime/config/node_config.hpp"
 
+#include "runtime/config/toml_check.hpp"
+
 #include "runtime/net/endpoint.hpp"
 #include "runtime/proxy/route_table.hpp"
 
@@ -21,6 +23,7 @@ namespace ika::config {
 
 namespace {
 
+using namespace detail;
 using std::chrono::milliseconds;
 
 constexpr std::int64_t max_workers = 1024;
@@ -31,116 +34,6 @@ constexpr std::size_t max_name_length = 64;
 constexpr milliseconds max_duration = std::chrono::hours{8760};
 // Guards against `--config /dev/zero` and the like.
 constexpr std::size_t max_file_bytes = 16u << 20;
-
-// Thrown inside the parser only; parse_config turns it into its result.
-struct failure {
-  config_error error;
-};
-
-class checker {
-public:
-  explicit checker(std::string file) : file_(std::move(file)) {}
-
-  [[noreturn]] void fail(int line, std::string key, std::string message) const {
-    throw failure{config_error{file_, line, std::move(key), std::move(message)}};
-  }
-
-  [[noreturn]] void fail(const toml::source_region& at, std::string key, std::string message) const {
-    fail(line_of(at), std::move(key), std::move(message));
-  }
-
-  [[noreturn]] void fail(const toml::node& at, std::string key, std::string message) const {
-    fail(at.source(), std::move(key), std::move(message));
-  }
-
-  static int line_of(const toml::source_region& at) { return static_cast<int>(at.begin.line); }
-
-private:
-  std::string file_;
-};
-
-std::string join(std::string_view path, std::string_view key) {
-  if (path.empty())
-    return std::string{key};
-  std::string out{path};
-  out += '.';
-  out += key;
-  return out;
-}
-
-// Key paths count array elements from 1, as a reader counts [[route]] blocks.
-std::string indexed(std::string_view path, std::size_t i) {
-  return std::string{path} + "[" + std::to_string(i + 1) + "]";
-}
-
-std::string_view type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a floating-point number";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
-
-std::string format_size(std::uint64_t bytes) {
-  constexpr std::array<std::pair<std::uint64_t, std::string_view>, 3> units{
-      {{1ull << 30, "GiB"}, {1ull << 20, "MiB"}, {1ull << 10, "KiB"}}};
-  for (auto [factor, unit] : units)
-    if (bytes >= factor && bytes % factor == 0)
-      return std::to_string(bytes / factor) + std::string{unit};
-  return std::to_string(bytes) + "B";
-}
-
-std::string lower(std::string_view text) {
-  std::string out{text};
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c); });
-  return out;
-}
-
-template <std::size_t N>
-void reject_unknown(const checker& check, const toml::table& table, std::string_view path,
-                    const std::array<std::string_view, N>& known) {
-  const toml::key* first = nullptr;
-  for (auto&& [key, value] : table) {
-    if (std::find(known.begin(), known.end(), key.str()) != known.end())
-      continue;
-    // Tables iterate in key order; report the unknown key that comes first in the file.
-    if (first == nullptr || key.source().begin.line < first->source().begin.line)
-      first = &key;
-  }
-  if (first == nullptr)
-    return;
-  std::string expected;
-  for (auto name : known) {
-    expected += expected.empty() ? "" : ", ";
-    expected += name;
-  }
-  check.fail(first->source(), join(path, first->str()), "unknown key (expected one of: " + expected + ")");
-}
-
-const toml::table& expect_table(const checker& check, const toml::node& node, const std::string& key) {
-  if (const auto* table = node.as_table())
-    return *table;
-  check.fail(node, key, "expected a table, got " + std::string{type_name(node)});
-}
 
 // `[[name]]` blocks (or an inline array of inline tables).
 const toml::array& expect_table_array(const checker& check, const toml::node& node, const std::string& key) {
@@ -153,25 +46,6 @@ const toml::array& expect_table_array(const checker& check, const toml::node& no
       check.fail((*array)[i], indexed(key, i),
                  "expected a table, got " + std::string{type_name((*array)[i])});
   return *array;
-}
-
-const std::string& expect_string(const checker& check, const toml::node& node, const std::string& key) {
-  if (const auto* value = node.as_string())
-    return value->get();
-  check.fail(node, key, "expected a string, got " + std::string{type_name(node)});
-}
-
-std::int64_t expect_integer(const checker& check, const toml::node& node, const std::string& key,
-                            std::int64_t min, std::int64_t max) {
-  const auto* value = node.as_integer();
-  if (value == nullptr)
-    check.fail(node, key, "expected an integer, got " + std::string{type_name(node)});
-  auto v = value->get();
-  if (v < min || v > max)
-    check.fail(node, key,
-               "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
-                   std::to_string(v));
-  return v;
 }
 
 std::uint64_t expect_size(const checker& check, const toml::node& node, const std::string& key,
@@ -196,23 +70,6 @@ std::uint64_t expect_size(const checker& check, const toml::node& node, const st
   if (bytes > max)
     check.fail(node, key, "must be at most " + format_size(max) + ", got " + format_size(bytes));
   return bytes;
-}
-
-milliseconds expect_duration(const checker& check, const toml::node& node, const std::string& key) {
-  if (const auto* integer = node.as_integer())
-    check.fail(node, key,
-               "a duration needs a unit: write \"" + std::to_string(integer->get()) + "s\" (or ms, m, h)");
-  const auto* text = node.as_string();
-  if (text == nullptr)
-    check.fail(node, key, "expected a duration such as \"10s\", got " + std::string{type_name(node)});
-  milliseconds value{};
-  if (!parse_duration(text->get(), value))
-    check.fail(node, key,
-               "invalid duration '" + text->get() +
-                   "' (expected \"<n>ms\", \"<n>s\", \"<n>m\" or \"<n>h\", at most 8760h)");
-  if (value.count() == 0)
-    check.fail(node, key, "must be greater than 0");
-  return value;
 }
 
 void parse_node(const checker& check, const toml::node& node, node_config& out) {
@@ -537,31 +394,14 @@ bool parse_duration(std::string_view text, std::chrono::milliseconds& out) {
 }
 
 config_result parse_config(std::string_view text, std::string_view source) {
-  checker check{std::string{source}};
-  try {
-    auto root = toml::parse(text, source);
-    return build(check, root);
-  } catch (const toml::parse_error& e) {
-    return config_error{std::string{source}, checker::line_of(e.source()), {}, std::string{e.description()}};
-  } catch (const failure& f) {
-    return f.error;
-  }
+  return parse_toml<config_result>(text, source, build);
 }
 
 config_result load_config(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file{std::fopen(path.c_str(), "rb"), &std::fclose};
-  if (!file)
-    return config_error{path, 0, {}, std::string{"cannot open: "} + std::strerror(errno)};
-  std::string text;
-  char buffer[8192];
-  while (auto n = std::fread(buffer, 1, sizeof buffer, file.get())) {
-    text.append(buffer, n);
-    if (text.size() > max_file_bytes)
-      return config_error{path, 0, {}, "file larger than " + format_size(max_file_bytes)};
-  }
-  if (std::ferror(file.get()))
-    return config_error{path, 0, {}, std::string{"cannot read: "} + std::strerror(errno)};
-  return parse_config(text, path);
+  auto text = read_config_file(path, max_file_bytes);
+  if (auto* err = std::get_if<config_error>(&text))
+    return *err;
+  return parse_config(std::get<std::string>(text), path);
 }
 
 } // namespace ika::config
