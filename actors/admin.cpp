@@ -14,12 +14,6 @@ namespace {
 /// An upload nobody continued for this long is dropped.
 constexpr auto upload_idle = minutes{10};
 
-bool valid_version(const std::string& v) {
-  return v.size() == 64 && std::all_of(v.begin(), v.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 caf::error refuse(std::string message) {
   return caf::make_error(caf::sec::invalid_argument, std::move(message));
 }
@@ -140,7 +134,7 @@ caf::result<std::uint32_t> on_chunk(admin_pointer self, upload_chunk& c) {
   auto now = steady_clock::now();
   for (auto it = st.uploads.begin(); it != st.uploads.end();)
     it = now - it->second.last > upload_idle ? st.uploads.erase(it) : std::next(it);
-  if (!valid_version(c.version))
+  if (!deploy::valid_version(c.version))
     return refuse("upload: the version must be the archive's SHA-256 (64 lower-case hex digits)");
   if (c.size == 0 || c.size > st.config.max_archive)
     return refuse("upload: the archive is " + std::to_string(c.size) + " bytes; at most " +
@@ -155,28 +149,33 @@ caf::result<std::uint32_t> on_chunk(admin_pointer self, upload_chunk& c) {
   auto& up = st.uploads[c.version];
   if (c.index == 0) {
     up = admin_state::upload{};
-    up.size = c.size;
     up.total = c.total;
-    up.data.reserve(c.size);
+    deploy::archive_limits limits;
+    limits.max_bytes = st.config.max_archive;
+    auto started = deploy::archive_assembler::start(c.version, c.size, limits);
+    if (auto* err = std::get_if<deploy::archive_error>(&started)) {
+      st.uploads.erase(c.version);
+      return refuse("upload: " + err->to_string());
+    }
+    up.archive.emplace(std::get<deploy::archive_assembler>(std::move(started)));
   }
-  if (c.index != up.next || c.total != up.total || c.size != up.size) {
+  if (!up.archive || c.index != up.next || c.total != up.total || c.size != up.archive->size()) {
     st.uploads.erase(c.version);
     return refuse("upload: chunk " + std::to_string(c.index) + " arrived out of order; start again");
   }
-  if (up.data.size() + c.data.size() > up.size) {
+  if (auto err = up.archive->add(up.archive->received(), c.data)) {
     st.uploads.erase(c.version);
-    return refuse("upload: more bytes than announced");
+    return refuse("upload: " + err->to_string());
   }
-  up.data += c.data;
   up.last = now;
   ++up.next;
   if (up.next < up.total)
     return up.next;
-  auto bytes = std::move(up.data);
+  auto finished = up.archive->finish();
   st.uploads.erase(c.version);
-  if (bytes.size() != c.size)
-    return refuse("upload: " + std::to_string(bytes.size()) + " bytes arrived, " + std::to_string(c.size) +
-                  " were announced");
+  if (auto* err = std::get_if<deploy::archive_error>(&finished))
+    return refuse("upload: " + err->to_string());
+  const auto& bytes = std::get<std::string>(finished);
   auto accepted = st.config.accept_release(bytes, c.version);
   if (auto* err = std::get_if<std::string>(&accepted))
     return refuse(*err);

@@ -9,6 +9,7 @@
 #include "actors/app.hpp"
 #include "protocol/interfaces.hpp"
 #include "protocol/store.hpp"
+#include "runtime/deploy/archive.hpp"
 
 #include <caf/typed_event_based_actor.hpp>
 
@@ -17,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -56,10 +58,9 @@ struct admin_state {
   static inline const char* name = "ika.admin";
 
   struct upload {
-    std::uint64_t size = 0;
     std::uint32_t total = 0;
     std::uint32_t next = 0;
-    std::string data;
+    std::optional<deploy::archive_assembler> archive; ///< hashes as chunks arrive
     std::chrono::steady_clock::time_point last{};
   };
 

@@ -82,10 +82,11 @@ void reject_unknown(const checker& check, const toml::table& table, std::string_
 
 const toml::table& expect_table(const checker& check, const toml::node& node, const std::string& key);
 const std::string& expect_string(const checker& check, const toml::node& node, const std::string& key);
-std::int64_t expect_integer(const checker& check, const toml::node& node, const std::string& key, std::int64_t min,
-                            std::int64_t max);
+std::int64_t expect_integer(const checker& check, const toml::node& node, const std::string& key,
+                            std::int64_t min, std::int64_t max);
 /// A string with a unit ("250ms", "10s", "2m", "1h"), > 0.
-std::chrono::milliseconds expect_duration(const checker& check, const toml::node& node, const std::string& key);
+std::chrono::milliseconds expect_duration(const checker& check, const toml::node& node,
+                                          const std::string& key);
 
 /// Parses `text` as TOML and hands the root to `build`; a syntax error or a
 /// failure thrown by `build` becomes the config_error of the result.

@@ -183,6 +183,18 @@ class DeployTest(AppsTestCase):
         apps = ika.cli_json("apps")
         self.assertEqual(sorted(a["app"] for a in apps), sorted(n + "/production" for n, _, _ in cases))
 
+    def test_release_larger_than_one_upload_chunk(self):
+        ika = self.node()
+        d = self.py_app("big", "big.test")
+        blob = os.urandom(3 * 1024 * 1024 + 12345)
+        with open(os.path.join(d, "blob.bin"), "wb") as f:
+            f.write(blob)
+        proc = self.deploy(ika, d)
+        self.assertIn("uploaded 4/4", proc.stdout)
+        rel = os.path.join(ika.data_dir, "apps", "big", "production", "releases", self.status(ika, "big")["release"])
+        with open(os.path.join(rel, "blob.bin"), "rb") as f:
+            self.assertEqual(f.read(), blob)
+
     def test_ikaignore_and_git_are_not_shipped(self):
         ika = self.node()
         d = self.py_app("ign", "ign.test")
