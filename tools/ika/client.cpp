@@ -31,8 +31,6 @@ namespace {
 
 constexpr int exit_failure = 1;
 constexpr int exit_usage = 2;
-/// Largest piece of an archive per message.
-constexpr std::size_t chunk_bytes = 1 << 20;
 constexpr auto command_timeout = std::chrono::seconds{60};
 
 int fail(const std::string& message, int code = exit_failure) {
@@ -283,14 +281,15 @@ int deploy_command(const client_options& o, const std::string& dir) {
   };
   send_deploy();
   if (result && result->unknown_release) {
-    std::size_t total = std::max<std::size_t>(1, (archive.bytes.size() + chunk_bytes - 1) / chunk_bytes);
+    auto chunks = deploy::split_chunks(archive.bytes);
+    std::size_t total = chunks.size();
     for (std::size_t i = 0; i < total && error.empty(); ++i) {
       upload_chunk c;
       c.version = archive.version;
       c.index = static_cast<std::uint32_t>(i);
       c.total = static_cast<std::uint32_t>(total);
       c.size = archive.bytes.size();
-      c.data = archive.bytes.substr(i * chunk_bytes, chunk_bytes);
+      c.data = std::string{chunks[i]};
       self->request(admin, command_timeout, upload_atom::value, std::move(c))
           .receive([&](std::uint32_t) {}, [&](const caf::error& err) { error = cs.sys->render(err); });
       if (!o.json && error.empty())
