@@ -337,6 +337,24 @@ admin_actor::behavior_type admin(admin_pointer self, admin_config config) {
                 [promise](caf::error& err) mutable { promise.deliver(std::move(err)); });
         return promise;
       },
+      [](releases_atom, const std::string&) -> caf::result<std::vector<release_info>> {
+        return caf::make_error(caf::sec::runtime_error, "releases: not available yet");
+      },
+      [](rollback_atom, const std::string&, const std::string&,
+         const caf::actor&) -> caf::result<deploy_result> {
+        return caf::make_error(caf::sec::runtime_error, "rollback: not available yet");
+      },
+      [](secret_set_atom, const std::string&, const std::string&, const secret_value&,
+         const caf::actor&) -> caf::result<deploy_result> {
+        return caf::make_error(caf::sec::runtime_error, "secrets: not available yet");
+      },
+      [](secret_del_atom, const std::string&, const std::string&,
+         const caf::actor&) -> caf::result<deploy_result> {
+        return caf::make_error(caf::sec::runtime_error, "secrets: not available yet");
+      },
+      [](secrets_atom, const std::string&) -> caf::result<std::vector<secret_info>> {
+        return caf::make_error(caf::sec::runtime_error, "secrets: not available yet");
+      },
       [self](status_atom) -> caf::result<node_status> {
         return self->delegate(self->state.config.node, status_atom::value);
       },

@@ -389,6 +389,9 @@ app_actor::behavior_type app(app_pointer self, app_config config) {
                 });
         return promise;
       },
+      [](restart_atom, const caf::actor&) -> caf::result<deploy_result> {
+        return caf::make_error(caf::sec::runtime_error, "restart: not available yet");
+      },
       [self](status_atom) { return self->state.status(); },
       [self](scale_atom, std::uint32_t n) -> caf::result<app_status> {
         auto& st = self->state;
@@ -450,6 +453,7 @@ app_actor::behavior_type app(app_pointer self, app_config config) {
         if (auto it = self->state.members.find(id); it != self->state.members.end())
           self->send(it->second.handle, check_atom::value);
       },
+      [](wake_atom) {},
       [self](check_atom) {
         auto& st = self->state;
         st.check_armed = false;

@@ -10,6 +10,7 @@
 #include "protocol/records.hpp"
 
 #include <caf/actor.hpp>
+#include <caf/meta/omittable.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
@@ -117,6 +118,8 @@ typename Inspector::result_type inspect(Inspector& f, instance_status& x) {
 struct app_status {
   std::string id;                  ///< "name/environment"
   std::string release;             ///< the live release's version
+  std::string next_release;        ///< while a rollout runs: the release it rolls out
+  std::string rollout;             ///< while a rollout runs: its phase and progress, human-readable
   std::string desired;             ///< "running" or "stopped"
   std::string state;               ///< running, degraded, deploying, stopped, crash-loop, starting
   std::uint32_t instances = 0;     ///< wanted
@@ -127,8 +130,8 @@ struct app_status {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, app_status& x) {
-  return f(caf::meta::type_name("ika.app_status"), x.id, x.release, x.desired, x.state, x.instances,
-           x.healthy, x.routes, x.instance_list);
+  return f(caf::meta::type_name("ika.app_status"), x.id, x.release, x.next_release, x.rollout, x.desired,
+           x.state, x.instances, x.healthy, x.routes, x.instance_list);
 }
 
 /// Which log lines to read: the last `lines` of `app` (of one instance when
@@ -156,6 +159,43 @@ struct release_spec {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, release_spec& x) {
   return f(caf::meta::type_name("ika.release_spec"), x.app, x.version, x.dir, x.manifest);
+}
+
+/// One kept release of an app, as `ika releases` shows it.
+struct release_info {
+  std::string version;
+  std::int64_t created_ms = 0; ///< Unix ms it was first stored
+  bool live = false;           ///< the release the app serves (or would, when stopped)
+  std::uint64_t files = 0;
+  std::uint64_t bytes = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, release_info& x) {
+  return f(caf::meta::type_name("ika.release_info"), x.version, x.created_ms, x.live, x.files, x.bytes);
+}
+
+/// A secret's value on its way from `ika secrets set` to the node (over the
+/// mutual-TLS admin channel). Serialized, but `omittable` keeps it out of
+/// every human-readable rendering (to_string, logs, error messages).
+struct secret_value {
+  std::string bytes;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, secret_value& x) {
+  return f(caf::meta::type_name("ika.secret_value"), caf::meta::omittable(), x.bytes);
+}
+
+/// One secret as `ika secrets list` shows it: never the value.
+struct secret_info {
+  std::string name;
+  std::int64_t set_ms = 0; ///< Unix ms it was last set
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, secret_info& x) {
+  return f(caf::meta::type_name("ika.secret_info"), x.name, x.set_ms);
 }
 
 /// An instance's state changed (instance actor -> its app actor).

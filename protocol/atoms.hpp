@@ -60,6 +60,19 @@ using exited_atom = caf::atom_constant<caf::atom("exited")>;
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
 /// A timer the receiver set for itself fired.
 using timer_atom = caf::atom_constant<caf::atom("timer")>;
+/// Restarts an app's instances with a rolling update of its live release
+/// (after its secrets changed).
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+/// The data plane holds a request for an on-demand app with no instance
+/// running: start one.
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
+/// Lists an app's kept releases; rolls back to one of them.
+using releases_atom = caf::atom_constant<caf::atom("releases")>;
+using rollback_atom = caf::atom_constant<caf::atom("rollback")>;
+/// Sets, unsets and lists an app's secrets.
+using secret_set_atom = caf::atom_constant<caf::atom("secretset")>;
+using secret_del_atom = caf::atom_constant<caf::atom("secretdel")>;
+using secrets_atom = caf::atom_constant<caf::atom("secrets")>;
 /// A positive acknowledgement.
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 

@@ -81,6 +81,10 @@ using app_actor = caf::typed_actor<
     // admin: run this release (start instances, wait for healthy, switch
     // traffic, stop the old ones); replies when done or failed.
     caf::replies_to<deploy_atom, release_spec, caf::actor>::with<deploy_result>,
+    // admin, after the app's secrets changed: a rolling update of the live
+    // release (new processes get the new environment). Refused while a
+    // rollout runs; a no-op (changed = false) with no instance running.
+    caf::replies_to<restart_atom, caf::actor>::with<deploy_result>,
     caf::replies_to<status_atom>::with<app_status>,
     caf::replies_to<scale_atom, std::uint32_t>::with<app_status>,
     caf::replies_to<logs_atom, log_query>::with<std::vector<log_line>>,
@@ -97,7 +101,10 @@ using app_actor = caf::typed_actor<
     // itself: re-check a drain or a deploy's progress.
     caf::reacts_to<check_atom>,
     // the data plane: a connect to this instance failed.
-    caf::reacts_to<suspect_atom, std::string>>;
+    caf::reacts_to<suspect_atom, std::string>,
+    // the data plane: a request waits for this on-demand app; start an
+    // instance unless one is starting or serving.
+    caf::reacts_to<wake_atom>>;
 
 /// The node's admin endpoint: what `ika` commands, the admin shell and
 /// (later) cluster peers send, over mutual TLS. App ids are "name/env".
@@ -117,6 +124,18 @@ using admin_actor = caf::typed_actor<
     caf::replies_to<stop_atom, std::string>::with<app_status>,
     caf::replies_to<start_atom, std::string>::with<app_status>,
     caf::replies_to<delete_atom, std::string>::with<ok_atom>,
+    // ika releases APP: the kept releases, newest first.
+    caf::replies_to<releases_atom, std::string>::with<std::vector<release_info>>,
+    // ika rollback APP [VERSION]: a rolling update to a kept release (the
+    // one before the live one when VERSION is empty); progress to the watcher.
+    caf::replies_to<rollback_atom, std::string, std::string, caf::actor>::with<deploy_result>,
+    // ika secrets set APP KEY: stores the value encrypted; a rolling restart
+    // of the app follows (progress to the watcher).
+    caf::replies_to<secret_set_atom, std::string, std::string, secret_value, caf::actor>::with<deploy_result>,
+    // ika secrets unset APP KEY (an unknown key is an error).
+    caf::replies_to<secret_del_atom, std::string, std::string, caf::actor>::with<deploy_result>,
+    // ika secrets list APP: names and when set, never values.
+    caf::replies_to<secrets_atom, std::string>::with<std::vector<secret_info>>,
     // anyone: the node's status (listeners, bound addresses).
     caf::replies_to<status_atom>::with<node_status>,
     // ika serve, at shutdown: stop every app's instances (SIGTERM, then

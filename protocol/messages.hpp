@@ -53,11 +53,18 @@ typename Inspector::result_type inspect(Inspector& f, backend_spec& x) {
 struct app_backends {
   std::string app;
   std::vector<backend_spec> backends;
+  /// An on-demand app: with no backend, requests wait (at most
+  /// `max_waiters` of them, each up to `wait_timeout_ms`) while the app
+  /// starts an instance, instead of failing at once.
+  bool on_demand = false;
+  std::uint32_t max_waiters = 0;
+  std::uint64_t wait_timeout_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, app_backends& x) {
-  return f(caf::meta::type_name("ika.app_backends"), x.app, x.backends);
+  return f(caf::meta::type_name("ika.app_backends"), x.app, x.backends, x.on_demand, x.max_waiters,
+           x.wait_timeout_ms);
 }
 
 /// What a listener reports about itself.

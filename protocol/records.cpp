@@ -188,7 +188,7 @@ void put(packer& pk, const hlc& x) {
 }
 
 void put(packer& pk, const manifest_record& m) {
-  pk.pack_map(9);
+  pk.pack_map(11);
   put_str(pk, "name");
   put_str(pk, m.name);
   put_str(pk, "environment");
@@ -230,6 +230,22 @@ void put(packer& pk, const manifest_record& m) {
   put_uint(pk, m.stop_timeout_ms);
   put_str(pk, "start_timeout_ms");
   put_uint(pk, m.start_timeout_ms);
+  put_str(pk, "rollout");
+  pk.pack_map(3);
+  put_str(pk, "max_surge");
+  put_uint(pk, m.rollout.max_surge);
+  put_str(pk, "hold_ms");
+  put_uint(pk, m.rollout.hold_ms);
+  put_str(pk, "drain_timeout_ms");
+  put_uint(pk, m.rollout.drain_timeout_ms);
+  put_str(pk, "demand");
+  pk.pack_map(3);
+  put_str(pk, "idle_timeout_ms");
+  put_uint(pk, m.demand.idle_timeout_ms);
+  put_str(pk, "max_waiters");
+  put_uint(pk, m.demand.max_waiters);
+  put_str(pk, "wait_timeout_ms");
+  put_uint(pk, m.demand.wait_timeout_ms);
 }
 
 } // namespace
@@ -569,6 +585,32 @@ bool read_health(reader& r, manifest_health& x, const std::string& where) {
                      });
 }
 
+bool read_rollout(reader& r, manifest_rollout& x, const std::string& where) {
+  return read_fields(r, where, {"max_surge", "hold_ms", "drain_timeout_ms"}, [&](const std::string& f) {
+    if (f == "max_surge")
+      return r.read_u32(x.max_surge, where + ".max_surge"), true;
+    if (f == "hold_ms")
+      return r.read_uint(x.hold_ms, where + ".hold_ms"), true;
+    if (f == "drain_timeout_ms")
+      return r.read_uint(x.drain_timeout_ms, where + ".drain_timeout_ms"), true;
+    return false;
+  });
+}
+
+bool read_demand(reader& r, manifest_demand& x, const std::string& where) {
+  return read_fields(r, where, {"idle_timeout_ms", "max_waiters", "wait_timeout_ms"},
+                     [&](const std::string& f) {
+                       if (f == "idle_timeout_ms")
+                         return r.read_uint(x.idle_timeout_ms, where + ".idle_timeout_ms"), true;
+                       if (f == "max_waiters")
+                         return r.read_u32(x.max_waiters, where + ".max_waiters"), true;
+                       if (f == "wait_timeout_ms")
+                         return r.read_uint(x.wait_timeout_ms, where + ".wait_timeout_ms"), true;
+                       return false;
+                     });
+}
+
+/// `rollout` and `demand` are absent from format 1 records (defaults).
 bool read_manifest(reader& r, manifest_record& x, const std::string& where) {
   return read_fields(r, where,
                      {"name", "environment", "command", "instances", "routes", "env", "health",
@@ -592,6 +634,10 @@ bool read_manifest(reader& r, manifest_record& x, const std::string& where) {
                          return r.read_uint(x.stop_timeout_ms, where + ".stop_timeout_ms"), true;
                        if (f == "start_timeout_ms")
                          return r.read_uint(x.start_timeout_ms, where + ".start_timeout_ms"), true;
+                       if (f == "rollout")
+                         return read_rollout(r, x.rollout, where + ".rollout"), true;
+                       if (f == "demand")
+                         return read_demand(r, x.demand, where + ".demand"), true;
                        return false;
                      });
 }
@@ -755,6 +801,8 @@ void register_record_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<store_info>("ika.store_info");
   cfg.add_message_type<manifest_route>("ika.manifest_route");
   cfg.add_message_type<manifest_health>("ika.manifest_health");
+  cfg.add_message_type<manifest_rollout>("ika.manifest_rollout");
+  cfg.add_message_type<manifest_demand>("ika.manifest_demand");
   cfg.add_message_type<manifest_record>("ika.manifest_record");
   cfg.add_message_type<app_record>("ika.app_record");
   cfg.add_message_type<release_record>("ika.release_record");

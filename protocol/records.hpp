@@ -228,6 +228,35 @@ typename Inspector::result_type inspect(Inspector& f, manifest_health& x) {
            x.healthy_threshold, x.unhealthy_threshold);
 }
 
+/// How a new release replaces the serving one (ika.toml [deploy]).
+struct manifest_rollout {
+  std::uint32_t max_surge = 1;             ///< new instances started (held out of traffic) per batch
+  std::uint64_t hold_ms = 1'000;           ///< a new instance stays healthy this long before it serves
+  std::uint64_t drain_timeout_ms = 30'000; ///< old instances' in-flight requests may take this long
+
+  friend bool operator==(const manifest_rollout&, const manifest_rollout&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, manifest_rollout& x) {
+  return f(caf::meta::type_name("ika.manifest_rollout"), x.max_surge, x.hold_ms, x.drain_timeout_ms);
+}
+
+/// An on-demand app (instances = 0): how requests wait for it to start and
+/// when it stops again (ika.toml [on_demand]).
+struct manifest_demand {
+  std::uint64_t idle_timeout_ms = 300'000; ///< no request for this long: stop the instances
+  std::uint32_t max_waiters = 1'000;       ///< requests that may wait for a start; more get 503
+  std::uint64_t wait_timeout_ms = 30'000;  ///< a waiting request gets 504 after this long
+
+  friend bool operator==(const manifest_demand&, const manifest_demand&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, manifest_demand& x) {
+  return f(caf::meta::type_name("ika.manifest_demand"), x.idle_timeout_ms, x.max_waiters, x.wait_timeout_ms);
+}
+
 /// A validated ika.toml as persisted (config::app_manifest's fields, with
 /// durations in milliseconds). Field names follow the manifest:
 /// `environment` is the environment's name, `env` the variables.
@@ -235,12 +264,14 @@ struct manifest_record {
   std::string name;
   std::string environment = "production";
   std::vector<std::string> command; ///< argv
-  std::uint32_t instances = 1;
+  std::uint32_t instances = 1;      ///< 0: on demand
   std::vector<manifest_route> routes;
   std::map<std::string, std::string> env;
   manifest_health health;
   std::uint64_t stop_timeout_ms = 10'000;
   std::uint64_t start_timeout_ms = 30'000;
+  manifest_rollout rollout; ///< since format 2 of app and release records
+  manifest_demand demand;   ///< since format 2
 
   friend bool operator==(const manifest_record&, const manifest_record&) = default;
 };
@@ -248,7 +279,7 @@ struct manifest_record {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, manifest_record& x) {
   return f(caf::meta::type_name("ika.manifest_record"), x.name, x.environment, x.command, x.instances,
-           x.routes, x.env, x.health, x.stop_timeout_ms, x.start_timeout_ms);
+           x.routes, x.env, x.health, x.stop_timeout_ms, x.start_timeout_ms, x.rollout, x.demand);
 }
 
 /// Whether an app's instances should run.
@@ -262,8 +293,9 @@ std::string to_string(desired_state x);
 
 /// A deployed app: its current spec and release. Kind app_kind, key `id`.
 struct app_record {
-  /// Newest format this build reads and the one it writes.
-  static constexpr std::uint32_t format_version = 1;
+  /// Newest format this build reads and the one it writes. 2: the
+  /// manifest has `rollout` and `demand` (format 1 reads with defaults).
+  static constexpr std::uint32_t format_version = 2;
 
   std::string id; ///< "name/environment"
   manifest_record manifest;
@@ -284,8 +316,9 @@ typename Inspector::result_type inspect(Inspector& f, app_record& x) {
 /// An immutable release of an app: what was deployed. Kind release_kind,
 /// key key() = "app/version" (an app id holds exactly one '/').
 struct release_record {
-  /// Newest format this build reads and the one it writes.
-  static constexpr std::uint32_t format_version = 1;
+  /// Newest format this build reads and the one it writes. 2: the
+  /// manifest has `rollout` and `demand` (format 1 reads with defaults).
+  static constexpr std::uint32_t format_version = 2;
 
   std::string app;     ///< app id, "name/environment"
   std::string version; ///< content hash, lower-case hex

@@ -29,6 +29,11 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<log_query>("ika.log_query");
   cfg.add_message_type<release_spec>("ika.release_spec");
   cfg.add_message_type<instance_event>("ika.instance_event");
+  cfg.add_message_type<release_info>("ika.release_info");
+  cfg.add_message_type<std::vector<release_info>>("ika.release_infos");
+  cfg.add_message_type<secret_value>("ika.secret_value");
+  cfg.add_message_type<secret_info>("ika.secret_info");
+  cfg.add_message_type<std::vector<secret_info>>("ika.secret_infos");
   cfg.add_message_type<instance_actor>("ika.instance_actor");
   cfg.add_message_type<app_actor>("ika.app_actor");
   cfg.add_message_type<admin_actor>("ika.admin_actor");

@@ -206,10 +206,37 @@ void parse_health(const checker& check, const toml::node& node, app_manifest& ou
   out.health = std::move(health);
 }
 
+void parse_rollout(const checker& check, const toml::node& node, app_manifest& out) {
+  const auto& table = expect_table(check, node, "deploy");
+  reject_unknown(check, table, "deploy",
+                 std::array<std::string_view, 3>{"max_surge", "hold", "drain_timeout"});
+  if (const auto* n = table.get("max_surge"))
+    out.rollout.max_surge = static_cast<unsigned>(
+        expect_integer(check, *n, "deploy.max_surge", 1, static_cast<std::int64_t>(max_app_instances)));
+  if (const auto* n = table.get("hold"))
+    out.rollout.hold = expect_duration(check, *n, "deploy.hold", true);
+  if (const auto* n = table.get("drain_timeout"))
+    out.rollout.drain_timeout = expect_duration(check, *n, "deploy.drain_timeout");
+}
+
+void parse_demand(const checker& check, const toml::node& node, app_manifest& out) {
+  const auto& table = expect_table(check, node, "on_demand");
+  reject_unknown(check, table, "on_demand",
+                 std::array<std::string_view, 3>{"idle_timeout", "max_waiters", "wait_timeout"});
+  if (const auto* n = table.get("idle_timeout"))
+    out.demand.idle_timeout = expect_duration(check, *n, "on_demand.idle_timeout");
+  if (const auto* n = table.get("max_waiters"))
+    out.demand.max_waiters =
+        static_cast<unsigned>(expect_integer(check, *n, "on_demand.max_waiters", 1, max_demand_waiters));
+  if (const auto* n = table.get("wait_timeout"))
+    out.demand.wait_timeout = expect_duration(check, *n, "on_demand.wait_timeout");
+}
+
 app_manifest build(const checker& check, const toml::table& root) {
   reject_unknown(check, root, "",
-                 std::array<std::string_view, 9>{"name", "environment", "command", "instances", "routes",
-                                                 "env", "health", "stop_timeout", "start_timeout"});
+                 std::array<std::string_view, 11>{"name", "environment", "command", "instances", "routes",
+                                                  "env", "health", "stop_timeout", "start_timeout", "deploy",
+                                                  "on_demand"});
   app_manifest manifest;
   manifest.name = parse_name(check, require(check, root, "name", "name", 0, "the app's name, e.g. \"hello\""),
                              "name", "app");
@@ -221,7 +248,7 @@ app_manifest build(const checker& check, const toml::table& root) {
       manifest);
   if (const auto* n = root.get("instances"))
     manifest.instances = static_cast<unsigned>(
-        expect_integer(check, *n, "instances", 1, static_cast<std::int64_t>(max_app_instances)));
+        expect_integer(check, *n, "instances", 0, static_cast<std::int64_t>(max_app_instances)));
   parse_routes(check, require(check, root, "routes", "routes", 0, "add at least one [[routes]] with a host"),
                manifest);
   if (const auto* n = root.get("env"))
@@ -232,6 +259,10 @@ app_manifest build(const checker& check, const toml::table& root) {
     manifest.stop_timeout = expect_duration(check, *n, "stop_timeout");
   if (const auto* n = root.get("start_timeout"))
     manifest.start_timeout = expect_duration(check, *n, "start_timeout");
+  if (const auto* n = root.get("deploy"))
+    parse_rollout(check, *n, manifest);
+  if (const auto* n = root.get("on_demand"))
+    parse_demand(check, *n, manifest);
   return manifest;
 }
 

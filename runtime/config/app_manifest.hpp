@@ -7,7 +7,7 @@
 //   name = "hello"                   # required; [a-z][a-z0-9-]{0,62}, not ending in '-'
 //   environment = "production"       # optional, default "production"; same rule
 //   command = ["python3", "app.py"]  # required; argv, run without a shell
-//   instances = 2                    # optional, 1..64, default 1
+//   instances = 2                    # optional, 0..64, default 1; 0 = on demand
 //   stop_timeout = "10s"             # SIGTERM -> SIGKILL grace; default 10s
 //   start_timeout = "30s"            # until ready; default 30s
 //
@@ -17,6 +17,16 @@
 //
 //   [env]                            # optional; values are strings
 //   GREETING = "hi"
+//
+//   [deploy]                         # optional: how a new release replaces the old
+//   max_surge = 1                    # new instances started per batch, 1..64, default 1
+//   hold = "1s"                      # healthy this long before serving; default 1s, "0s" allowed
+//   drain_timeout = "30s"            # old instances' in-flight requests; default 30s
+//
+//   [on_demand]                      # optional; used when instances = 0
+//   idle_timeout = "5m"              # no request this long: stop; default 5m
+//   max_waiters = 1000               # requests waiting for a start; more get 503; 1..100000
+//   wait_timeout = "30s"             # a waiting request gets 504 after this; default 30s
 //
 //   [health]                         # optional; without it, a TCP connect is the check
 //   path = "/healthz"                # required in the table; an absolute path
@@ -73,6 +83,20 @@ struct health_config {
   unsigned unhealthy_threshold = 3;
 };
 
+/// [deploy]: a rolling update's pace.
+struct rollout_config {
+  unsigned max_surge = 1;
+  std::chrono::milliseconds hold = std::chrono::seconds{1};
+  std::chrono::milliseconds drain_timeout = std::chrono::seconds{30};
+};
+
+/// [on_demand]: scale to zero.
+struct demand_config {
+  std::chrono::milliseconds idle_timeout = std::chrono::minutes{5};
+  unsigned max_waiters = 1000;
+  std::chrono::milliseconds wait_timeout = std::chrono::seconds{30};
+};
+
 /// A validated ika.toml.
 struct app_manifest {
   std::string name;
@@ -84,6 +108,8 @@ struct app_manifest {
   std::optional<health_config> health;
   std::chrono::milliseconds stop_timeout = std::chrono::seconds{10};
   std::chrono::milliseconds start_timeout = std::chrono::seconds{30};
+  rollout_config rollout;
+  demand_config demand;
 
   /// "name/environment".
   std::string id() const { return name + "/" + environment; }
@@ -93,6 +119,8 @@ using manifest_result = std::variant<app_manifest, config_error>;
 
 /// Most instances a manifest may ask for.
 inline constexpr unsigned max_app_instances = 64;
+/// Most requests that may wait for an on-demand app to start.
+inline constexpr std::int64_t max_demand_waiters = 100'000;
 
 /// Parses TOML text. `source` names it in errors.
 manifest_result parse_app_manifest(std::string_view text, std::string_view source);

@@ -89,7 +89,8 @@ std::int64_t expect_integer(const checker& check, const toml::node& node, const 
   return v;
 }
 
-milliseconds expect_duration(const checker& check, const toml::node& node, const std::string& key) {
+milliseconds expect_duration(const checker& check, const toml::node& node, const std::string& key,
+                             bool allow_zero) {
   if (const auto* integer = node.as_integer())
     check.fail(node, key,
                "a duration needs a unit: write \"" + std::to_string(integer->get()) + "s\" (or ms, m, h)");
@@ -101,7 +102,7 @@ milliseconds expect_duration(const checker& check, const toml::node& node, const
     check.fail(node, key,
                "invalid duration '" + text->get() +
                    "' (expected \"<n>ms\", \"<n>s\", \"<n>m\" or \"<n>h\", at most 8760h)");
-  if (value.count() == 0)
+  if (value.count() == 0 && !allow_zero)
     check.fail(node, key, "must be greater than 0");
   return value;
 }

@@ -84,9 +84,10 @@ const toml::table& expect_table(const checker& check, const toml::node& node, co
 const std::string& expect_string(const checker& check, const toml::node& node, const std::string& key);
 std::int64_t expect_integer(const checker& check, const toml::node& node, const std::string& key,
                             std::int64_t min, std::int64_t max);
-/// A string with a unit ("250ms", "10s", "2m", "1h"), > 0.
+/// A string with a unit ("250ms", "10s", "2m", "1h"), > 0 (or >= 0 with
+/// `allow_zero`).
 std::chrono::milliseconds expect_duration(const checker& check, const toml::node& node,
-                                          const std::string& key);
+                                          const std::string& key, bool allow_zero = false);
 
 /// Parses `text` as TOML and hands the root to `build`; a syntax error or a
 /// failure thrown by `build` becomes the config_error of the result.

@@ -110,6 +110,12 @@ manifest_record to_record(const config::app_manifest& m) {
   }
   r.stop_timeout_ms = static_cast<std::uint64_t>(m.stop_timeout.count());
   r.start_timeout_ms = static_cast<std::uint64_t>(m.start_timeout.count());
+  r.rollout.max_surge = m.rollout.max_surge;
+  r.rollout.hold_ms = static_cast<std::uint64_t>(m.rollout.hold.count());
+  r.rollout.drain_timeout_ms = static_cast<std::uint64_t>(m.rollout.drain_timeout.count());
+  r.demand.idle_timeout_ms = static_cast<std::uint64_t>(m.demand.idle_timeout.count());
+  r.demand.max_waiters = m.demand.max_waiters;
+  r.demand.wait_timeout_ms = static_cast<std::uint64_t>(m.demand.wait_timeout.count());
   return r;
 }
 

@@ -44,6 +44,12 @@ manifest_record sample_manifest() {
   m.health.unhealthy_threshold = 4;
   m.stop_timeout_ms = 12'345;
   m.start_timeout_ms = std::numeric_limits<std::uint64_t>::max();
+  m.rollout.max_surge = 3;
+  m.rollout.hold_ms = 0;
+  m.rollout.drain_timeout_ms = 4'500;
+  m.demand.idle_timeout_ms = 60'000;
+  m.demand.max_waiters = 17;
+  m.demand.wait_timeout_ms = 900;
   return m;
 }
 
@@ -281,17 +287,44 @@ TEST(record_body_format, UnknownMissingAndDuplicateFieldsAreMalformed) {
       << error_context(err);
 }
 
+/// Drops the field `name` from `map`.
+void drop_named(msgpack::object& map, std::string_view name) {
+  for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
+    auto& key = map.via.map.ptr[i].key;
+    if (key.type == msgpack::type::STR && std::string_view(key.via.str.ptr, key.via.str.size) == name) {
+      drop_field(map, i);
+      return;
+    }
+  }
+  throw std::runtime_error("test bug: no field " + std::string{name});
+}
+
+TEST(record_body_format, Format1ManifestsReadWithRolloutAndDemandDefaults) {
+  // Format 1 records (written before rolling updates and scale to zero)
+  // have no rollout and demand maps.
+  auto old = edit(encode(sample_app()), [](auto& root, auto&) {
+    field(root, "format") = msgpack::object(1);
+    drop_named(field(root, "manifest"), "rollout");
+    drop_named(field(root, "manifest"), "demand");
+  });
+  auto app = decode_app_record(old);
+  ASSERT_TRUE(app) << caf::to_string(app.error());
+  EXPECT_EQ(app->manifest.rollout, manifest_rollout{});
+  EXPECT_EQ(app->manifest.demand, manifest_demand{});
+  EXPECT_EQ(app->manifest.command, sample_manifest().command);
+}
+
 TEST(record_body_format, FormatFieldIsCheckedFirst) {
   auto body = encode(sample_app());
   // A newer format: refused as newer_format even though it also carries a
   // field this reader does not know (that is what newer formats do).
   auto newer = edit(body, [](auto& root, auto& z) {
-    field(root, "format") = msgpack::object(2);
+    field(root, "format") = msgpack::object(3);
     add_field(root, z, "replicas_by_region", msgpack::object(3));
   });
   auto err = app_error(newer);
   EXPECT_TRUE(is_error(err, record_errc::newer_format)) << caf::to_string(err);
-  EXPECT_NE(error_context(err).find("format 2 is newer"), std::string::npos) << error_context(err);
+  EXPECT_NE(error_context(err).find("format 3 is newer"), std::string::npos) << error_context(err);
   EXPECT_TRUE(
       is_error(release_error(edit(encode(sample_release()),
                                   [](auto& root, auto&) { field(root, "format") = msgpack::object(99); })),

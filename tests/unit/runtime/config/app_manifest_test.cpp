@@ -100,6 +100,23 @@ TEST(AppManifestTest, Defaults) {
   EXPECT_FALSE(m.health.has_value());
   ASSERT_EQ(m.routes.size(), 1u);
   EXPECT_EQ(m.routes[0].path, "/*");
+  EXPECT_EQ(m.rollout.max_surge, 1u);
+  EXPECT_EQ(m.rollout.hold, 1s);
+  EXPECT_EQ(m.rollout.drain_timeout, 30s);
+  EXPECT_EQ(m.demand.idle_timeout, 5min);
+  EXPECT_EQ(m.demand.max_waiters, 1000u);
+  EXPECT_EQ(m.demand.wait_timeout, 30s);
+
+  auto tuned = parse_ok("instances = 0\n" + base +
+                        "[deploy]\nmax_surge = 2\nhold = \"0s\"\ndrain_timeout = \"5s\"\n"
+                        "[on_demand]\nidle_timeout = \"2s\"\nmax_waiters = 3\nwait_timeout = \"750ms\"\n");
+  EXPECT_EQ(tuned.instances, 0u);
+  EXPECT_EQ(tuned.rollout.max_surge, 2u);
+  EXPECT_EQ(tuned.rollout.hold, 0ms);
+  EXPECT_EQ(tuned.rollout.drain_timeout, 5s);
+  EXPECT_EQ(tuned.demand.idle_timeout, 2s);
+  EXPECT_EQ(tuned.demand.max_waiters, 3u);
+  EXPECT_EQ(tuned.demand.wait_timeout, 750ms);
 
   auto h = parse_ok(base + "[health]\npath = \"/up\"\n");
   ASSERT_TRUE(h.health.has_value());
@@ -114,8 +131,8 @@ TEST(AppManifestTest, Defaults) {
 }
 
 TEST(AppManifestTest, ErrorsNameFileLineAndKey) {
-  auto e = parse_error("name = \"hello\"\ncommand = [\"x\"]\ninstances = 0\n[[routes]]\nhost = \"a\"\n");
-  EXPECT_EQ(e.to_string(), "ika.toml:3: instances: must be between 1 and 64, got 0");
+  auto e = parse_error("name = \"hello\"\ncommand = [\"x\"]\ninstances = -1\n[[routes]]\nhost = \"a\"\n");
+  EXPECT_EQ(e.to_string(), "ika.toml:3: instances: must be between 0 and 64, got -1");
 
   // After [[routes]], a key belongs to the route.
   auto late = error_with("instances = 2\n");
@@ -145,7 +162,16 @@ TEST(AppManifestTest, EachBadKeyIsNamedWithItsLine) {
       {"name = \"a\"\ncommand = \"python3 app.py\"\n", 2, "command", "expected an array of strings"},
       {"name = \"a\"\ncommand = [\"x\",\n 3]\n", 3, "command[2]", "expected a string"},
       {"name = \"a\"\ncommand = [\"\"]\n", 2, "command[1]", "empty program name"},
-      {"name = \"a\"\ncommand = [\"x\"]\ninstances = 65\n", 3, "instances", "between 1 and 64"},
+      {"name = \"a\"\ncommand = [\"x\"]\ninstances = 65\n", 3, "instances", "between 0 and 64"},
+      {"name = \"a\"\ncommand = [\"x\"]\n[deploy]\nmax_surge = 0\n", 4, "deploy.max_surge",
+       "between 1 and 64"},
+      {"name = \"a\"\ncommand = [\"x\"]\n[deploy]\nsurge = 1\n", 4, "deploy.surge", "unknown key"},
+      {"name = \"a\"\ncommand = [\"x\"]\n[deploy]\ndrain_timeout = \"0s\"\n", 4, "deploy.drain_timeout",
+       "greater than 0"},
+      {"name = \"a\"\ncommand = [\"x\"]\n[on_demand]\nmax_waiters = 0\n", 4, "on_demand.max_waiters",
+       "between 1 and 100000"},
+      {"name = \"a\"\ncommand = [\"x\"]\n[on_demand]\nidle_timeout = 5\n", 4, "on_demand.idle_timeout",
+       "needs a unit"},
       {"name = \"a\"\ncommand = [\"x\"]\ninstances = \"2\"\n", 3, "instances", "expected an integer"},
       {"name = \"a\"\ncommand = [\"x\"]\nstop_timeout = 10\n", 3, "stop_timeout", "needs a unit"},
       {"name = \"a\"\ncommand = [\"x\"]\nstop_timeout = \"10 seconds\"\n", 3, "stop_timeout",
