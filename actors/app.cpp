@@ -50,28 +50,48 @@ std::string spawn_instance(app_pointer self, const release_spec& release, bool s
   return id;
 }
 
-/// Publishes the serving, healthy instances, if that set changed.
-void publish(app_pointer self) {
-  auto& st = self->state;
-  std::vector<backend_spec> set;
-  for (const auto& [id, m] : st.members)
-    if (m.serving && !m.stopping && m.last.state == "healthy" && m.last.port != 0)
-      set.push_back(backend_spec{id, "127.0.0.1:" + std::to_string(m.last.port)});
-  if (set.size() == st.published.size() &&
-      std::equal(set.begin(), set.end(), st.published.begin(), [](const auto& a, const auto& b) {
-        return a.instance == b.instance && a.address == b.address;
-      }))
-    return;
-  st.published = set;
-  self->send(st.config.node, backends_atom::value, app_backends{st.config.id, std::move(set)});
-}
-
 void arm_check(app_pointer self) {
   auto& st = self->state;
   if (st.check_armed)
     return;
   st.check_armed = true;
   self->delayed_send(self, milliseconds{50}, check_atom::value);
+}
+
+/// Publishes the serving, healthy instances, if that set changed; the
+/// node's reply moves publish_acked forward (and may let drains finish).
+void publish(app_pointer self) {
+  auto& st = self->state;
+  std::vector<backend_spec> set;
+  for (const auto& [id, m] : st.members)
+    if (m.serving && !m.stopping && m.last.state == "healthy" && m.last.port != 0)
+      set.push_back(backend_spec{id, "127.0.0.1:" + std::to_string(m.last.port)});
+  bool on_demand = st.running && st.current.manifest.instances == 0;
+  if (on_demand == st.published_on_demand && set.size() == st.published.size() &&
+      std::equal(set.begin(), set.end(), st.published.begin(), [](const auto& a, const auto& b) {
+        return a.instance == b.instance && a.address == b.address;
+      }))
+    return;
+  st.published = set;
+  st.published_on_demand = on_demand;
+  app_backends msg{st.config.id, std::move(set)};
+  if (on_demand) {
+    msg.on_demand = true;
+    msg.max_waiters = st.current.manifest.demand.max_waiters;
+    msg.wait_timeout_ms = st.current.manifest.demand.wait_timeout_ms;
+  }
+  auto seq = ++st.publish_seq;
+  self->request(st.config.node, caf::infinite, backends_atom::value, std::move(msg))
+      .then(
+          [self, seq](ok_atom) {
+            auto& s = self->state;
+            s.publish_acked = std::max(s.publish_acked, seq);
+            arm_check(self);
+          },
+          [self, seq](const caf::error&) {
+            // The node is going away; nothing routes to anything any more.
+            self->state.publish_acked = std::max(self->state.publish_acked, seq);
+          });
 }
 
 /// Stops an instance; `done` runs once it is gone.
@@ -101,17 +121,23 @@ void stop_member(app_pointer self, const std::string& id, std::function<void()> 
           });
 }
 
-/// Takes old instances out of traffic and stops each once its in-flight
-/// requests are done (or the drain timeout passed).
+/// Takes instances out of traffic for good: each stops once the node
+/// confirmed it gets no new request and its in-flight requests are done
+/// (or the drain timeout passed).
 void drain(app_pointer self, const std::vector<std::string>& ids) {
   auto& st = self->state;
-  auto deadline = steady_clock::now() + st.config.drain_timeout;
+  auto deadline = steady_clock::now() + milliseconds{st.current.manifest.rollout.drain_timeout_ms};
   for (const auto& id : ids)
-    if (auto it = st.members.find(id); it != st.members.end()) {
+    if (auto it = st.members.find(id); it != st.members.end() && !it->second.stopping) {
       it->second.serving = false;
+      it->second.draining = true;
       it->second.drain_deadline = deadline;
     }
   publish(self);
+  // Whatever this publication changed, it is the one to wait for.
+  for (const auto& id : ids)
+    if (auto it = st.members.find(id); it != st.members.end())
+      it->second.left_at = st.publish_seq;
   arm_check(self);
 }
 
@@ -136,17 +162,27 @@ void stop_all(app_pointer self, std::function<void()> done) {
     });
 }
 
+/// The serving instances (wanted in the balancer, not leaving).
+std::vector<std::string> serving_ids(const app_state& st) {
+  std::vector<std::string> out;
+  for (const auto& [id, m] : st.members)
+    if (m.serving && !m.stopping && !m.draining)
+      out.push_back(id);
+  return out;
+}
+
 /// Starts or stops serving instances until `instances` of the live release
-/// run.
+/// run. On-demand apps (instances = 0) are left to wake-ups and idling.
 void reconcile(app_pointer self) {
   auto& st = self->state;
-  if (!st.running || st.current.version.empty())
+  if (!st.running || st.current.version.empty() || st.deploy)
     return;
-  std::vector<std::string> serving;
-  for (const auto& [id, m] : st.members)
-    if (m.serving && !m.stopping)
-      serving.push_back(id);
   auto wanted = st.current.manifest.instances;
+  if (wanted == 0) {
+    publish(self);
+    return;
+  }
+  auto serving = serving_ids(st);
   while (serving.size() < wanted)
     serving.push_back(spawn_instance(self, st.current, true, true));
   if (serving.size() > wanted) {
@@ -160,6 +196,41 @@ void reconcile(app_pointer self) {
   }
 }
 
+void finish_deploy(app_pointer self, bool ok, std::string message);
+
+/// Carries out what the rollout asks for.
+void apply(app_pointer self, deploy::rollout_step step) {
+  auto& st = self->state;
+  if (!st.deploy)
+    return;
+  auto& d = *st.deploy;
+  for (std::uint32_t i = 0; i < step.start; ++i)
+    d.plan.launched(spawn_instance(self, d.release, false, false));
+  for (const auto& id : step.serve)
+    if (auto it = st.members.find(id); it != st.members.end() && !it->second.stopping)
+      it->second.serving = true;
+  for (const auto& id : step.retire)
+    if (auto it = st.members.find(id); it != st.members.end())
+      it->second.serving = false;
+  if (!step.serve.empty() || !step.retire.empty()) {
+    publish(self);
+    if (!step.serve.empty() && !step.failed)
+      progress(self, d.watcher,
+               deploy_event{{}, "traffic", {}, {}, std::to_string(step.serve.size()) + " new serving; " +
+                                                       d.plan.describe()});
+  }
+  for (const auto& id : step.stop)
+    stop_member(self, id);
+  if (step.wake_at) {
+    auto delay = duration_cast<milliseconds>(*step.wake_at - steady_clock::now()) + milliseconds{1};
+    self->delayed_send(self, std::max(delay, milliseconds{1}), timer_atom::value, ++d.timer);
+  }
+  if (step.finished)
+    finish_deploy(self, true, "release " + d.release.version + " is live");
+  else if (step.failed)
+    finish_deploy(self, false, step.why);
+}
+
 void finish_deploy(app_pointer self, bool ok, std::string message) {
   auto& st = self->state;
   auto d = std::move(*st.deploy);
@@ -171,36 +242,63 @@ void finish_deploy(app_pointer self, bool ok, std::string message) {
   r.release = d.release.version;
   r.message = std::move(message);
   if (ok) {
-    std::vector<std::string> old;
-    for (const auto& [id, m] : st.members)
-      if (m.serving && !m.stopping)
-        old.push_back(id);
-    for (const auto& id : d.instances)
-      if (auto it = st.members.find(id); it != st.members.end())
-        it->second.serving = true;
     st.current = d.release;
     st.running = true;
-    publish(self);
-    progress(self, d.watcher,
-             deploy_event{{}, "traffic", {}, {}, "traffic switched to release " + r.release});
+    progress(self, d.watcher, deploy_event{{}, "traffic", {}, {}, "traffic switched to release " + r.release});
+    // The old instances (out of traffic since their batch) drain and stop.
+    std::vector<std::string> old = d.plan.retired();
+    for (const auto& id : d.plan.old_serving())
+      old.push_back(id);
     drain(self, old);
+    reconcile(self);
     d.promise.deliver(std::move(r));
     return;
   }
-  // Failed: the new instances go, what served before stays untouched.
-  std::set<std::string> ids(d.instances.begin(), d.instances.end());
+  // Failed: the new instances go (the rollout's step stopped them), what
+  // served before serves again.
+  const auto& ids = d.plan.new_instances();
   for (const auto& line : st.ring)
-    if (ids.count(line.instance))
+    if (std::find(ids.begin(), ids.end(), line.instance) != ids.end())
       r.logs.push_back(line);
   if (r.logs.size() > failure_log_lines)
     r.logs.erase(r.logs.begin(), r.logs.end() - failure_log_lines);
   progress(self, d.watcher, deploy_event{{}, "failed", {}, {}, r.message});
-  for (const auto& id : d.instances)
-    stop_member(self, id);
   // Give the routes back as they were (none, for a first deploy).
   self->request(st.config.node, caf::infinite, claim_atom::value, st.config.id, d.previous_routes)
       .then([](ok_atom) {}, [](const caf::error&) {});
+  publish(self);
   d.promise.deliver(std::move(r));
+}
+
+/// Starts a rollout of `release` (a deploy, rollback or restart).
+caf::result<deploy_result> start_rollout(app_pointer self, const release_spec& release, const caf::actor& watcher) {
+  auto& st = self->state;
+  auto promise = self->make_response_promise<deploy_result>();
+  const auto& m = release.manifest;
+  deploy::rollout_settings settings{std::max<std::uint32_t>(m.instances, 1), m.rollout.max_surge,
+                                    milliseconds{m.rollout.hold_ms}};
+  st.deploy = pending_deploy{release,
+                             watcher,
+                             promise,
+                             deploy::rollout{settings, serving_ids(st)},
+                             st.current.version.empty() ? std::vector<route_spec>{} : st.routes_of(st.current),
+                             0};
+  self->request(st.config.node, caf::infinite, claim_atom::value, st.config.id, st.routes_of(release))
+      .then(
+          [self](ok_atom) {
+            if (self->state.deploy)
+              apply(self, self->state.deploy->plan.begin());
+          },
+          [self](const caf::error& err) {
+            auto& s = self->state;
+            if (!s.deploy)
+              return;
+            auto d = std::move(*s.deploy);
+            s.deploy.reset();
+            d.promise.deliver(
+                deploy_result{false, false, false, s.config.id, d.release.version, self->system().render(err), {}});
+          });
+  return promise;
 }
 
 void on_instance(app_pointer self, const instance_event& ev) {
@@ -215,19 +313,14 @@ void on_instance(app_pointer self, const instance_event& ev) {
   m.last.detail = ev.detail;
   m.last.restarts = ev.restarts;
   m.last.since_ms = ev.since_ms;
-  if (st.deploy && std::count(st.deploy->instances.begin(), st.deploy->instances.end(), ev.instance)) {
+  if (st.deploy) {
     auto& d = *st.deploy;
-    progress(self, d.watcher, deploy_event{{}, "instance", ev.instance, ev.state, ev.detail});
-    if (ev.state == "failed" || ev.state == "backoff" || ev.state == "crash-loop") {
-      finish_deploy(self, false, "instance " + ev.instance + " " + ev.detail);
-      return;
-    }
-    bool all = std::all_of(d.instances.begin(), d.instances.end(), [&](const auto& id) {
-      auto i = st.members.find(id);
-      return i != st.members.end() && i->second.last.state == "healthy";
-    });
-    if (all)
-      finish_deploy(self, true, "release " + d.release.version + " is live");
+    const auto& fresh = d.plan.new_instances();
+    if (std::find(fresh.begin(), fresh.end(), ev.instance) != fresh.end())
+      progress(self, d.watcher, deploy_event{{}, "instance", ev.instance, ev.state, ev.detail});
+    auto step = d.plan.on_state(ev.instance, ev.state, ev.detail, steady_clock::now());
+    publish(self);
+    apply(self, std::move(step));
     return;
   }
   publish(self);
@@ -286,9 +379,15 @@ app_status app_state::status() const {
       ++s.healthy;
     if (m.serving && is.state == "crash-loop")
       crash_loop = true;
-    if (!m.serving && !m.stopping)
+    if (m.draining && !m.stopping)
+      is.detail = "draining";
+    else if (!m.serving && !m.stopping)
       is.detail = is.detail.empty() ? "not in traffic" : is.detail;
     s.instance_list.push_back(std::move(is));
+  }
+  if (deploy) {
+    s.next_release = deploy->release.version;
+    s.rollout = deploy->plan.describe();
   }
   if (deploy)
     s.state = "deploying";
@@ -349,7 +448,8 @@ app_actor::behavior_type app(app_pointer self, app_config config) {
                                false,
                                st.config.id,
                                release.version,
-                               "a deploy of release " + st.deploy->release.version + " is in progress",
+                               "a rollout of release " + st.deploy->release.version +
+                                   " is in progress; deploy again when it is done",
                                {}};
         if (release.version == st.current.version && st.running) {
           reconcile(self);
@@ -361,42 +461,27 @@ app_actor::behavior_type app(app_pointer self, app_config config) {
                                "release " + release.version + " is live already",
                                {}};
         }
-        auto promise = self->make_response_promise<deploy_result>();
-        st.deploy =
-            pending_deploy{release,
-                           watcher,
-                           promise,
-                           {},
-                           st.current.version.empty() ? std::vector<route_spec>{} : st.routes_of(st.current)};
-        self->request(st.config.node, caf::infinite, claim_atom::value, st.config.id, st.routes_of(release))
-            .then(
-                [self](ok_atom) {
-                  auto& s = self->state;
-                  if (!s.deploy)
-                    return;
-                  auto& d = *s.deploy;
-                  for (std::uint32_t i = 0; i < d.release.manifest.instances; ++i)
-                    d.instances.push_back(spawn_instance(self, d.release, false, false));
-                },
-                [self](const caf::error& err) {
-                  auto& s = self->state;
-                  if (!s.deploy)
-                    return;
-                  auto d = std::move(*s.deploy);
-                  s.deploy.reset();
-                  d.promise.deliver(deploy_result{
-                      false, false, false, s.config.id, d.release.version, self->system().render(err), {}});
-                });
-        return promise;
+        return start_rollout(self, release, watcher);
       },
-      [](restart_atom, const caf::actor&) -> caf::result<deploy_result> {
-        return caf::make_error(caf::sec::runtime_error, "restart: not available yet");
+      [self](restart_atom, const caf::actor& watcher) -> caf::result<deploy_result> {
+        auto& st = self->state;
+        deploy_result r{false, false, false, st.config.id, st.current.version, {}, {}};
+        if (st.deploy) {
+          r.message = "a rollout of release " + st.deploy->release.version + " is in progress; restart after it";
+          return r;
+        }
+        if (!st.running || st.current.version.empty() || serving_ids(st).empty()) {
+          r.ok = true;
+          r.message = "no instance running; the next start uses the new environment";
+          return r;
+        }
+        return start_rollout(self, st.current, watcher);
       },
       [self](status_atom) { return self->state.status(); },
       [self](scale_atom, std::uint32_t n) -> caf::result<app_status> {
         auto& st = self->state;
-        if (n == 0 || n > 64)
-          return caf::make_error(caf::sec::invalid_argument, "instances must be between 1 and 64");
+        if (n > 64)
+          return caf::make_error(caf::sec::invalid_argument, "instances must be between 0 and 64");
         if (st.deploy)
           return caf::make_error(caf::sec::invalid_argument, "a deploy is in progress; scale after it");
         st.current.manifest.instances = n;
@@ -432,7 +517,8 @@ app_actor::behavior_type app(app_pointer self, app_config config) {
         auto promise = self->make_response_promise<ok_atom>();
         stop_all(self, [self, promise]() mutable {
           auto& s = self->state;
-          self->send(s.config.node, backends_atom::value, app_backends{s.config.id, {}});
+          self->request(s.config.node, caf::infinite, backends_atom::value, app_backends{s.config.id, {}})
+              .then([](ok_atom) {}, [](const caf::error&) {});
           self->request(s.config.node, caf::infinite, claim_atom::value, s.config.id,
                         std::vector<route_spec>{})
               .then(
@@ -454,6 +540,11 @@ app_actor::behavior_type app(app_pointer self, app_config config) {
           self->send(it->second.handle, check_atom::value);
       },
       [](wake_atom) {},
+      [self](timer_atom, std::uint64_t gen) {
+        auto& st = self->state;
+        if (st.deploy && st.deploy->timer == gen)
+          apply(self, st.deploy->plan.tick(steady_clock::now()));
+      },
       [self](check_atom) {
         auto& st = self->state;
         st.check_armed = false;
@@ -461,9 +552,11 @@ app_actor::behavior_type app(app_pointer self, app_config config) {
         std::vector<std::string> done;
         bool waiting = false;
         for (const auto& [id, m] : st.members) {
-          if (m.serving || m.stopping || m.drain_deadline == steady_clock::time_point{})
+          if (!m.draining || m.stopping)
             continue;
-          if (st.config.registry->stats(id)->in_flight.load(std::memory_order_relaxed) == 0 ||
+          // Not before the node confirmed that new requests no longer see it.
+          bool unseen = st.publish_acked >= m.left_at;
+          if ((unseen && st.config.registry->stats(id)->in_flight.load(std::memory_order_relaxed) == 0) ||
               now >= m.drain_deadline)
             done.push_back(id);
           else

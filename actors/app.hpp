@@ -3,17 +3,25 @@
 // `instance` actor each), its claim on routes, and the set of instances the
 // data plane may use, which it publishes to the node whenever it changes.
 //
-// A deploy starts the new release's instances beside the serving ones (out
-// of traffic); once every new instance is healthy the new set is published
-// and the old instances leave the load balancer, drain (their in-flight
-// requests finish) and stop. If a new instance fails, the new ones are
-// stopped and what served before keeps serving, untouched.
+// A deploy (or a rollback, or a restart after the secrets changed) is a
+// rolling update driven by a deploy::rollout state machine: new instances
+// start in batches of `max_surge`, out of traffic; once a batch has been
+// healthy for the hold time it joins the load balancer and as many old
+// instances leave it. Old instances stay up, idle, until the rollout is
+// done; then they drain (their in-flight requests finish, up to the drain
+// timeout) and stop. If a new instance fails in any phase, the new ones are
+// stopped and the old ones serve again, untouched. One rollout at a time.
+//
+// An instance leaves the balancer only once the node confirmed that new
+// requests no longer see it (the reply to backends_atom); only then does
+// its in-flight count tell whether it is drained.
 //
 // The app keeps the recent output of its instances (a ring for `ika logs`,
 // a rotated file in the data dir) and forwards new lines to followers.
 
 #include "actors/instance.hpp"
 #include "protocol/interfaces.hpp"
+#include "runtime/deploy/rollout.hpp"
 #include "runtime/proxy/backends.hpp"
 
 #include <caf/typed_event_based_actor.hpp>
@@ -48,26 +56,27 @@ struct app_config {
   bool restore_stopped = false;
   log_writer write_log;
   log_reader read_log;
-  /// How long old instances may keep their in-flight requests after they
-  /// left the load balancer.
-  std::chrono::milliseconds drain_timeout{30'000};
 };
 
 /// One instance as its app sees it.
 struct app_member {
   protocol::instance_actor handle;
   protocol::instance_status last; ///< from its latest event
-  bool serving = false;           ///< belongs to the live release (vs. a deploy's new or a draining old one)
+  bool serving = false;           ///< in the load balancer (wanted; published once healthy)
   bool stopping = false;
+  bool draining = false;          ///< left for good: stop once drained
+  std::uint64_t left_at = 0;      ///< the publication that took it out of the balancer
   std::chrono::steady_clock::time_point drain_deadline{};
 };
 
+/// A rollout under way: the release it rolls out and who waits for it.
 struct pending_deploy {
   protocol::release_spec release;
   caf::actor watcher;
   caf::typed_response_promise<protocol::deploy_result> promise;
-  std::vector<std::string> instances;
+  deploy::rollout plan;
   std::vector<protocol::route_spec> previous_routes;
+  std::uint64_t timer = 0; ///< generation of the hold timer
 };
 
 struct app_state {
@@ -82,6 +91,9 @@ struct app_state {
   std::deque<protocol::log_line> ring;
   std::vector<std::pair<caf::actor, protocol::log_query>> followers;
   std::vector<protocol::backend_spec> published;
+  bool published_on_demand = false;
+  std::uint64_t publish_seq = 0;   ///< publications sent to the node
+  std::uint64_t publish_acked = 0; ///< ... and confirmed by it
   bool check_armed = false;
   std::vector<caf::typed_response_promise<protocol::app_status>> stop_waiters;
   std::vector<caf::typed_response_promise<protocol::ok_atom>> delete_waiters;

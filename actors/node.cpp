@@ -212,7 +212,7 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
         }
         return publish(self);
       },
-      [self](backends_atom, const app_backends& b) {
+      [self](backends_atom, const app_backends& b) -> caf::result<ok_atom> {
         auto& st = self->state;
         if (b.backends.empty() && !st.app_routes.count(b.app))
           st.backends.erase(b.app);
@@ -221,7 +221,7 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
         // The app vouches for every instance it lists: no longer suspect.
         for (const auto& spec : b.backends)
           st.registry->stats(spec.instance)->suspect.store(false, std::memory_order_relaxed);
-        publish_then(self, [] {});
+        return publish(self);
       },
       [self](status_atom) { return make_status(self); },
       [self](drain_atom, caf::timespan timeout) -> caf::result<drain_result> {

@@ -43,8 +43,10 @@ using node_actor = caf::typed_actor<
     // previous ones; none releases them. Refused, naming the owner, when
     // another app or the static config has the same host and path.
     caf::replies_to<claim_atom, std::string, std::vector<route_spec>>::with<ok_atom>,
-    // an app actor, whenever its set of healthy instances changes.
-    caf::reacts_to<backends_atom, app_backends>, caf::replies_to<status_atom>::with<node_status>,
+    // an app actor, whenever its set of healthy instances changes. Replies
+    // once every listener routes new requests by it (an instance that left
+    // gets no new request after the reply: the app may then drain it).
+    caf::replies_to<backends_atom, app_backends>::with<ok_atom>, caf::replies_to<status_atom>::with<node_status>,
     // ika serve, on SIGTERM: drain every listener within the timespan.
     caf::replies_to<drain_atom, caf::timespan>::with<drain_result>,
     // ika serve, on SIGINT or after draining: stop everything now.
@@ -98,8 +100,8 @@ using app_actor = caf::typed_actor<
     caf::reacts_to<instance_atom, instance_event>,
     // the process supervisor's thread: a line of an instance's output.
     caf::reacts_to<output_atom, log_line>,
-    // itself: re-check a drain or a deploy's progress.
-    caf::reacts_to<check_atom>,
+    // itself: re-check a drain; a rollout's hold timer (generation).
+    caf::reacts_to<check_atom>, caf::reacts_to<timer_atom, std::uint64_t>,
     // the data plane: a connect to this instance failed.
     caf::reacts_to<suspect_atom, std::string>,
     // the data plane: a request waits for this on-demand app; start an

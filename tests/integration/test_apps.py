@@ -233,8 +233,10 @@ class RefusalTest(AppsTestCase):
             "routes": ('name = "noroutes"\ncommand = ["true"]\n', "routes"),
             "command": ('name = "nocmd"\n[[routes]]\nhost = "x.test"\n', "command"),
             "unknown": ('name = "unk"\ncommand = ["true"]\ncolour = "red"\n[[routes]]\nhost = "x.test"\n', "colour"),
-            "instances": ('name = "many"\ncommand = ["true"]\ninstances = 0\n[[routes]]\nhost = "x.test"\n',
+            "instances": ('name = "many"\ncommand = ["true"]\ninstances = 65\n[[routes]]\nhost = "x.test"\n',
                           "instances"),
+            "surge": ('name = "surge"\ncommand = ["true"]\n[deploy]\nmax_surge = 0\n[[routes]]\nhost = "x.test"\n',
+                      "deploy.max_surge"),
             "env": ('name = "envy"\ncommand = ["true"]\n[[routes]]\nhost = "x.test"\n[env]\nPORT = "1"\n', "PORT"),
             "syntax": ('name = "syn\ncommand = ["true"]\n', "ika.toml"),
         }

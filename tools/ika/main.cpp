@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
   client_flags(status, copts);
   auto* scale = app.add_subcommand("scale", "Set an app's number of instances");
   scale->add_option("app", app_name, "App name")->required();
-  scale->add_option("instances", count, "Instances (1-64)")->required();
+  scale->add_option("instances", count, "Instances (0-64; 0 = on demand)")->required();
   client_flags(scale, copts);
   auto* logs = app.add_subcommand("logs", "Show an app's output");
   logs->add_option("app", app_name, "App name")->required();
