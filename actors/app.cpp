@@ -58,6 +58,31 @@ void arm_check(app_pointer self) {
   self->delayed_send(self, milliseconds{50}, check_atom::value);
 }
 
+/// Runs what waited for publications up to `acked`.
+void confirmed(app_pointer self, std::uint64_t acked) {
+  auto& st = self->state;
+  st.publish_acked = std::max(st.publish_acked, acked);
+  auto waiting = std::move(st.on_published);
+  st.on_published.clear();
+  for (auto& [seq, fn] : waiting) {
+    if (seq <= st.publish_acked)
+      fn();
+    else
+      st.on_published.emplace_back(seq, std::move(fn));
+  }
+}
+
+/// Runs `fn` once every publication sent so far is confirmed by the node
+/// (at once when they are).
+void when_published(app_pointer self, std::function<void()> fn) {
+  auto& st = self->state;
+  if (st.publish_acked >= st.publish_seq) {
+    fn();
+    return;
+  }
+  st.on_published.emplace_back(st.publish_seq, std::move(fn));
+}
+
 /// Publishes the serving, healthy instances, if that set changed; the
 /// node's reply moves publish_acked forward (and may let drains finish).
 void publish(app_pointer self) {
@@ -84,13 +109,12 @@ void publish(app_pointer self) {
   self->request(st.config.node, caf::infinite, backends_atom::value, std::move(msg))
       .then(
           [self, seq](ok_atom) {
-            auto& s = self->state;
-            s.publish_acked = std::max(s.publish_acked, seq);
+            confirmed(self, seq);
             arm_check(self);
           },
           [self, seq](const caf::error&) {
             // The node is going away; nothing routes to anything any more.
-            self->state.publish_acked = std::max(self->state.publish_acked, seq);
+            confirmed(self, seq);
           });
 }
 
@@ -216,8 +240,11 @@ void apply(app_pointer self, deploy::rollout_step step) {
     publish(self);
     if (!step.serve.empty() && !step.failed)
       progress(self, d.watcher,
-               deploy_event{{}, "traffic", {}, {}, std::to_string(step.serve.size()) + " new serving; " +
-                                                       d.plan.describe()});
+               deploy_event{{},
+                            "traffic",
+                            {},
+                            {},
+                            std::to_string(step.serve.size()) + " new serving; " + d.plan.describe()});
   }
   for (const auto& id : step.stop)
     stop_member(self, id);
@@ -244,14 +271,17 @@ void finish_deploy(app_pointer self, bool ok, std::string message) {
   if (ok) {
     st.current = d.release;
     st.running = true;
-    progress(self, d.watcher, deploy_event{{}, "traffic", {}, {}, "traffic switched to release " + r.release});
+    progress(self, d.watcher,
+             deploy_event{{}, "traffic", {}, {}, "traffic switched to release " + r.release});
     // The old instances (out of traffic since their batch) drain and stop.
     std::vector<std::string> old = d.plan.retired();
     for (const auto& id : d.plan.old_serving())
       old.push_back(id);
     drain(self, old);
     reconcile(self);
-    d.promise.deliver(std::move(r));
+    // The reply says "live": new requests must see the new instances.
+    when_published(self,
+                   [promise = d.promise, r = std::move(r)]() mutable { promise.deliver(std::move(r)); });
     return;
   }
   // Failed: the new instances go (the rollout's step stopped them), what
@@ -267,22 +297,24 @@ void finish_deploy(app_pointer self, bool ok, std::string message) {
   self->request(st.config.node, caf::infinite, claim_atom::value, st.config.id, d.previous_routes)
       .then([](ok_atom) {}, [](const caf::error&) {});
   publish(self);
-  d.promise.deliver(std::move(r));
+  when_published(self, [promise = d.promise, r = std::move(r)]() mutable { promise.deliver(std::move(r)); });
 }
 
 /// Starts a rollout of `release` (a deploy, rollback or restart).
-caf::result<deploy_result> start_rollout(app_pointer self, const release_spec& release, const caf::actor& watcher) {
+caf::result<deploy_result> start_rollout(app_pointer self, const release_spec& release,
+                                         const caf::actor& watcher) {
   auto& st = self->state;
   auto promise = self->make_response_promise<deploy_result>();
   const auto& m = release.manifest;
   deploy::rollout_settings settings{std::max<std::uint32_t>(m.instances, 1), m.rollout.max_surge,
                                     milliseconds{m.rollout.hold_ms}};
-  st.deploy = pending_deploy{release,
-                             watcher,
-                             promise,
-                             deploy::rollout{settings, serving_ids(st)},
-                             st.current.version.empty() ? std::vector<route_spec>{} : st.routes_of(st.current),
-                             0};
+  st.deploy =
+      pending_deploy{release,
+                     watcher,
+                     promise,
+                     deploy::rollout{settings, serving_ids(st)},
+                     st.current.version.empty() ? std::vector<route_spec>{} : st.routes_of(st.current),
+                     0};
   self->request(st.config.node, caf::infinite, claim_atom::value, st.config.id, st.routes_of(release))
       .then(
           [self](ok_atom) {
@@ -295,8 +327,8 @@ caf::result<deploy_result> start_rollout(app_pointer self, const release_spec& r
               return;
             auto d = std::move(*s.deploy);
             s.deploy.reset();
-            d.promise.deliver(
-                deploy_result{false, false, false, s.config.id, d.release.version, self->system().render(err), {}});
+            d.promise.deliver(deploy_result{
+                false, false, false, s.config.id, d.release.version, self->system().render(err), {}});
           });
   return promise;
 }
@@ -467,7 +499,8 @@ app_actor::behavior_type app(app_pointer self, app_config config) {
         auto& st = self->state;
         deploy_result r{false, false, false, st.config.id, st.current.version, {}, {}};
         if (st.deploy) {
-          r.message = "a rollout of release " + st.deploy->release.version + " is in progress; restart after it";
+          r.message =
+              "a rollout of release " + st.deploy->release.version + " is in progress; restart after it";
           return r;
         }
         if (!st.running || st.current.version.empty() || serving_ids(st).empty()) {

@@ -64,8 +64,8 @@ struct app_member {
   protocol::instance_status last; ///< from its latest event
   bool serving = false;           ///< in the load balancer (wanted; published once healthy)
   bool stopping = false;
-  bool draining = false;          ///< left for good: stop once drained
-  std::uint64_t left_at = 0;      ///< the publication that took it out of the balancer
+  bool draining = false;     ///< left for good: stop once drained
+  std::uint64_t left_at = 0; ///< the publication that took it out of the balancer
   std::chrono::steady_clock::time_point drain_deadline{};
 };
 
@@ -94,6 +94,8 @@ struct app_state {
   bool published_on_demand = false;
   std::uint64_t publish_seq = 0;   ///< publications sent to the node
   std::uint64_t publish_acked = 0; ///< ... and confirmed by it
+  /// Run once publication `first` is confirmed.
+  std::vector<std::pair<std::uint64_t, std::function<void()>>> on_published;
   bool check_armed = false;
   std::vector<caf::typed_response_promise<protocol::app_status>> stop_waiters;
   std::vector<caf::typed_response_promise<protocol::ok_atom>> delete_waiters;

@@ -46,7 +46,8 @@ using node_actor = caf::typed_actor<
     // an app actor, whenever its set of healthy instances changes. Replies
     // once every listener routes new requests by it (an instance that left
     // gets no new request after the reply: the app may then drain it).
-    caf::replies_to<backends_atom, app_backends>::with<ok_atom>, caf::replies_to<status_atom>::with<node_status>,
+    caf::replies_to<backends_atom, app_backends>::with<ok_atom>,
+    caf::replies_to<status_atom>::with<node_status>,
     // ika serve, on SIGTERM: drain every listener within the timespan.
     caf::replies_to<drain_atom, caf::timespan>::with<drain_result>,
     // ika serve, on SIGINT or after draining: stop everything now.

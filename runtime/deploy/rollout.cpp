@@ -164,7 +164,8 @@ std::string rollout::describe() const {
   std::string out = "batch " + std::to_string(batch_number_) + "/" + std::to_string(batches) + ": ";
   switch (phase_) {
     case rollout_phase::starting: {
-      auto healthy = std::count_if(batch_.begin(), batch_.end(), [](const member& m) { return m.state == "healthy"; });
+      auto healthy =
+          std::count_if(batch_.begin(), batch_.end(), [](const member& m) { return m.state == "healthy"; });
       out += "starting " + count_of(batch_wanted_, "instance") + " (" + std::to_string(healthy) + " healthy)";
       break;
     }

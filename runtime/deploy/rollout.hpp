@@ -49,13 +49,13 @@ struct rollout_settings {
 /// What the app must do after an event. Fields are independent; an empty
 /// step means "nothing, wait for the next event".
 struct rollout_step {
-  std::uint32_t start = 0;          ///< start this many new instances (then call launched() for each)
-  std::vector<std::string> serve;   ///< put these into the load balancer
-  std::vector<std::string> retire;  ///< take these out of it (old ones: keep running until done)
-  std::vector<std::string> stop;    ///< stop these (failure: the new ones)
+  std::uint32_t start = 0;         ///< start this many new instances (then call launched() for each)
+  std::vector<std::string> serve;  ///< put these into the load balancer
+  std::vector<std::string> retire; ///< take these out of it (old ones: keep running until done)
+  std::vector<std::string> stop;   ///< stop these (failure: the new ones)
   std::optional<std::chrono::steady_clock::time_point> wake_at; ///< call tick() then
-  bool finished = false;            ///< done: drain and stop every old instance
-  bool failed = false;              ///< failed: `why` says why
+  bool finished = false;                                        ///< done: drain and stop every old instance
+  bool failed = false;                                          ///< failed: `why` says why
   std::string why;
 };
 
@@ -106,7 +106,7 @@ private:
   std::vector<std::string> old_;
   std::vector<std::string> retired_;
   std::vector<std::string> new_;
-  std::vector<member> batch_; ///< the current batch
+  std::vector<member> batch_;  ///< the current batch
   std::vector<member> served_; ///< new instances of earlier batches (serving)
   std::uint32_t batch_number_ = 0;
   std::uint32_t batch_wanted_ = 0;

@@ -21,7 +21,8 @@ from ikatest import Client, IkaTestCase, wait_until
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
 
-# An app that answers with its instance id; /crash exits the process; with
+# An app that answers "<instance> <$VERSION> <path>"; /crash exits the
+# process; /slow answers after 2 s; with
 # $CRASH_FILE present it dies at start (a crash loop); $SLOW_START delays
 # listening.
 PY_APP = r'''
@@ -37,6 +38,8 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/crash":
             os._exit(1)
+        if self.path == "/slow":
+            time.sleep(2)
         if self.path == "/health":
             sick = os.path.join(os.environ.get("HEALTH_DIR", "/nonexistent"), os.environ["IKA_INSTANCE"])
             code = 503 if os.path.exists(sick) else 200
