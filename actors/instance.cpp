@@ -22,6 +22,9 @@ enum timer_kind : std::uint32_t {
   stop_deadline = 3,
 };
 
+/// How soon, and how often at first, a starting process is probed.
+constexpr milliseconds first_start_probe{10};
+
 /// A crash after this long healthy starts the backoff from the beginning.
 constexpr auto stable_run = seconds{30};
 
@@ -129,7 +132,7 @@ void launch(instance_pointer self) {
   st.port = rt.pick_port();
   st.passes = st.fails = 0;
   st.probing = false;
-  st.start_probe_delay = milliseconds{20};
+  st.start_probe_delay = first_start_probe;
   if (st.port == 0) {
     fail_start(self, "no free port");
     return;
@@ -187,7 +190,11 @@ void on_probe(instance_pointer self, bool ok, const std::string& detail) {
         enter(self, instance_phase::healthy);
       } else {
         st.detail = detail;
-        st.start_probe_delay = std::min(st.start_probe_delay * 2, milliseconds{500});
+        // Every 10 ms for the first seconds (a refused connect costs next
+        // to nothing, and an on-demand app's first request waits for this
+        // probe), then backing off.
+        if (unix_ms() - st.since_ms >= 2'000)
+          st.start_probe_delay = std::min(st.start_probe_delay * 2, milliseconds{500});
         arm(self, next_probe, st.start_probe_delay);
       }
       return;

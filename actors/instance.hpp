@@ -112,7 +112,7 @@ struct instance_state {
   bool probing = false;                ///< a probe is out
   bool launching = false;              ///< a spawn is under way
   bool announced_ready = false;        ///< the app wrote its ready line
-  std::chrono::milliseconds start_probe_delay{20};
+  std::chrono::milliseconds start_probe_delay{10};
   std::string token; ///< sent with health probes
   std::string detail;
   std::vector<caf::typed_response_promise<protocol::ok_atom>> stop_promises;

@@ -202,5 +202,50 @@ class RolloutUnderLoadTest(AppsTestCase):
         self.assertEqual({s[1] for s in observer.samples}, {200})
 
 
+class RolloutStateTest(AppsTestCase):
+
+    def release_dir(self, version, hold="3s", instances=2):
+        text = ('name = "slowroll"\ncommand = ["python3", "app.py"]\ninstances = %d\n'
+                '[deploy]\nhold = "%s"\n[[routes]]\nhost = "slow.test"\n[env]\nVERSION = "%s"\n'
+                % (instances, hold, version))
+        return self.app_dir({"ika.toml": text, "app.py": PY_APP})
+
+    def test_status_shows_both_releases_and_a_second_deploy_is_refused(self):
+        ika = self.node()
+        self.deploy(ika, self.release_dir("one", hold="0s"))
+        first = self.status(ika, "slowroll")["release"]
+
+        rollout = {}
+        runner = threading.Thread(target=lambda: rollout.update(proc=ika.cli("deploy", self.release_dir("two"),
+                                                                            timeout=60)), daemon=True)
+        runner.start()
+        # While the new batch holds, status names both releases and the progress.
+        seen = {}
+
+        def both_builds():
+            st = self.status(ika, "slowroll")
+            seen.update(st)
+            return st.get("next_release") and len({i["release"] for i in st["instance_list"]}) == 2
+        wait_until(both_builds, timeout=30, message="a rollout with both releases in status")
+        self.assertEqual(seen["release"], first)
+        self.assertEqual(seen["state"], "deploying")
+        self.assertNotEqual(seen["next_release"], first)
+        self.assertIn("batch 1/2", seen["rollout"])
+
+        # A second deploy meanwhile is refused, naming the rollout.
+        second = ika.cli("deploy", self.release_dir("three"), timeout=60)
+        self.assertEqual(second.returncode, 1, second.stdout + second.stderr)
+        self.assertIn("in progress", second.stdout + second.stderr)
+
+        runner.join(timeout=60)
+        self.assertEqual(rollout["proc"].returncode, 0, rollout["proc"].stdout + rollout["proc"].stderr)
+        st = self.status(ika, "slowroll")
+        self.assertEqual(st["release"], seen["next_release"])
+        self.assertEqual(st.get("next_release", ""), "")
+        wait_until(lambda: {i["release"] for i in self.instances(ika, "slowroll")} == {st["release"]}, timeout=20,
+                   message="the old release's instances stop")
+        self.assertEqual(self.get(ika, "slow.test").body.split()[1], b"two")
+
+
 if __name__ == "__main__":
     unittest.main()
