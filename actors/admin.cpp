@@ -294,6 +294,7 @@ void record_live(admin_pointer self, const release_spec& live, std::function<voi
         return;
       }
       auto doomed = deploy::releases_to_prune(rs, live.version);
+      std::erase_if(doomed, [self](const std::string& v) { return self->state.deploying.count(v) > 0; });
       if (doomed.empty()) {
         done({});
         return;
@@ -325,9 +326,16 @@ void run_deploy(admin_pointer self, const release_spec& release, const caf::acto
   } else {
     handle = it->second;
   }
+  ++st.deploying[release.version];
+  auto done_deploying = [self, version = release.version] {
+    auto& s = self->state;
+    if (auto d = s.deploying.find(version); d != s.deploying.end() && --d->second == 0)
+      s.deploying.erase(d);
+  };
   self->request(handle, caf::infinite, deploy_atom::value, release, watcher)
       .then(
-          [self, promise, release, fresh, handle](deploy_result& r) mutable {
+          [self, promise, release, fresh, handle, done_deploying](deploy_result& r) mutable {
+            done_deploying();
             auto& s = self->state;
             if (!r.ok) {
               // A first deploy that failed leaves no app behind.
@@ -357,7 +365,10 @@ void run_deploy(admin_pointer self, const release_spec& release, const caf::acto
               });
             });
           },
-          [promise](caf::error& err) mutable { promise.deliver(std::move(err)); });
+          [promise, done_deploying](caf::error& err) mutable {
+            done_deploying();
+            promise.deliver(std::move(err));
+          });
 }
 
 caf::result<deploy_result> on_deploy(admin_pointer self, const deploy_request& req) {
