@@ -1,5 +1,7 @@
 #include "actors/admin.hpp"
 
+#include "runtime/deploy/release_history.hpp"
+
 #include <caf/event_based_actor.hpp>
 
 #include <algorithm>
@@ -68,6 +70,9 @@ void persist_release(admin_pointer self, const release_spec& r, std::function<vo
   rec.version = r.version;
   rec.created = next_version(self);
   rec.manifest = r.manifest;
+  auto usage = deploy::measure_dir(r.dir);
+  rec.files = usage.files;
+  rec.bytes = usage.bytes;
   persist(self, to_versioned(rec), std::move(done));
 }
 
@@ -191,17 +196,127 @@ caf::result<std::uint32_t> on_chunk(admin_pointer self, upload_chunk& c) {
   return promise;
 }
 
-caf::result<deploy_result> on_deploy(admin_pointer self, const deploy_request& req) {
+// -- releases: history, rollback, pruning ---------------------------------------
+
+/// The stored releases of `app` (records that do not decode are skipped);
+/// `done` gets them, or why not. Without a store: the known ones, no history.
+void load_releases(admin_pointer self, const std::string& app,
+                   std::function<void(std::vector<release_record>, std::string)> done) {
   auto& st = self->state;
-  auto rel = st.releases.find(req.version);
-  if (rel == st.releases.end()) {
-    deploy_result r;
-    r.unknown_release = true;
-    r.release = req.version;
-    r.message = "release " + req.version + " is not on this node; upload it first";
-    return r;
+  if (!st.config.store) {
+    std::vector<release_record> out;
+    for (const auto& [version, spec] : st.releases)
+      if (spec.app == app)
+        out.push_back(release_record{spec.app, spec.version, {}, spec.manifest, 0, 0, {}});
+    done(std::move(out), {});
+    return;
   }
-  const auto& release = rel->second;
+  self->request(st.config.store, seconds{30}, list_atom::value, std::string{release_kind})
+      .then(
+          [app, done](std::vector<versioned_record>& recs) {
+            std::vector<release_record> out;
+            for (const auto& rec : recs)
+              if (rec.key.size() > app.size() && rec.key.compare(0, app.size() + 1, app + "/") == 0)
+                if (auto r = decode_release_record(rec.body); r && r->app == app)
+                  out.push_back(std::move(*r));
+            done(std::move(out), {});
+          },
+          [self, done](const caf::error& err) { done({}, self->system().render(err)); });
+}
+
+/// The release app `id` serves (or would, stopped); "" without the app.
+void live_release(admin_pointer self, const std::string& id, std::function<void(std::string)> done) {
+  auto& st = self->state;
+  auto it = st.apps.find(id);
+  if (it == st.apps.end()) {
+    done({});
+    return;
+  }
+  self->request(it->second, seconds{10}, status_atom::value)
+      .then([done](const app_status& s) { done(s.release); }, [done](const caf::error&) { done({}); });
+}
+
+/// The releases of `app` and its live one, together.
+void load_history(admin_pointer self, const std::string& app,
+                  std::function<void(std::vector<release_record>, std::string live, std::string err)> done) {
+  live_release(self, app, [self, app, done](std::string live) {
+    load_releases(self, app, [live, done](std::vector<release_record> rs, std::string err) {
+      done(std::move(rs), live, std::move(err));
+    });
+  });
+}
+
+/// Deletes release `version` of `app` from the store, then its directory.
+void prune_release(admin_pointer self, const std::string& app, const std::string& version,
+                   std::function<void(std::string)> done) {
+  auto& st = self->state;
+  auto remove_dir = [self, version, done](std::string err) {
+    auto& s = self->state;
+    if (!err.empty()) {
+      done("release " + version.substr(0, 12) + " not pruned: " + err);
+      return;
+    }
+    auto it = s.releases.find(version);
+    if (it != s.releases.end()) {
+      err = deploy::remove_release_dir(it->second.dir, version);
+      s.releases.erase(it);
+    }
+    done(err);
+  };
+  if (!st.config.store) {
+    remove_dir({});
+    return;
+  }
+  self->request(st.config.store, seconds{30}, delete_atom::value, std::string{release_kind},
+                app + "/" + version, next_version(self))
+      .then([remove_dir](const put_result&) { remove_dir({}); },
+            [self, remove_dir](const caf::error& err) { remove_dir(self->system().render(err)); });
+}
+
+/// After `live` became the live release of its app: records when, then
+/// prunes the app's releases beyond deploy::kept_releases. `done` gets ""
+/// or a note on what could not be done (the deploy stands either way).
+void record_live(admin_pointer self, const release_spec& live, std::function<void(std::string)> done) {
+  load_releases(self, live.app, [self, live, done](std::vector<release_record> rs, std::string err) {
+    if (!err.empty()) {
+      done("release history not saved: " + err);
+      return;
+    }
+    auto it = std::find_if(rs.begin(), rs.end(), [&](const auto& r) { return r.version == live.version; });
+    if (it == rs.end()) {
+      rs.push_back(release_record{live.app, live.version, next_version(self), live.manifest, 0, 0, {}});
+      it = std::prev(rs.end());
+    }
+    it->deployed = next_version(self);
+    persist(self, to_versioned(*it), [self, live, rs, done](std::string not_saved) {
+      if (!not_saved.empty()) {
+        done("release history not saved: " + not_saved);
+        return;
+      }
+      auto doomed = deploy::releases_to_prune(rs, live.version);
+      std::erase_if(doomed, [self](const std::string& v) { return self->state.deploying.count(v) > 0; });
+      if (doomed.empty()) {
+        done({});
+        return;
+      }
+      auto left = std::make_shared<std::size_t>(doomed.size());
+      auto notes = std::make_shared<std::string>();
+      for (const auto& v : doomed)
+        prune_release(self, live.app, v, [left, notes, done](std::string note) {
+          if (!note.empty())
+            *notes += (notes->empty() ? "" : "; ") + note;
+          if (--*left == 0)
+            done(*notes);
+        });
+    });
+  });
+}
+
+/// Runs `release` on its app (spawned for a first deploy); on success makes
+/// it durable as the app's release and in the release history.
+void run_deploy(admin_pointer self, const release_spec& release, const caf::actor& watcher,
+                caf::typed_response_promise<deploy_result> promise) {
+  auto& st = self->state;
   bool fresh = false;
   auto it = st.apps.find(release.app);
   app_actor handle;
@@ -211,10 +326,16 @@ caf::result<deploy_result> on_deploy(admin_pointer self, const deploy_request& r
   } else {
     handle = it->second;
   }
-  auto promise = self->make_response_promise<deploy_result>();
-  self->request(handle, caf::infinite, deploy_atom::value, release, req.watcher)
+  ++st.deploying[release.version];
+  auto done_deploying = [self, version = release.version] {
+    auto& s = self->state;
+    if (auto d = s.deploying.find(version); d != s.deploying.end() && --d->second == 0)
+      s.deploying.erase(d);
+  };
+  self->request(handle, caf::infinite, deploy_atom::value, release, watcher)
       .then(
-          [self, promise, release, fresh, handle](deploy_result& r) mutable {
+          [self, promise, release, fresh, handle, done_deploying](deploy_result& r) mutable {
+            done_deploying();
             auto& s = self->state;
             if (!r.ok) {
               // A first deploy that failed leaves no app behind.
@@ -230,15 +351,123 @@ caf::result<deploy_result> on_deploy(admin_pointer self, const deploy_request& r
               promise.deliver(std::move(r));
               return;
             }
-            persist_app(self, release, true, [promise, r](std::string err) mutable {
+            persist_app(self, release, true, [self, promise, release, r](std::string err) mutable {
               if (!err.empty()) {
                 r.ok = false;
                 r.message = "release is live, but the node's state was not saved: " + err;
+                promise.deliver(std::move(r));
+                return;
               }
-              promise.deliver(std::move(r));
+              record_live(self, release, [promise, r](std::string note) mutable {
+                if (!note.empty())
+                  r.message += (r.message.empty() ? "" : "; ") + note;
+                promise.deliver(std::move(r));
+              });
             });
           },
-          [promise](caf::error& err) mutable { promise.deliver(std::move(err)); });
+          [promise, done_deploying](caf::error& err) mutable {
+            done_deploying();
+            promise.deliver(std::move(err));
+          });
+}
+
+caf::result<deploy_result> on_deploy(admin_pointer self, const deploy_request& req) {
+  auto& st = self->state;
+  auto rel = st.releases.find(req.version);
+  if (rel == st.releases.end()) {
+    deploy_result r;
+    r.unknown_release = true;
+    r.release = req.version;
+    r.message = "release " + req.version + " is not on this node; upload it first";
+    return r;
+  }
+  auto promise = self->make_response_promise<deploy_result>();
+  run_deploy(self, rel->second, req.watcher, promise);
+  return promise;
+}
+
+caf::result<std::vector<release_info>> on_releases(admin_pointer self, const std::string& app) {
+  auto promise = self->make_response_promise<std::vector<release_info>>();
+  load_history(
+      self, app,
+      [self, app, promise](std::vector<release_record> rs, std::string live, std::string err) mutable {
+        if (!err.empty()) {
+          promise.deliver(caf::make_error(caf::sec::runtime_error, "releases: " + err));
+          return;
+        }
+        if (rs.empty() && !self->state.apps.count(app)) {
+          promise.deliver(no_app(app));
+          return;
+        }
+        deploy::sort_newest_first(rs);
+        std::vector<release_info> out;
+        for (const auto& r : rs) {
+          release_info i{r.version, static_cast<std::int64_t>(r.created.physical_ms), r.version == live,
+                         r.files, r.bytes};
+          if (auto it = self->state.releases.find(r.version);
+              it != self->state.releases.end() && i.files == 0) {
+            auto usage = deploy::measure_dir(it->second.dir); // records from before files were counted
+            i.files = usage.files;
+            i.bytes = usage.bytes;
+          }
+          out.push_back(std::move(i));
+        }
+        promise.deliver(std::move(out));
+      });
+  return promise;
+}
+
+caf::result<deploy_result> on_rollback(admin_pointer self, const std::string& app, const std::string& version,
+                                       const caf::actor& watcher) {
+  if (!self->state.apps.count(app))
+    return no_app(app);
+  auto promise = self->make_response_promise<deploy_result>();
+  load_history(self, app,
+               [self, app, version, watcher, promise](std::vector<release_record> rs, std::string live,
+                                                      std::string err) mutable {
+                 if (!err.empty()) {
+                   promise.deliver(caf::make_error(caf::sec::runtime_error, "rollback: " + err));
+                   return;
+                 }
+                 auto& st = self->state;
+                 std::vector<std::string> versions;
+                 for (const auto& r : rs)
+                   if (st.releases.count(r.version))
+                     versions.push_back(r.version);
+                 auto short_live = live.substr(0, 12);
+                 if (versions.size() <= 1) {
+                   promise.deliver(refuse("rollback: " + app + " has only one release (" + short_live +
+                                          "); there is nothing to roll back to"));
+                   return;
+                 }
+                 std::string target;
+                 if (version.empty()) {
+                   auto prev = deploy::previous_release(rs, live);
+                   if (!prev || !st.releases.count(*prev)) {
+                     promise.deliver(refuse("rollback: no kept release of " + app + " was live before " +
+                                            short_live + "; name one (`ika releases " + app + "`)"));
+                     return;
+                   }
+                   target = *prev;
+                 } else {
+                   auto m = deploy::match_version(versions, version);
+                   if (m.version.empty()) {
+                     promise.deliver(refuse("rollback: " + m.error));
+                     return;
+                   }
+                   target = m.version;
+                 }
+                 if (target == live) {
+                   deploy_result r;
+                   r.ok = true;
+                   r.app = app;
+                   r.release = target;
+                   r.message = "release " + target.substr(0, 12) + " is live already";
+                   promise.deliver(std::move(r));
+                   return;
+                 }
+                 run_deploy(self, st.releases.at(target), watcher, promise);
+               });
   return promise;
 }
 
@@ -337,12 +566,9 @@ admin_actor::behavior_type admin(admin_pointer self, admin_config config) {
                 [promise](caf::error& err) mutable { promise.deliver(std::move(err)); });
         return promise;
       },
-      [](releases_atom, const std::string&) -> caf::result<std::vector<release_info>> {
-        return caf::make_error(caf::sec::runtime_error, "releases: not available yet");
-      },
-      [](rollback_atom, const std::string&, const std::string&,
-         const caf::actor&) -> caf::result<deploy_result> {
-        return caf::make_error(caf::sec::runtime_error, "rollback: not available yet");
+      [self](releases_atom, const std::string& app) { return on_releases(self, app); },
+      [self](rollback_atom, const std::string& app, const std::string& version, const caf::actor& watcher) {
+        return on_rollback(self, app, version, watcher);
       },
       [](secret_set_atom, const std::string&, const std::string&, const secret_value&,
          const caf::actor&) -> caf::result<deploy_result> {

@@ -68,6 +68,7 @@ struct admin_state {
   std::map<std::string, protocol::release_spec> releases; ///< by version
   std::map<std::string, protocol::app_actor> apps;        ///< by app id
   std::map<std::string, upload> uploads;                  ///< by version
+  std::map<std::string, std::uint32_t> deploying;         ///< versions in a deploy now (never pruned)
 };
 
 using admin_pointer = protocol::admin_actor::stateful_pointer<admin_state>;

@@ -276,7 +276,7 @@ record_body encode(const release_record& x) {
   record_body out;
   byte_sink sink{out};
   packer pk(sink);
-  pk.pack_map(7);
+  pk.pack_map(8);
   put_str(pk, "format");
   put_uint(pk, release_record::format_version);
   put_str(pk, "app");
@@ -291,6 +291,8 @@ record_body encode(const release_record& x) {
   put_uint(pk, x.files);
   put_str(pk, "bytes");
   put_uint(pk, x.bytes);
+  put_str(pk, "deployed");
+  put(pk, x.deployed);
   return out;
 }
 
@@ -752,6 +754,7 @@ caf::expected<release_record> decode_release_record(std::span<const std::uint8_t
   if (!left)
     return std::move(left.error());
   release_record x;
+  bool has_deployed = false; // since format 3
   auto err = read_record_fields(r, where, *left, {"app", "version", "created", "manifest", "files", "bytes"},
                                 [&](const std::string& f) {
                                   if (f == "app")
@@ -766,10 +769,16 @@ caf::expected<release_record> decode_release_record(std::span<const std::uint8_t
                                     return r.read_uint(x.files, where + ".files"), true;
                                   if (f == "bytes")
                                     return r.read_uint(x.bytes, where + ".bytes"), true;
+                                  if (f == "deployed" && format >= 3) {
+                                    has_deployed = true;
+                                    return read_hlc(r, x.deployed, where + ".deployed"), true;
+                                  }
                                   return false;
                                 });
   if (err)
     return err;
+  if (format >= 3 && !has_deployed)
+    return make_error(record_errc::malformed, where + ": missing field 'deployed'");
   return x;
 }
 
@@ -786,7 +795,7 @@ versioned_record to_versioned(const release_record& x) {
   versioned_record r;
   r.kind = std::string{release_kind};
   r.key = x.key();
-  r.version = x.created;
+  r.version = x.updated();
   r.body = encode(x);
   return r;
 }

@@ -313,19 +313,27 @@ typename Inspector::result_type inspect(Inspector& f, app_record& x) {
            x.updated);
 }
 
-/// An immutable release of an app: what was deployed. Kind release_kind,
-/// key key() = "app/version" (an app id holds exactly one '/').
+/// A release of an app: what was deployed (its content is immutable; the
+/// record also says when it was last made live). Kind release_kind, key
+/// key() = "app/version" (an app id holds exactly one '/').
 struct release_record {
   /// Newest format this build reads and the one it writes. 2: the
   /// manifest has `rollout` and `demand` (format 1 reads with defaults).
-  static constexpr std::uint32_t format_version = 2;
+  /// 3: `deployed` (formats 1 and 2 read as never deployed).
+  static constexpr std::uint32_t format_version = 3;
 
   std::string app;     ///< app id, "name/environment"
   std::string version; ///< content hash, lower-case hex
-  hlc created;         ///< also the record's version in the store
+  hlc created;         ///< when it was stored
   manifest_record manifest;
   std::uint64_t files = 0; ///< files in the release directory
   std::uint64_t bytes = 0; ///< their total size
+  /// When a deploy or rollback last made it live (physical_ms 0: never);
+  /// a failed deploy does not count. Since format 3.
+  hlc deployed;
+
+  /// The record's version in the store: the later of created and deployed.
+  const hlc& updated() const { return deployed > created ? deployed : created; }
 
   /// The store key: app + "/" + version.
   std::string key() const { return app + "/" + version; }
@@ -336,7 +344,7 @@ struct release_record {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, release_record& x) {
   return f(caf::meta::type_name("ika.release_record"), x.app, x.version, x.created, x.manifest, x.files,
-           x.bytes);
+           x.bytes, x.deployed);
 }
 
 /// The body of `x` in the newest format.
@@ -354,7 +362,7 @@ caf::expected<release_record> decode_release_record(std::span<const std::uint8_t
 /// The store's record for `x`: kind app_kind, key x.id, version x.updated.
 versioned_record to_versioned(const app_record& x);
 /// The store's record for `x`: kind release_kind, key x.key(), version
-/// x.created.
+/// x.updated().
 versioned_record to_versioned(const release_record& x);
 
 // -- registration ---------------------------------------------------------------

@@ -90,9 +90,16 @@ json to_json(const app_status& s) {
   json instances = json::array();
   for (const auto& i : s.instance_list)
     instances.push_back(to_json(i));
-  return json{{"app", s.id},        {"release", s.release},      {"desired", s.desired},
-              {"state", s.state},   {"instances", s.instances},  {"healthy", s.healthy},
-              {"routes", s.routes}, {"instance_list", instances}};
+  return json{{"app", s.id},
+              {"release", s.release},
+              {"next_release", s.next_release},
+              {"rollout", s.rollout},
+              {"desired", s.desired},
+              {"state", s.state},
+              {"instances", s.instances},
+              {"healthy", s.healthy},
+              {"routes", s.routes},
+              {"instance_list", instances}};
 }
 
 json to_json(const log_line& l) {
@@ -140,6 +147,9 @@ void print_line(const log_line& l) {
 void print_status(const app_status& s) {
   std::printf("app       %s\nstate     %s (%u/%u healthy, desired %s)\nrelease   %s\n", s.id.c_str(),
               s.state.c_str(), s.healthy, s.instances, s.desired.c_str(), s.release.c_str());
+  if (!s.next_release.empty())
+    std::printf("rollout   rolling out %s: %s\n", short_release(s.next_release).c_str(),
+                s.rollout.empty() ? "in progress" : s.rollout.c_str());
   for (const auto& r : s.routes)
     std::printf("route     %s\n", r.c_str());
   std::printf("\n%-28s %-8s %-6s %-11s %-8s %-8s %-9s %s\n", "INSTANCE", "PID", "PORT", "STATE", "UPTIME",
@@ -205,6 +215,36 @@ caf::behavior progress_printer(caf::event_based_actor*, bool json_lines) {
         std::fflush(stdout);
       },
   };
+}
+
+/// Prints the outcome of a deploy (or a rollback: `what` says which, with
+/// the app); returns the exit code.
+int report_deploy(const client_options& o, const deploy_result& r, const std::string& what) {
+  if (o.json) {
+    json logs = json::array();
+    for (const auto& l : r.logs)
+      logs.push_back(to_json(l));
+    std::printf("%s\n", json{{"ok", r.ok},
+                             {"changed", r.changed},
+                             {"app", r.app},
+                             {"release", r.release},
+                             {"message", r.message},
+                             {"logs", logs}}
+                            .dump(2)
+                            .c_str());
+  } else if (r.ok) {
+    std::printf("ika: %s: %s\n", r.app.c_str(),
+                r.changed ? ("release " + r.release + " is live").c_str()
+                          : "unchanged (this release is live already)");
+  } else {
+    std::fprintf(stderr, "ika: error: %s failed: %s\n", what.c_str(), r.message.c_str());
+    if (!r.logs.empty()) {
+      std::fprintf(stderr, "last output of the new instances:\n");
+      for (const auto& l : r.logs)
+        std::fprintf(stderr, "  %s %s %s\n", l.instance.c_str(), l.stream.c_str(), l.text.c_str());
+    }
+  }
+  return r.ok ? 0 : exit_failure;
 }
 
 /// Prints new log lines of a followed app.
@@ -304,32 +344,7 @@ int deploy_command(const client_options& o, const std::string& dir) {
     return fail(error);
   if (!result)
     return fail("no answer from the node");
-  auto& r = *result;
-  if (o.json) {
-    json logs = json::array();
-    for (const auto& l : r.logs)
-      logs.push_back(to_json(l));
-    std::printf("%s\n", json{{"ok", r.ok},
-                             {"changed", r.changed},
-                             {"app", r.app},
-                             {"release", r.release},
-                             {"message", r.message},
-                             {"logs", logs}}
-                            .dump(2)
-                            .c_str());
-  } else if (r.ok) {
-    std::printf("ika: %s: %s\n", r.app.c_str(),
-                r.changed ? ("release " + r.release + " is live").c_str()
-                          : "unchanged (this release is live already)");
-  } else {
-    std::fprintf(stderr, "ika: error: deploy of %s failed: %s\n", app_id.c_str(), r.message.c_str());
-    if (!r.logs.empty()) {
-      std::fprintf(stderr, "last output of the new instances:\n");
-      for (const auto& l : r.logs)
-        std::fprintf(stderr, "  %s %s %s\n", l.instance.c_str(), l.stream.c_str(), l.text.c_str());
-    }
-  }
-  return r.ok ? 0 : exit_failure;
+  return report_deploy(o, *result, "deploy of " + app_id);
 }
 
 int apps_command(const client_options& o) {
@@ -449,6 +464,69 @@ int logs_command(const client_options& o, const std::string& app, const std::str
   self->receive_while([&] { return !down; })([&](const caf::down_msg&) { down = true; });
   self->send_exit(printer, caf::exit_reason::user_shutdown);
   return fail("the node went away");
+}
+
+// -- releases and rollback ---------------------------------------------------------
+
+int releases_command(const client_options& o, const std::string& app) {
+  std::string id;
+  if (int rc = with_app(app, id))
+    return rc;
+  return ask<std::vector<release_info>>(
+      o,
+      [&](std::vector<release_info>& rs) {
+        if (o.json) {
+          json out = json::array();
+          for (const auto& r : rs)
+            out.push_back(json{{"version", r.version},
+                               {"created_ms", r.created_ms},
+                               {"live", r.live},
+                               {"files", r.files},
+                               {"bytes", r.bytes}});
+          std::printf("%s\n", out.dump(2).c_str());
+          return 0;
+        }
+        if (rs.empty()) {
+          std::printf("no releases of %s kept\n", id.c_str());
+          return 0;
+        }
+        std::printf("%-14s %-24s %-5s %8s %12s\n", "VERSION", "CREATED", "LIVE", "FILES", "SIZE");
+        for (const auto& r : rs)
+          std::printf("%-14s %-24s %-5s %8llu %12llu\n", short_release(r.version).c_str(),
+                      r.created_ms == 0 ? "-" : format_time(r.created_ms).c_str(), r.live ? "*" : "",
+                      static_cast<unsigned long long>(r.files), static_cast<unsigned long long>(r.bytes));
+        return 0;
+      },
+      releases_atom::value, id);
+}
+
+int rollback_command(const client_options& o, const std::string& app, const std::string& version) {
+  std::string id;
+  if (int rc = with_app(app, id))
+    return rc;
+  client_system cs{o};
+  auto conn = connect(cs, o);
+  if (auto* err = std::get_if<std::string>(&conn))
+    return fail(*err);
+  auto admin = std::get<admin_actor>(conn);
+  if (!o.json)
+    std::printf("ika: rolling %s back to %s\n", id.c_str(),
+                version.empty() ? "the previous release" : version.c_str());
+  std::fflush(stdout);
+  caf::scoped_actor self{*cs.sys};
+  auto watcher = cs.sys->spawn(progress_printer, o.json);
+  std::optional<deploy_result> result;
+  std::string error;
+  self->request(admin, std::chrono::seconds{3600}, rollback_atom::value, id, version,
+                caf::actor_cast<caf::actor>(watcher))
+      .receive([&](deploy_result& r) { result = std::move(r); },
+               [&](const caf::error& err) { error = cs.sys->render(err); });
+  self->send_exit(watcher, caf::exit_reason::user_shutdown);
+  if (!error.empty())
+    return fail(error);
+  if (!result)
+    return fail("no answer from the node");
+  return report_deploy(o, *result, "rollback of " + id);
 }
 
 } // namespace ika::tools

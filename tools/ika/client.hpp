@@ -33,5 +33,10 @@ int logs_command(const client_options& o, const std::string& app, const std::str
 int stop_command(const client_options& o, const std::string& app);
 int start_command(const client_options& o, const std::string& app);
 int delete_command(const client_options& o, const std::string& app);
+/// `ika releases APP`: the kept releases, newest first, the live one marked.
+int releases_command(const client_options& o, const std::string& app);
+/// `ika rollback APP [VERSION]`: a rolling update to a kept release (the
+/// previous live one by default; VERSION may be a unique prefix).
+int rollback_command(const client_options& o, const std::string& app, const std::string& version);
 
 } // namespace ika::tools

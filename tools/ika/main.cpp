@@ -143,6 +143,15 @@ int main(int argc, char** argv) {
   auto* del = app.add_subcommand("delete", "Stop an app and remove it from the node");
   del->add_option("app", app_name, "App name")->required();
   client_flags(del, copts);
+  std::string version;
+  auto* releases = app.add_subcommand("releases", "List an app's kept releases (the last 10)");
+  releases->add_option("app", app_name, "App name")->required();
+  client_flags(releases, copts);
+  auto* rollback =
+      app.add_subcommand("rollback", "Roll an app back to a kept release (default: the previous)");
+  rollback->add_option("app", app_name, "App name")->required();
+  rollback->add_option("version", version, "Release version or a unique prefix (7+ hex digits)");
+  client_flags(rollback, copts);
 
   try {
     app.parse(argc, argv);
@@ -177,6 +186,10 @@ int main(int argc, char** argv) {
     return start_command(copts, app_name);
   if (del->parsed())
     return delete_command(copts, app_name);
+  if (releases->parsed())
+    return releases_command(copts, app_name);
+  if (rollback->parsed())
+    return rollback_command(copts, app_name, version);
   if (proxy->parsed())
     return proxy_command(from, to, workers);
   return exit_usage;

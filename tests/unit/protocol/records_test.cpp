@@ -72,6 +72,7 @@ release_record sample_release() {
   r.manifest = sample_manifest();
   r.files = 12;
   r.bytes = 1ull << 40;
+  r.deployed = make_hlc(1'700'000'000'050, 0, "node-b");
   return r;
 }
 
@@ -177,8 +178,10 @@ TEST(record_body_format, ToVersionedUsesKindKeyAndVersion) {
   auto vr = to_versioned(r);
   EXPECT_EQ(vr.kind, "release");
   EXPECT_EQ(vr.key, r.key());
-  EXPECT_EQ(vr.version, r.created);
+  EXPECT_EQ(vr.version, r.deployed); // made live after it was stored
   EXPECT_EQ(vr.body, encode(r));
+  r.deployed = hlc{};
+  EXPECT_EQ(to_versioned(r).version, r.created); // never live
 }
 
 // -- malformed bodies ------------------------------------------------------------
@@ -312,6 +315,28 @@ TEST(record_body_format, Format1ManifestsReadWithRolloutAndDemandDefaults) {
   EXPECT_EQ(app->manifest.rollout, manifest_rollout{});
   EXPECT_EQ(app->manifest.demand, manifest_demand{});
   EXPECT_EQ(app->manifest.command, sample_manifest().command);
+}
+
+TEST(record_body_format, Format2ReleasesReadAsNeverDeployed) {
+  // Format 2 release records (before rollbacks) have no `deployed`.
+  auto old = edit(encode(sample_release()), [](auto& root, auto&) {
+    field(root, "format") = msgpack::object(2);
+    drop_named(root, "deployed");
+  });
+  auto r = decode_release_record(old);
+  ASSERT_TRUE(r) << caf::to_string(r.error());
+  EXPECT_EQ(r->deployed, hlc{});
+  EXPECT_EQ(r->created, sample_release().created);
+  EXPECT_EQ(r->bytes, sample_release().bytes);
+  // In format 2 `deployed` is a field it does not know; format 3 needs it.
+  auto err = release_error(
+      edit(encode(sample_release()), [](auto& root, auto&) { field(root, "format") = msgpack::object(2); }));
+  EXPECT_TRUE(is_error(err, record_errc::malformed)) << caf::to_string(err);
+  EXPECT_NE(error_context(err).find("unknown field 'deployed'"), std::string::npos) << error_context(err);
+  err =
+      release_error(edit(encode(sample_release()), [](auto& root, auto&) { drop_named(root, "deployed"); }));
+  EXPECT_TRUE(is_error(err, record_errc::malformed)) << caf::to_string(err);
+  EXPECT_NE(error_context(err).find("missing field 'deployed'"), std::string::npos) << error_context(err);
 }
 
 TEST(record_body_format, FormatFieldIsCheckedFirst) {
