@@ -463,7 +463,7 @@ namespace {
 
 /// Sends a secret change and prints its outcome (the app's restart).
 template <class... Ts>
-int secret_change(const client_options& o, Ts... xs) {
+int secret_change(const client_options& o, const Ts&... xs) {
   client_system cs{o};
   auto conn = connect(cs, o);
   if (auto* err = std::get_if<std::string>(&conn))
