@@ -471,6 +471,47 @@ caf::result<deploy_result> on_rollback(admin_pointer self, const std::string& ap
   return promise;
 }
 
+// -- secrets ------------------------------------------------------------------
+
+/// Sends `xs` (a change) to the secrets actor; once it is durable, a rolling
+/// restart of `app` gives its instances the new environment. `done` says
+/// what changed (never a value).
+template <class... Ts>
+caf::result<deploy_result> on_secret_change(admin_pointer self, const std::string& app, std::string done,
+                                            const caf::actor& watcher, Ts&&... xs) {
+  auto& st = self->state;
+  if (!st.config.secrets)
+    return refuse("secrets are not available on this node");
+  auto promise = self->make_response_promise<deploy_result>();
+  self->request(st.config.secrets, seconds{60}, std::forward<Ts>(xs)...)
+      .then(
+          [self, promise, app, done, watcher](ok_atom) mutable {
+            auto it = self->state.apps.find(app);
+            if (it == self->state.apps.end()) {
+              deploy_result r;
+              r.ok = true;
+              r.app = app;
+              r.message = done + "; " + app + " is not deployed here: its instances get it when deployed";
+              promise.deliver(std::move(r));
+              return;
+            }
+            self->request(it->second, caf::infinite, restart_atom::value, watcher)
+                .then(
+                    [promise, done](deploy_result& r) mutable {
+                      r.message = done + (r.message.empty() ? "" : "; " + r.message);
+                      promise.deliver(std::move(r));
+                    },
+                    [self, promise, app, done](const caf::error& err) mutable {
+                      deploy_result r;
+                      r.app = app;
+                      r.message = done + ", but the restart failed: " + self->system().render(err);
+                      promise.deliver(std::move(r));
+                    });
+          },
+          [promise](caf::error& err) mutable { promise.deliver(std::move(err)); });
+  return promise;
+}
+
 } // namespace
 
 admin_actor::behavior_type admin(admin_pointer self, admin_config config) {
@@ -570,16 +611,20 @@ admin_actor::behavior_type admin(admin_pointer self, admin_config config) {
       [self](rollback_atom, const std::string& app, const std::string& version, const caf::actor& watcher) {
         return on_rollback(self, app, version, watcher);
       },
-      [](secret_set_atom, const std::string&, const std::string&, const secret_value&,
-         const caf::actor&) -> caf::result<deploy_result> {
-        return caf::make_error(caf::sec::runtime_error, "secrets: not available yet");
+      [self](secret_set_atom, const std::string& app, const std::string& name, secret_value& value,
+             const caf::actor& watcher) -> caf::result<deploy_result> {
+        return on_secret_change(self, app, "secret " + name + " set", watcher, secret_set_atom::value, app,
+                                name, std::move(value));
       },
-      [](secret_del_atom, const std::string&, const std::string&,
-         const caf::actor&) -> caf::result<deploy_result> {
-        return caf::make_error(caf::sec::runtime_error, "secrets: not available yet");
+      [self](secret_del_atom, const std::string& app, const std::string& name,
+             const caf::actor& watcher) -> caf::result<deploy_result> {
+        return on_secret_change(self, app, "secret " + name + " removed", watcher, secret_del_atom::value,
+                                app, name);
       },
-      [](secrets_atom, const std::string&) -> caf::result<std::vector<secret_info>> {
-        return caf::make_error(caf::sec::runtime_error, "secrets: not available yet");
+      [self](secrets_atom, const std::string& app) -> caf::result<std::vector<secret_info>> {
+        if (!self->state.config.secrets)
+          return refuse("secrets are not available on this node");
+        return self->delegate(self->state.config.secrets, secrets_atom::value, app);
       },
       [self](status_atom) -> caf::result<node_status> {
         return self->delegate(self->state.config.node, status_atom::value);

@@ -50,6 +50,8 @@ struct admin_config {
     bool running = true;
   };
   std::vector<restored_app> apps;
+  /// The node's secrets (may be invalid: `ika secrets` is refused).
+  protocol::secrets_actor secrets;
   /// Largest archive accepted.
   std::uint64_t max_archive = 256ull << 20;
 };

@@ -6,6 +6,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <csignal>
 
 namespace ika::actors {
@@ -257,12 +258,22 @@ std::vector<std::string> instance_environment(const instance_config& config, std
   const auto& m = config.release.manifest;
   std::vector<std::string> env;
   const auto& rt = *config.runtime;
-  if (!m.env.count("PATH"))
+  // Secrets override [env]: a name set by both is the secret's.
+  auto secrets = rt.secret_env ? rt.secret_env(config.app) : std::vector<std::string>{};
+  auto is_secret = [&](const std::string& name) {
+    return std::any_of(secrets.begin(), secrets.end(), [&](const std::string& e) {
+      return e.size() > name.size() && e.compare(0, name.size(), name) == 0 && e[name.size()] == '=';
+    });
+  };
+  if (!m.env.count("PATH") && !is_secret("PATH"))
     env.push_back("PATH=" + rt.path);
-  if (!m.env.count("HOME"))
+  if (!m.env.count("HOME") && !is_secret("HOME"))
     env.push_back("HOME=" + rt.home);
   for (const auto& [k, v] : m.env)
-    env.push_back(k + "=" + v);
+    if (!is_secret(k))
+      env.push_back(k + "=" + v);
+  for (auto& e : secrets)
+    env.push_back(std::move(e));
   env.push_back("PORT=" + std::to_string(port));
   env.push_back("HOST=127.0.0.1");
   env.push_back("IKA_APP=" + config.app);

@@ -58,6 +58,9 @@ struct instance_runtime {
   std::shared_ptr<health::prober> prober;
   /// Picks a free loopback port for PORT; 0 if none.
   std::function<std::uint16_t()> pick_port;
+  /// The app's secrets as "NAME=value", decrypted when a process starts
+  /// (may be empty: no secrets). They override the manifest's [env].
+  std::function<std::vector<std::string>(const std::string& app)> secret_env;
   /// PATH and HOME given to instances unless the app's env sets them.
   std::string path = "/usr/local/bin:/usr/bin:/bin";
   std::string home = "/";
@@ -90,8 +93,8 @@ const char* to_string(instance_phase phase, bool crash_loop = false);
 /// 500 ms doubling, at most 30 s.
 std::chrono::milliseconds restart_delay(std::uint32_t failures);
 
-/// Builds the environment of a process: PATH, HOME, the app's env (which
-/// may replace PATH and HOME), PORT, HOST, IKA_APP, IKA_INSTANCE,
+/// Builds the environment of a process: PATH, HOME, the app's env and then
+/// its secrets (each may replace PATH, HOME and what comes before), PORT, HOST, IKA_APP, IKA_INSTANCE,
 /// IKA_READY_FD. Nothing from ika's own environment leaks in.
 std::vector<std::string> instance_environment(const instance_config& config, std::uint16_t port,
                                               int ready_fd);

@@ -146,4 +146,18 @@ using admin_actor = caf::typed_actor<
     // replies once all are gone.
     caf::replies_to<drain_atom>::with<ok_atom>>;
 
+/// One per node: the apps' secrets, sealed under the node's secret key
+/// (which can later be a cluster key). Keeps only ciphertext; publishes
+/// what instances decrypt at launch. Replies come once the change is
+/// durable in the store. Errors never contain a value.
+using secrets_actor = caf::typed_actor<
+    // admin (ika secrets set): seal and store the value of (app, name),
+    // replacing an earlier one. Refused: an invalid or reserved name, a
+    // value over 64 KiB or holding a NUL byte.
+    caf::replies_to<secret_set_atom, std::string, std::string, secret_value>::with<ok_atom>,
+    // admin (ika secrets unset): forget (app, name); an unknown name is an error.
+    caf::replies_to<secret_del_atom, std::string, std::string>::with<ok_atom>,
+    // admin (ika secrets list): the app's secrets by name, never values.
+    caf::replies_to<secrets_atom, std::string>::with<std::vector<secret_info>>>;
+
 } // namespace ika::protocol

@@ -177,6 +177,11 @@ void put_uint(packer& pk, std::uint64_t x) {
   pk.pack_uint64(x);
 }
 
+void put_bin(packer& pk, const std::vector<std::uint8_t>& b) {
+  pk.pack_bin(static_cast<std::uint32_t>(b.size()));
+  pk.pack_bin_body(reinterpret_cast<const char*>(b.data()), static_cast<std::uint32_t>(b.size()));
+}
+
 void put(packer& pk, const hlc& x) {
   pk.pack_map(3);
   put_str(pk, "physical_ms");
@@ -296,6 +301,28 @@ record_body encode(const release_record& x) {
   return out;
 }
 
+record_body encode(const secret_record& x) {
+  record_body out;
+  byte_sink sink{out};
+  packer pk(sink);
+  pk.pack_map(7);
+  put_str(pk, "format");
+  put_uint(pk, secret_record::format_version);
+  put_str(pk, "app");
+  put_str(pk, x.app);
+  put_str(pk, "name");
+  put_str(pk, x.name);
+  put_str(pk, "nonce");
+  put_bin(pk, x.nonce);
+  put_str(pk, "ciphertext");
+  put_bin(pk, x.ciphertext);
+  put_str(pk, "key_check");
+  put_str(pk, x.key_check);
+  put_str(pk, "updated");
+  put(pk, x.updated);
+  return out;
+}
+
 // -- decoding -------------------------------------------------------------------
 
 namespace {
@@ -346,6 +373,25 @@ public:
       return fail(where + ": truncated (a string of " + std::to_string(len) + " bytes with " +
                   std::to_string(in_.size() - pos_) + " left)");
     out.assign(reinterpret_cast<const char*>(in_.data() + pos_), static_cast<std::size_t>(len));
+    pos_ += static_cast<std::size_t>(len);
+    return true;
+  }
+
+  bool read_bin(std::vector<std::uint8_t>& out, const std::string& where) {
+    std::uint8_t b = 0;
+    if (!peek(b, where))
+      return false;
+    if (b < 0xc4 || b > 0xc6)
+      return fail(where + ": expected binary data, got " + type_name(b));
+    ++pos_;
+    std::uint64_t len = 0;
+    if (!read_be(len, std::size_t{1} << (b - 0xc4), where))
+      return false;
+    if (len > in_.size() - pos_)
+      return fail(where + ": truncated (binary data of " + std::to_string(len) + " bytes with " +
+                  std::to_string(in_.size() - pos_) + " left)");
+    out.assign(in_.begin() + static_cast<std::ptrdiff_t>(pos_),
+               in_.begin() + static_cast<std::ptrdiff_t>(pos_ + len));
     pos_ += static_cast<std::size_t>(len);
     return true;
   }
@@ -782,6 +828,36 @@ caf::expected<release_record> decode_release_record(std::span<const std::uint8_t
   return x;
 }
 
+caf::expected<secret_record> decode_secret_record(std::span<const std::uint8_t> body) {
+  const std::string where = "secret_record";
+  reader r(body);
+  std::uint32_t format = 0;
+  auto left = read_format(r, where, secret_record::format_version, format);
+  if (!left)
+    return std::move(left.error());
+  secret_record x;
+  auto err =
+      read_record_fields(r, where, *left, {"app", "name", "nonce", "ciphertext", "key_check", "updated"},
+                         [&](const std::string& f) {
+                           if (f == "app")
+                             return r.read_str(x.app, where + ".app"), true;
+                           if (f == "name")
+                             return r.read_str(x.name, where + ".name"), true;
+                           if (f == "nonce")
+                             return r.read_bin(x.nonce, where + ".nonce"), true;
+                           if (f == "ciphertext")
+                             return r.read_bin(x.ciphertext, where + ".ciphertext"), true;
+                           if (f == "key_check")
+                             return r.read_str(x.key_check, where + ".key_check"), true;
+                           if (f == "updated")
+                             return read_hlc(r, x.updated, where + ".updated"), true;
+                           return false;
+                         });
+  if (err)
+    return err;
+  return x;
+}
+
 versioned_record to_versioned(const app_record& x) {
   versioned_record r;
   r.kind = std::string{app_kind};
@@ -796,6 +872,15 @@ versioned_record to_versioned(const release_record& x) {
   r.kind = std::string{release_kind};
   r.key = x.key();
   r.version = x.updated();
+  r.body = encode(x);
+  return r;
+}
+
+versioned_record to_versioned(const secret_record& x) {
+  versioned_record r;
+  r.kind = std::string{secret_kind};
+  r.key = x.key();
+  r.version = x.updated;
   r.body = encode(x);
   return r;
 }

@@ -19,8 +19,8 @@
 //   length in the body beyond the body's own size.
 // - Writers always write the newest format.
 //
-// Secrets are not in these records: they come later as their own kind,
-// encrypted.
+// Secrets are their own kind (secret_record): only ciphertext and nonce,
+// never a value.
 
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
@@ -164,6 +164,8 @@ typename Inspector::result_type inspect(Inspector& f, versioned_record& x) {
 inline constexpr std::string_view app_kind = "app";
 /// The kind of release_record bodies.
 inline constexpr std::string_view release_kind = "release";
+/// The kind of secret_record bodies.
+inline constexpr std::string_view secret_kind = "secret";
 
 /// The outcome of a write: whether it won, and the version the store holds
 /// now (the written one, or the newer one that beat it).
@@ -347,10 +349,33 @@ typename Inspector::result_type inspect(Inspector& f, release_record& x) {
            x.bytes, x.deployed);
 }
 
+/// One secret of an app, sealed (XChaCha20-Poly1305, the app id and name
+/// as associated data; see runtime/crypto/secret_box.hpp). Kind
+/// secret_kind, key key() = "app/name" (a name holds no '/'). The value
+/// itself is never in a record.
+struct secret_record {
+  /// Newest format this build reads and the one it writes.
+  static constexpr std::uint32_t format_version = 1;
+
+  std::string app;                 ///< app id, "name/environment"
+  std::string name;                ///< the variable's name
+  std::vector<std::uint8_t> nonce; ///< 24 bytes
+  std::vector<std::uint8_t> ciphertext;
+  std::string key_check; ///< check value of the key that sealed it
+  hlc updated;           ///< when it was set; also the record's version
+
+  /// The store key: app + "/" + name.
+  std::string key() const { return app + "/" + name; }
+
+  friend bool operator==(const secret_record&, const secret_record&) = default;
+};
+
 /// The body of `x` in the newest format.
 record_body encode(const app_record& x);
 /// The body of `x` in the newest format.
 record_body encode(const release_record& x);
+/// The body of `x` in the newest format.
+record_body encode(const secret_record& x);
 
 /// Decodes an app_record body of any format up to app_record::format_version;
 /// newer → record_errc::newer_format, anything else wrong →
@@ -358,12 +383,17 @@ record_body encode(const release_record& x);
 caf::expected<app_record> decode_app_record(std::span<const std::uint8_t> body);
 /// Decodes a release_record body; errors as decode_app_record.
 caf::expected<release_record> decode_release_record(std::span<const std::uint8_t> body);
+/// Decodes a secret_record body; errors as decode_app_record.
+caf::expected<secret_record> decode_secret_record(std::span<const std::uint8_t> body);
 
 /// The store's record for `x`: kind app_kind, key x.id, version x.updated.
 versioned_record to_versioned(const app_record& x);
 /// The store's record for `x`: kind release_kind, key x.key(), version
 /// x.updated().
 versioned_record to_versioned(const release_record& x);
+/// The store's record for `x`: kind secret_kind, key x.key(), version
+/// x.updated.
+versioned_record to_versioned(const secret_record& x);
 
 // -- registration ---------------------------------------------------------------
 

@@ -37,6 +37,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<instance_actor>("ika.instance_actor");
   cfg.add_message_type<app_actor>("ika.app_actor");
   cfg.add_message_type<admin_actor>("ika.admin_actor");
+  cfg.add_message_type<secrets_actor>("ika.secrets_actor");
 }
 
 } // namespace ika::protocol

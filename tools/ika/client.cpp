@@ -1,5 +1,6 @@
 #include "tools/ika/client.hpp"
 
+#include "actors/secrets.hpp"
 #include "protocol/interfaces.hpp"
 #include "protocol/types.hpp"
 #include "runtime/config/app_manifest.hpp"
@@ -14,10 +15,15 @@
 #include <caf/scoped_actor.hpp>
 
 #include <nlohmann/json.hpp>
+#include <sodium.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <variant>
@@ -466,7 +472,53 @@ int logs_command(const client_options& o, const std::string& app, const std::str
   return fail("the node went away");
 }
 
-// -- releases and rollback ---------------------------------------------------------
+// -- commands a watcher follows: rollback, secrets ----------------------------
+
+namespace {
+
+/// Sends (xs..., watcher) to the admin actor and waits for the outcome of the
+/// rollout it starts, printing its progress meanwhile.
+template <class... Ts>
+std::variant<deploy_result, std::string> watched(const client_options& o, const Ts&... xs) {
+  client_system cs{o};
+  auto conn = connect(cs, o);
+  if (auto* err = std::get_if<std::string>(&conn))
+    return *err;
+  auto admin = std::get<admin_actor>(conn);
+  caf::scoped_actor self{*cs.sys};
+  auto watcher = cs.sys->spawn(progress_printer, o.json);
+  std::optional<deploy_result> result;
+  std::string error;
+  self->request(admin, std::chrono::seconds{3600}, xs..., caf::actor_cast<caf::actor>(watcher))
+      .receive([&](deploy_result& r) { result = std::move(r); },
+               [&](const caf::error& err) { error = cs.sys->render(err); });
+  self->send_exit(watcher, caf::exit_reason::user_shutdown);
+  if (!error.empty())
+    return error;
+  if (!result)
+    return std::string{"no answer from the node"};
+  return std::move(*result);
+}
+
+/// Sends a secret change and prints its outcome (the app's restart).
+template <class... Ts>
+int secret_change(const client_options& o, const Ts&... xs) {
+  auto outcome = watched(o, xs...);
+  if (auto* err = std::get_if<std::string>(&outcome))
+    return fail(*err);
+  const auto& r = std::get<deploy_result>(outcome);
+  if (o.json)
+    std::printf(
+        "%s\n",
+        json{{"ok", r.ok}, {"changed", r.changed}, {"app", r.app}, {"message", r.message}}.dump(2).c_str());
+  else if (r.ok)
+    std::printf("ika: %s\n", r.message.c_str());
+  else
+    std::fprintf(stderr, "ika: error: %s\n", r.message.c_str());
+  return r.ok ? 0 : exit_failure;
+}
+
+} // namespace
 
 int releases_command(const client_options& o, const std::string& app) {
   std::string id;
@@ -504,29 +556,80 @@ int rollback_command(const client_options& o, const std::string& app, const std:
   std::string id;
   if (int rc = with_app(app, id))
     return rc;
-  client_system cs{o};
-  auto conn = connect(cs, o);
-  if (auto* err = std::get_if<std::string>(&conn))
-    return fail(*err);
-  auto admin = std::get<admin_actor>(conn);
   if (!o.json)
     std::printf("ika: rolling %s back to %s\n", id.c_str(),
                 version.empty() ? "the previous release" : version.c_str());
   std::fflush(stdout);
-  caf::scoped_actor self{*cs.sys};
-  auto watcher = cs.sys->spawn(progress_printer, o.json);
-  std::optional<deploy_result> result;
-  std::string error;
-  self->request(admin, std::chrono::seconds{3600}, rollback_atom::value, id, version,
-                caf::actor_cast<caf::actor>(watcher))
-      .receive([&](deploy_result& r) { result = std::move(r); },
-               [&](const caf::error& err) { error = cs.sys->render(err); });
-  self->send_exit(watcher, caf::exit_reason::user_shutdown);
-  if (!error.empty())
-    return fail(error);
-  if (!result)
-    return fail("no answer from the node");
-  return report_deploy(o, *result, "rollback of " + id);
+  auto outcome = watched(o, rollback_atom::value, id, version);
+  if (auto* err = std::get_if<std::string>(&outcome))
+    return fail(*err);
+  return report_deploy(o, std::get<deploy_result>(outcome), "rollback of " + id);
+}
+
+int secrets_set_command(const client_options& o, const std::string& app, const std::string& key,
+                        const std::string& from_file) {
+  std::string id;
+  if (int rc = with_app(app, id))
+    return rc;
+  if (auto why = actors::check_secret_name(key); !why.empty())
+    return fail(why, exit_usage);
+  secret_value value;
+  struct wipe {
+    std::string& s;
+    ~wipe() { sodium_memzero(s.data(), s.size()); }
+  } wipe_value{value.bytes};
+  if (!from_file.empty()) {
+    std::ifstream in{from_file, std::ios::binary};
+    if (!in)
+      return fail("--from-file " + from_file + ": cannot open", exit_usage);
+    value.bytes.assign(std::istreambuf_iterator<char>{in}, {});
+    if (in.bad())
+      return fail("--from-file " + from_file + ": cannot read", exit_usage);
+  } else {
+    if (::isatty(STDIN_FILENO))
+      std::fprintf(stderr, "ika: reading the value of %s from stdin (end with Ctrl-D)\n", key.c_str());
+    value.bytes.assign(std::istreambuf_iterator<char>{std::cin}, {});
+    if (value.bytes.ends_with('\n')) {
+      value.bytes.pop_back();
+      if (value.bytes.ends_with('\r'))
+        value.bytes.pop_back();
+    }
+  }
+  if (auto why = actors::check_secret_value(value.bytes); !why.empty())
+    return fail("secret " + key + ": " + why, exit_usage);
+  return secret_change(o, secret_set_atom::value, id, key, value);
+}
+
+int secrets_unset_command(const client_options& o, const std::string& app, const std::string& key) {
+  std::string id;
+  if (int rc = with_app(app, id))
+    return rc;
+  return secret_change(o, secret_del_atom::value, id, key);
+}
+
+int secrets_list_command(const client_options& o, const std::string& app) {
+  std::string id;
+  if (int rc = with_app(app, id))
+    return rc;
+  return ask<std::vector<secret_info>>(
+      o,
+      [&](std::vector<secret_info>& list) {
+        if (o.json) {
+          json out = json::array();
+          for (const auto& i : list)
+            out.push_back(json{{"name", i.name}, {"set_ms", i.set_ms}});
+          std::printf("%s\n", out.dump(2).c_str());
+        } else if (list.empty()) {
+          std::printf("no secrets for %s (ika secrets set %s KEY < file sets one)\n", id.c_str(),
+                      app.c_str());
+        } else {
+          std::printf("%-32s %s\n", "NAME", "SET");
+          for (const auto& i : list)
+            std::printf("%-32s %s\n", i.name.c_str(), format_time(i.set_ms).c_str());
+        }
+        return 0;
+      },
+      secrets_atom::value, id);
 }
 
 } // namespace ika::tools

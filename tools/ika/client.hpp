@@ -39,4 +39,15 @@ int releases_command(const client_options& o, const std::string& app);
 /// previous live one by default; VERSION may be a unique prefix).
 int rollback_command(const client_options& o, const std::string& app, const std::string& version);
 
+// -- ika secrets ----------------------------------------------------------------
+/// Sets secret `key` of `app`: the value is read from `from_file` (as is)
+/// or, when that is empty, from stdin (one trailing newline dropped); never
+/// from the command line. The app then restarts with it.
+int secrets_set_command(const client_options& o, const std::string& app, const std::string& key,
+                        const std::string& from_file);
+/// Lists the names of `app`'s secrets and when each was set (never values).
+int secrets_list_command(const client_options& o, const std::string& app);
+/// Removes secret `key` of `app`; the app then restarts without it.
+int secrets_unset_command(const client_options& o, const std::string& app, const std::string& key);
+
 } // namespace ika::tools

@@ -152,6 +152,23 @@ int main(int argc, char** argv) {
   rollback->add_option("app", app_name, "App name")->required();
   rollback->add_option("version", version, "Release version or a unique prefix (7+ hex digits)");
   client_flags(rollback, copts);
+  // ika secrets set|list|unset
+  auto* secrets = app.add_subcommand("secrets", "Manage an app's secrets (encrypted environment variables)");
+  secrets->require_subcommand(1);
+  std::string secret_key, secret_file;
+  auto* secrets_set =
+      secrets->add_subcommand("set", "Set a secret; the value is read from stdin or --from-file");
+  secrets_set->add_option("app", app_name, "App name")->required();
+  secrets_set->add_option("key", secret_key, "Variable name")->required();
+  secrets_set->add_option("--from-file", secret_file, "Read the value from this file (as is)");
+  client_flags(secrets_set, copts);
+  auto* secrets_list = secrets->add_subcommand("list", "List an app's secrets (names, never values)");
+  secrets_list->add_option("app", app_name, "App name")->required();
+  client_flags(secrets_list, copts);
+  auto* secrets_unset = secrets->add_subcommand("unset", "Remove a secret");
+  secrets_unset->add_option("app", app_name, "App name")->required();
+  secrets_unset->add_option("key", secret_key, "Variable name")->required();
+  client_flags(secrets_unset, copts);
 
   try {
     app.parse(argc, argv);
@@ -190,6 +207,12 @@ int main(int argc, char** argv) {
     return releases_command(copts, app_name);
   if (rollback->parsed())
     return rollback_command(copts, app_name, version);
+  if (secrets_set->parsed())
+    return secrets_set_command(copts, app_name, secret_key, secret_file);
+  if (secrets_list->parsed())
+    return secrets_list_command(copts, app_name);
+  if (secrets_unset->parsed())
+    return secrets_unset_command(copts, app_name, secret_key);
   if (proxy->parsed())
     return proxy_command(from, to, workers);
   return exit_usage;

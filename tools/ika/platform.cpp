@@ -1,7 +1,9 @@
 #include "tools/ika/platform.hpp"
 
+#include "actors/secrets.hpp"
 #include "actors/store.hpp"
 #include "runtime/config/app_manifest.hpp"
+#include "runtime/crypto/secret_box.hpp"
 #include "runtime/deploy/archive.hpp"
 #include "runtime/health/prober.hpp"
 #include "runtime/net/io_pool.hpp"
@@ -169,6 +171,54 @@ std::optional<log_line> parse_log_line(const std::string& text) {
   return l;
 }
 
+/// The node's secret key and the sealed secrets the store keeps, checked
+/// against each other; or why the node must not start. Writes nothing
+/// unless the store holds no secret and the key file does not exist yet
+/// (then it creates the key file).
+std::string open_secrets(caf::actor_system& sys, const fs::path& data, store_actor store,
+                         std::shared_ptr<const crypto::secret_key>& key,
+                         std::vector<secret_record>& records) {
+  auto path = (data / "secrets.key").string();
+  auto loaded = crypto::load_key_file(path);
+  caf::scoped_actor self{sys};
+  std::string error;
+  self->request(store, startup_timeout, list_atom::value, std::string{secret_kind})
+      .receive(
+          [&](std::vector<versioned_record>& recs) {
+            for (const auto& rec : recs) {
+              auto r = decode_secret_record(rec.body);
+              if (!r) {
+                error = "secret " + rec.key + ": " + sys.render(r.error());
+                return;
+              }
+              records.push_back(std::move(*r));
+            }
+          },
+          [&](caf::error& err) { error = sys.render(err); });
+  if (!error.empty())
+    return "state: " + error;
+  if (auto* err = std::get_if<crypto::key_file_error>(&loaded)) {
+    if (!err->missing)
+      return "secrets: " + err->to_string();
+    if (!records.empty())
+      return "secrets: " + path + " is missing, and the store holds " + std::to_string(records.size()) +
+             " secret(s) sealed with key " + records.front().key_check +
+             ": restore that key file (a new key could not open them; nothing was changed)";
+    auto created = crypto::create_key_file(path);
+    if (auto* cerr = std::get_if<crypto::key_file_error>(&created))
+      return "secrets: " + cerr->to_string();
+    key = std::get<std::shared_ptr<const crypto::secret_key>>(std::move(created));
+    return {};
+  }
+  key = std::get<std::shared_ptr<const crypto::secret_key>>(std::move(loaded));
+  for (const auto& rec : records)
+    if (rec.key_check != key->check())
+      return "secrets: " + path + " is not the key the stored secrets were sealed with (its check value is " +
+             key->check() + ", secret " + rec.key() + " was sealed with " + rec.key_check +
+             "): restore the right key file; nothing was changed";
+  return {};
+}
+
 } // namespace
 
 struct platform::impl {
@@ -181,6 +231,9 @@ struct platform::impl {
   hlc clock;
   std::vector<release_spec> releases;
   std::vector<actors::admin_config::restored_app> apps;
+  std::shared_ptr<const crypto::secret_key> secret_key;
+  std::vector<secret_record> secret_records;
+  secrets_actor secrets;
   admin_actor admin;
 };
 
@@ -222,6 +275,11 @@ std::variant<std::unique_ptr<platform>, std::string> platform::open(caf::actor_s
                [&](caf::error& err) { error = sys.render(err); });
   if (!error.empty())
     return "state: " + error;
+  // A wrong or missing key stops the node here, before anything is written.
+  if (auto err = open_secrets(sys, d.data, d.store, d.secret_key, d.secret_records); !err.empty()) {
+    self->send_exit(d.store, caf::exit_reason::user_shutdown);
+    return err;
+  }
   d.clock = hlc{0, 0, id}.observe(info.latest, static_cast<std::uint64_t>(unix_ms_of(system_clock::now())));
 
   // What the node kept: its releases, then its apps.
@@ -311,6 +369,10 @@ admin_actor platform::start_admin(node_actor node, std::shared_ptr<proxy::backen
   runtime->pick_port = pick_port;
   if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0')
     runtime->home = home;
+  auto vault = std::make_shared<actors::secret_vault>(d.secret_key);
+  runtime->secret_env = [vault](const std::string& app) { return vault->environment(app); };
+  d.secrets = d.sys->spawn(actors::secrets,
+                           actors::secrets_config{d.store, d.clock, vault, std::move(d.secret_records)});
 
   actors::admin_config ac;
   ac.node = std::move(node);
@@ -322,6 +384,7 @@ admin_actor platform::start_admin(node_actor node, std::shared_ptr<proxy::backen
   };
   ac.store = d.store;
   ac.clock = d.clock;
+  ac.secrets = d.secrets;
   ac.logs_for = [data](const std::string& app) {
     auto name = app;
     std::replace(name.begin(), name.end(), '/', '.');
@@ -367,6 +430,8 @@ void platform::shut_down(caf::actor_system& sys) {
     self->request(d.admin, seconds{300}, drain_atom::value).receive([](ok_atom) {}, [](caf::error&) {});
     self->send_exit(d.admin, caf::exit_reason::user_shutdown);
   }
+  if (d.secrets)
+    self->send_exit(d.secrets, caf::exit_reason::user_shutdown);
   if (d.store)
     self->send_exit(d.store, caf::exit_reason::user_shutdown);
 }

@@ -9,6 +9,7 @@
 //   node.json                the addresses bound, for clients (node_files.hpp)
 //   node-id                  this node's id (random, kept)
 //   state.db                 the store (SQLite, WAL)
+//   secrets.key              the key apps' secrets are sealed with (0600; crypto/secret_box.hpp)
 //   tls/, admin-credentials.pem   the node's CA and certificates (crypto/)
 //   apps/<name>/<env>/releases/<version>/   unpacked releases, immutable
 //   logs/<name>.<env>.log    each app's output, rotated
