@@ -61,11 +61,18 @@ demand_gate::outcome demand_gate::withdraw(waiter& w, outcome why) {
 }
 
 void demand_gate::settle(std::vector<std::shared_ptr<waiter>>& taken, outcome o, const std::string& reason) {
-  // Under the lock: the outcome is decided here, once.
+  // Under the lock: the outcome is decided here, once. Each waiter is
+  // woken on its own io thread (the timer belongs to it); posting under the
+  // lock means a waiter whose frame goes away (wait_at_gate's guard takes
+  // the lock) is never posted to after its io context is gone.
   for (auto& w : taken) {
     if (o == outcome::failed)
       w->reason = reason;
     w->result.store(o, std::memory_order_release);
+    asio::post(w->executor, [w] {
+      if (w->timer != nullptr)
+        w->timer->cancel();
+    });
   }
 }
 
@@ -84,12 +91,6 @@ void demand_gate::open(const void* owner) {
     }
     settle(taken, outcome::open, {});
   }
-  // Each waiter is woken on its own io thread; the timer belongs to it.
-  for (auto& w : taken)
-    asio::post(w->executor, [w] {
-      if (w->timer != nullptr)
-        w->timer->cancel();
-    });
 }
 
 void demand_gate::fail(const std::string& reason) {
@@ -100,11 +101,6 @@ void demand_gate::fail(const std::string& reason) {
     taken.swap(waiters_);
     settle(taken, outcome::failed, reason);
   }
-  for (auto& w : taken)
-    asio::post(w->executor, [w] {
-      if (w->timer != nullptr)
-        w->timer->cancel();
-    });
 }
 
 std::uint64_t demand_gate::set_wake_handler(wake_handler handler, std::uint64_t token) {
@@ -146,6 +142,16 @@ asio::awaitable<demand_gate::outcome> wait_at_gate(demand_gate& gate, std::share
   using namespace asio::experimental::awaitable_operators;
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer{executor, deadline};
+  // However the frame ends (done, or destroyed with its io context), the
+  // waiter leaves the gate and no post reaches the timer afterwards.
+  struct leave_guard {
+    demand_gate& gate;
+    demand_gate::waiter& w;
+    ~leave_guard() {
+      gate.withdraw(w, demand_gate::outcome::gone);
+      w.timer = nullptr;
+    }
+  } guard{gate, *w};
   w->timer = &timer;
   bool watch_client = client != nullptr;
   auto result = demand_gate::outcome::waiting;
@@ -185,7 +191,6 @@ asio::awaitable<demand_gate::outcome> wait_at_gate(demand_gate& gate, std::share
     if (n > 0)
       watch_client = false;
   }
-  w->timer = nullptr;
   co_return result;
 }
 
