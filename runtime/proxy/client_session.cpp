@@ -317,9 +317,20 @@ asio::awaitable<client_session::next> client_session::serve_one() {
       if (next_upstream(x))
         continue;
       status = 502;
+      if (x.app && x.app->gate && !stopping_) {
+        // An on-demand app's last instance went away (stopped when idle):
+        // the request waits for a fresh one.
+        status = wait_instance;
+        while (status == wait_instance)
+          status = co_await wait_for_instance(x);
+        if (status == 0)
+          continue;
+        if (status == close_now)
+          co_return next::close;
+      }
     }
     if (status != 0)
-      co_return co_await send_error(status, status == 504 || !x.request_complete);
+      co_return co_await send_error(status, status == 504 || !x.request_complete, x.detail);
     break;
   }
   if (x.up->parser.head().status == 101) {
@@ -396,11 +407,15 @@ asio::awaitable<int> client_session::wait_for_instance(exchange& x) {
     x.waited = true;
     x.wait_deadline = now + gate->wait_timeout();
   }
-  if (now >= x.wait_deadline)
+  if (now >= x.wait_deadline) {
+    x.detail = "app " + gate->app() + " did not start in time";
     co_return 504;
+  }
   auto w = gate->enter(worker_.context.get_executor(), shared_.get());
-  if (!w)
+  if (!w) {
+    x.detail = "too many requests are waiting for app " + gate->app() + " to start";
     co_return 503;
+  }
   // A table published between routing and entering opened the gate before
   // this waiter was in it: route again at once.
   if (shared_->routes.version() != x.table_version)
@@ -665,7 +680,7 @@ asio::awaitable<int> client_session::read_response_head(exchange& x) {
         // A fresh connection to an app instance that closed without a byte
         // of answer: the instance is going away (crashed, killed). Safe to
         // repeat elsewhere, as nginx's proxy_next_upstream does.
-        if (x.app && x.attempts + 1 < x.upstream_count)
+        if (x.app && (x.attempts + 1 < x.upstream_count || x.app->gate))
           co_return retry_other;
       }
       co_return 502;
