@@ -9,6 +9,7 @@
 // app's actor reads them for `status`.
 
 #include "protocol/messages.hpp"
+#include "runtime/proxy/demand_gate.hpp"
 
 #include <asio/ip/tcp.hpp>
 
@@ -30,6 +31,9 @@ struct backend_stats {
   /// Set by the data plane when a connect failed; cleared by the app's
   /// actor once the instance is healthy again. Suspects are picked last.
   std::atomic<bool> suspect{false};
+  /// Requests sent to the instance (head written), ever: the app's actor
+  /// reads it to tell an idle instance.
+  std::atomic<std::uint64_t> requests{0};
 };
 
 struct backend {
@@ -47,6 +51,9 @@ struct app_binding {
   std::string app;
   std::vector<backend> backends;
   connect_failure_handler on_connect_failure;
+  /// An on-demand app: where requests wait while it has no instance to
+  /// take them (null: they get a 503 at once).
+  std::shared_ptr<demand_gate> gate;
 };
 
 /// Node-wide: counters per instance and a failure handler per app.
@@ -68,6 +75,18 @@ public:
   /// same app, e.g. from an app actor of the same id started meanwhile).
   void clear_failure_handler(const std::string& app, std::uint64_t token);
 
+  /// Installs the handler asked to start an instance of the on-demand
+  /// `app` when requests start waiting (called on an io thread, once per
+  /// wake episode; must not block). Returns a token for clear_wake_handler.
+  std::uint64_t set_wake_handler(const std::string& app, wake_handler handler);
+  /// Removes the wake handler installed with `token` (not a newer one).
+  void clear_wake_handler(const std::string& app, std::uint64_t token);
+  /// Every request waiting for `app` now gets a 502 naming `reason` (the
+  /// woken instance failed to start). Thread-safe; from the app's actor.
+  void fail_waiters(const std::string& app, const std::string& reason);
+  /// The gate of `app`, created on first use (for tests and status).
+  std::shared_ptr<demand_gate> gate(const std::string& app);
+
   /// Builds the binding for `app` from its published instances. An address
   /// that does not parse is left out (and named in `error`, if given).
   std::shared_ptr<const app_binding> bind(const protocol::app_backends& app, std::string* error = nullptr);
@@ -76,7 +95,10 @@ private:
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<backend_stats>, std::less<>> stats_;
   std::map<std::string, std::pair<std::uint64_t, connect_failure_handler>, std::less<>> handlers_;
+  std::map<std::string, std::shared_ptr<demand_gate>, std::less<>> gates_;
   std::uint64_t next_token_ = 1;
+
+  std::shared_ptr<demand_gate> gate_locked(const std::string& app);
 };
 
 } // namespace ika::proxy

@@ -170,7 +170,8 @@ asio::awaitable<void> client_session::lingering_close() {
   client_.close(ec);
 }
 
-asio::awaitable<client_session::next> client_session::send_error(int status, bool close) {
+asio::awaitable<client_session::next> client_session::send_error(int status, bool close,
+                                                                 std::string_view detail) {
   phase_ = phase::response;
   out_.clear();
   bool head_request = parser_.head_complete() && parser_.head().method_id == HTTP_HEAD;
@@ -180,7 +181,7 @@ asio::awaitable<client_session::next> client_session::send_error(int status, boo
     set_request_id({});
   // A 503 (no instance to take it) is worth another try soon.
   std::string_view extra = status == 503 ? std::string_view{"Retry-After: 1\r\n"} : std::string_view{};
-  append_error_response(out_, status, request_id(), !keep, head_request, keep && http10, extra);
+  append_error_response(out_, status, request_id(), !keep, head_request, keep && http10, extra, detail);
   std::array<asio::const_buffer, 1> bufs{asio::buffer(out_)};
   arm(limits_.send_timeout);
   auto ec = co_await net::write_all(client_, bufs);
@@ -277,18 +278,32 @@ asio::awaitable<client_session::next> client_session::serve_one() {
     return client_error || (x.has_body && !parser_.message_complete());
   };
   int status = route_request(x);
+  while (status == wait_instance)
+    status = co_await wait_for_instance(x);
+  if (status == 0)
+    status = prepare_upstream(x);
+  if (status == close_now)
+    co_return next::close;
   if (status != 0)
-    co_return co_await send_error(status, must_close(status));
+    co_return co_await send_error(status, must_close(status), x.detail);
 
   // The upstream side, with failover to the next upstream when nothing was
   // sent, and one more try on a fresh connection when a pooled one turns
   // out to have been closed by the upstream.
   for (;;) {
     status = co_await send_request(x);
+    if (status == wait_instance) {
+      // Every instance of an on-demand app refused the connection (it is
+      // stopping): nothing was sent, so the request waits for a fresh one.
+      while (status == wait_instance)
+        status = co_await wait_for_instance(x);
+      if (status == 0)
+        continue;
+    }
     if (status == close_now)
       co_return next::close;
     if (status != 0)
-      co_return co_await send_error(status, must_close(status));
+      co_return co_await send_error(status, must_close(status), x.detail);
     status = co_await read_response_head(x);
     if (status == retry_fresh) {
       x.fresh_only = true;
@@ -302,9 +317,20 @@ asio::awaitable<client_session::next> client_session::serve_one() {
       if (next_upstream(x))
         continue;
       status = 502;
+      if (x.app && x.app->gate && !stopping_) {
+        // An on-demand app's last instance went away (stopped when idle):
+        // the request waits for a fresh one.
+        status = wait_instance;
+        while (status == wait_instance)
+          status = co_await wait_for_instance(x);
+        if (status == 0)
+          continue;
+        if (status == close_now)
+          co_return next::close;
+      }
     }
     if (status != 0)
-      co_return co_await send_error(status, status == 504 || !x.request_complete);
+      co_return co_await send_error(status, status == 504 || !x.request_complete, x.detail);
     break;
   }
   if (x.up->parser.head().status == 101) {
@@ -337,6 +363,19 @@ int client_session::route_request(exchange& x) {
   x.expect_continue = req.expect_continue && !x.http10;
   x.retryable = idempotent(req.method_id);
 
+  return resolve_route(x);
+}
+
+int client_session::resolve_route(exchange& x) {
+  const auto& req = parser_.head();
+  x.release_backend();
+  x.app.reset();
+  x.tried = 0;
+  x.attempts = 0;
+  x.fresh_only = false;
+  // Read before the table: a table published after this is newer than the
+  // one matched below (a waiter compares it to know it missed an opening).
+  x.table_version = shared_->routes.version();
   // `rt` points into this thread's snapshot: it is not kept past this
   // function (a suspended request must not hold a table that a publish
   // may free); what the exchange needs is copied.
@@ -351,12 +390,57 @@ int client_session::route_request(exchange& x) {
     x.app = rt->app;
     x.upstream_count = x.app->backends.size();
     if (!pick_backend(x))
-      return 503;
+      return x.app->gate ? wait_instance : 503;
   } else {
     x.upstream_count = rt->upstreams.size();
     x.endpoint = rt->upstreams[worker_.round_robin++ % x.upstream_count].endpoint;
   }
+  return 0;
+}
 
+asio::awaitable<int> client_session::wait_for_instance(exchange& x) {
+  // The binding may go with the next resolve_route: the gate stays.
+  auto gate = x.app->gate;
+  x.release_backend();
+  auto now = std::chrono::steady_clock::now();
+  if (!x.waited) {
+    x.waited = true;
+    x.wait_deadline = now + gate->wait_timeout();
+  }
+  if (now >= x.wait_deadline) {
+    x.detail = "app " + gate->app() + " did not start in time";
+    co_return 504;
+  }
+  auto w = gate->enter(worker_.context.get_executor(), shared_.get());
+  if (!w) {
+    x.detail = "too many requests are waiting for app " + gate->app() + " to start";
+    co_return 503;
+  }
+  // A table published between routing and entering opened the gate before
+  // this waiter was in it: route again at once.
+  if (shared_->routes.version() != x.table_version)
+    gate->withdraw(*w, demand_gate::outcome::open);
+  phase_ = phase::waiting;
+  disarm();
+  auto result = co_await wait_at_gate(*gate, w, x.wait_deadline, &client_);
+  switch (result) {
+    case demand_gate::outcome::open:
+      co_return resolve_route(x);
+    case demand_gate::outcome::failed:
+      x.detail = "app " + gate->app() + " failed to start: " + w->reason;
+      co_return 502;
+    case demand_gate::outcome::timed_out:
+      x.detail = "app " + gate->app() + " did not start in time";
+      co_return 504;
+    case demand_gate::outcome::gone:
+    case demand_gate::outcome::waiting:
+      break;
+  }
+  co_return close_now;
+}
+
+int client_session::prepare_upstream(exchange& x) {
+  const auto& req = parser_.head();
   upstream_request_options opts;
   opts.client_ip = client_ip_;
   opts.proto = shared_->proto;
@@ -461,6 +545,8 @@ asio::awaitable<int> client_session::send_request(exchange& x) {
         // Nothing was sent: any method may go to the next upstream.
         if (next_upstream(x))
           continue;
+        if (x.app && x.app->gate && ec != asio::error::timed_out && !stopping_)
+          co_return wait_instance;
         co_return ec == asio::error::timed_out ? 504 : 502;
       }
     }
@@ -486,6 +572,8 @@ asio::awaitable<int> client_session::send_request(exchange& x) {
       bool timed_out = std::exchange(timed_out_, false);
       co_return timed_out ? 504 : 502;
     }
+    if (x.backend != nullptr)
+      x.backend->stats->requests.fetch_add(1, std::memory_order_relaxed);
     break;
   }
   parser_.clear_pieces();
@@ -592,7 +680,7 @@ asio::awaitable<int> client_session::read_response_head(exchange& x) {
         // A fresh connection to an app instance that closed without a byte
         // of answer: the instance is going away (crashed, killed). Safe to
         // repeat elsewhere, as nginx's proxy_next_upstream does.
-        if (x.app && x.attempts + 1 < x.upstream_count)
+        if (x.app && (x.attempts + 1 < x.upstream_count || x.app->gate))
           co_return retry_other;
       }
       co_return 502;

@@ -6,6 +6,11 @@
 //                 malformed -> 4xx and close, the upstream sees nothing
 //   route         match host and path in this thread's route snapshot;
 //                 no route -> 404, body over the limit -> 413
+//   wait          an on-demand app with no instance (or none accepting
+//                 connections): wait at its gate (demand_gate.hpp) until a
+//                 table with an instance is published, then route again;
+//                 too many waiting -> 503, start failed -> 502, timeout ->
+//                 504. The request body is read only after the wait.
 //   send_request  take a pooled upstream connection (or connect, 5 s), send
 //                 the rewritten head and the body already buffered in one
 //                 gathered write, then stream the rest of the body;
@@ -47,7 +52,7 @@ public:
   void stop(bool now) noexcept override;
 
 private:
-  enum class phase : std::uint8_t { idle, head, request_body, upstream, response, tunnel, closing };
+  enum class phase : std::uint8_t { idle, head, waiting, request_body, upstream, response, tunnel, closing };
   enum class next : std::uint8_t { keep_alive, close };
 
   /// One request and its response: what the phases hand to each other.
@@ -79,6 +84,12 @@ private:
     std::shared_ptr<const app_binding> app;
     const proxy::backend* backend = nullptr;
     std::uint64_t tried = 0;
+    // Waiting for an on-demand app: the table version the route was
+    // resolved on, the end of the wait, and why the app failed to start.
+    std::uint64_t table_version = 0;
+    bool waited = false;
+    std::chrono::steady_clock::time_point wait_deadline{};
+    std::string detail;
 
     exchange() = default;
     exchange(const exchange&) = delete;
@@ -89,14 +100,24 @@ private:
   };
 
   /// Results of the phases besides an HTTP status to answer with.
-  static constexpr int close_now = -1;   ///< close the client connection
-  static constexpr int retry_fresh = -2; ///< send again on a fresh connection
-  static constexpr int retry_other = -3; ///< send again to another instance of the app
+  static constexpr int close_now = -1;     ///< close the client connection
+  static constexpr int retry_fresh = -2;   ///< send again on a fresh connection
+  static constexpr int retry_other = -3;   ///< send again to another instance of the app
+  static constexpr int wait_instance = -4; ///< wait at the app's gate, then route again
 
   asio::awaitable<next> serve_one();
   asio::awaitable<bool> read_head();
-  /// Request id, route, upstream choice, the upstream head. 0 or a status.
+  /// Request id and route. 0, wait_instance or a status.
   int route_request(exchange& x);
+  /// Matches the route on the newest table and picks the upstream. 0,
+  /// wait_instance or a status.
+  int resolve_route(exchange& x);
+  /// The upstream head and the body bytes that came with the head. 0 or a
+  /// status.
+  int prepare_upstream(exchange& x);
+  /// Waits at the gate of the exchange's app, then routes again. 0,
+  /// wait_instance (route again: still nothing), close_now or a status.
+  asio::awaitable<int> wait_for_instance(exchange& x);
   bool next_upstream(exchange& x);
   /// Chooses an instance of the exchange's app; false: none left.
   bool pick_backend(exchange& x);
@@ -104,7 +125,7 @@ private:
   asio::awaitable<int> send_request(exchange& x);
   asio::awaitable<int> read_response_head(exchange& x);
   asio::awaitable<next> send_response(exchange& x);
-  asio::awaitable<next> send_error(int status, bool close);
+  asio::awaitable<next> send_error(int status, bool close, std::string_view detail = {});
   asio::awaitable<std::shared_ptr<upstream_connection>> connect(const asio::ip::tcp::endpoint& ep,
                                                                 std::error_code& ec);
   asio::awaitable<void> tunnel(exchange& x);

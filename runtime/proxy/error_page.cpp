@@ -50,11 +50,13 @@ std::string_view reason_phrase(int status) noexcept {
 }
 
 void append_error_response(std::string& out, int status, std::string_view request_id, bool close,
-                           bool head_request, bool http10_keep_alive, std::string_view extra_headers) {
+                           bool head_request, bool http10_keep_alive, std::string_view extra_headers,
+                           std::string_view detail) {
   auto reason = reason_phrase(status);
   auto code = std::to_string(status);
-  // Body: "502 Bad Gateway\n".
-  std::size_t body_size = code.size() + 1 + reason.size() + 1;
+  detail = detail.substr(0, 200);
+  // Body: "502 Bad Gateway\n", then the detail line if any.
+  std::size_t body_size = code.size() + 1 + reason.size() + 1 + (detail.empty() ? 0 : detail.size() + 1);
   out.append("HTTP/1.1 ").append(code).append(" ").append(reason).append("\r\n");
   out.append("Content-Type: text/plain; charset=utf-8\r\n");
   out.append("Content-Length: ").append(std::to_string(body_size)).append("\r\n");
@@ -67,8 +69,14 @@ void append_error_response(std::string& out, int status, std::string_view reques
   else if (http10_keep_alive)
     out.append("Connection: keep-alive\r\n");
   out.append("\r\n");
-  if (!head_request)
+  if (!head_request) {
     out.append(code).append(" ").append(reason).append("\n");
+    if (!detail.empty()) {
+      for (char c : detail)
+        out.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? ' ' : c);
+      out.push_back('\n');
+    }
+  }
 }
 
 } // namespace ika::proxy

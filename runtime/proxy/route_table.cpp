@@ -121,6 +121,9 @@ std::string route_table::compile(const std::vector<protocol::route_spec>& specs,
   std::stable_sort(t.wildcard_.begin(), t.wildcard_.end(),
                    [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
   sort_group(t.any_);
+  for (const auto& [name, binding] : apps)
+    if (binding && binding->gate && !binding->backends.empty())
+      t.ready_gates_.push_back(binding->gate);
   out = std::move(t);
   return {};
 }

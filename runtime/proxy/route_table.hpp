@@ -66,6 +66,10 @@ public:
 
   std::size_t size() const noexcept { return count_; }
 
+  /// The gates of on-demand apps that have an instance in this table:
+  /// publishing the table opens them (server::publish).
+  const std::vector<std::shared_ptr<demand_gate>>& ready_gates() const noexcept { return ready_gates_; }
+
 private:
   using group = std::vector<route>; // sorted: exact paths, then longer prefixes
   static const route* match_in(const group& g, std::string_view path) noexcept;
@@ -74,6 +78,7 @@ private:
   std::vector<std::pair<std::string, group>> wildcard_; // ".example.com", longest first
   group any_;
   std::size_t count_ = 0;
+  std::vector<std::shared_ptr<demand_gate>> ready_gates_;
 };
 
 /// Validates a host pattern: "*", "*.name", or a lower-case DNS name / IP.

@@ -96,7 +96,11 @@ void server::start() {
 }
 
 void server::publish(std::shared_ptr<const route_table> table) {
-  shared_->routes.publish(std::move(table));
+  // The table first, then the gates: a waiter woken here routes again on
+  // this table (or a newer one), never on an older one.
+  shared_->routes.publish(table);
+  for (const auto& gate : table->ready_gates())
+    gate->open(shared_.get());
 }
 
 void server::drain() {

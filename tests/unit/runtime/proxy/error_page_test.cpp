@@ -103,3 +103,22 @@ TEST(error_page, appends_to_what_is_already_in_the_buffer) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(error_page, detail_is_a_second_body_line_without_control_characters) {
+  std::string out;
+  append_error_response(out, 502, "id", false, false, false, {}, "app demo failed:\r\nexit 1");
+  auto body = std::string_view{out}.substr(out.find("\r\n\r\n") + 4);
+  EXPECT_EQ(body, "502 Bad Gateway\napp demo failed:  exit 1\n");
+  EXPECT_NE(out.find("Content-Length: " + std::to_string(body.size()) + "\r\n"), std::string::npos);
+  std::string head_only;
+  append_error_response(head_only, 502, "id", false, true, false, {}, "app demo failed");
+  EXPECT_EQ(head_only.substr(head_only.find("\r\n\r\n") + 4), "");
+  EXPECT_NE(head_only.find("Content-Length: " +
+                           std::to_string(std::string_view{"502 Bad Gateway\napp demo failed\n"}.size()) +
+                           "\r\n"),
+            std::string::npos);
+}
+
+} // namespace

@@ -1,0 +1,197 @@
+#include "runtime/proxy/demand_gate.hpp"
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace ika::proxy {
+
+demand_gate::demand_gate(std::string app) : app_(std::move(app)) {}
+
+void demand_gate::configure(std::uint32_t max_waiters, std::chrono::milliseconds wait_timeout) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  max_waiters_ = max_waiters == 0 ? default_max_waiters : max_waiters;
+  auto t = wait_timeout.count() <= 0 ? default_wait_timeout : wait_timeout;
+  wait_timeout_ms_.store(t.count(), std::memory_order_relaxed);
+}
+
+std::chrono::milliseconds demand_gate::wait_timeout() const noexcept {
+  return std::chrono::milliseconds{wait_timeout_ms_.load(std::memory_order_relaxed)};
+}
+
+std::shared_ptr<demand_gate::waiter> demand_gate::enter(asio::any_io_executor executor, const void* owner) {
+  auto w = std::make_shared<waiter>();
+  w->executor = std::move(executor);
+  w->owner = owner;
+  wake_handler wake;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (waiters_.size() >= max_waiters_)
+      return nullptr;
+    waiters_.push_back(w);
+    if (!wake_sent_ && handler_) {
+      wake_sent_ = true;
+      wake = handler_;
+    }
+  }
+  if (wake) {
+    wakes_.fetch_add(1, std::memory_order_relaxed);
+    wake(app_);
+  }
+  return w;
+}
+
+demand_gate::outcome demand_gate::withdraw(waiter& w, outcome why) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto decided = w.result.load(std::memory_order_acquire);
+  if (decided != outcome::waiting)
+    return decided;
+  w.result.store(why, std::memory_order_release);
+  auto it = std::find_if(waiters_.begin(), waiters_.end(), [&](const auto& p) { return p.get() == &w; });
+  if (it != waiters_.end())
+    waiters_.erase(it);
+  return why;
+}
+
+void demand_gate::settle(std::vector<std::shared_ptr<waiter>>& taken, outcome o, const std::string& reason) {
+  // Under the lock: the outcome is decided here, once. Each waiter is
+  // woken on its own io thread (the timer belongs to it); posting under the
+  // lock means a waiter whose frame goes away (wait_at_gate's guard takes
+  // the lock) is never posted to after its io context is gone.
+  for (auto& w : taken) {
+    if (o == outcome::failed)
+      w->reason = reason;
+    w->result.store(o, std::memory_order_release);
+    asio::post(w->executor, [w] {
+      if (w->timer != nullptr)
+        w->timer->cancel();
+    });
+  }
+}
+
+void demand_gate::open(const void* owner) {
+  std::vector<std::shared_ptr<waiter>> taken;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    wake_sent_ = false;
+    if (owner == nullptr) {
+      taken.swap(waiters_);
+    } else {
+      auto mid = std::stable_partition(waiters_.begin(), waiters_.end(),
+                                       [owner](const auto& w) { return w->owner != owner; });
+      taken.assign(std::make_move_iterator(mid), std::make_move_iterator(waiters_.end()));
+      waiters_.erase(mid, waiters_.end());
+    }
+    settle(taken, outcome::open, {});
+  }
+}
+
+void demand_gate::fail(const std::string& reason) {
+  std::vector<std::shared_ptr<waiter>> taken;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    wake_sent_ = false;
+    taken.swap(waiters_);
+    settle(taken, outcome::failed, reason);
+  }
+}
+
+std::uint64_t demand_gate::set_wake_handler(wake_handler handler, std::uint64_t token) {
+  wake_handler wake;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    handler_ = std::move(handler);
+    handler_token_ = token;
+    if (!waiters_.empty() && !wake_sent_ && handler_) {
+      wake_sent_ = true;
+      wake = handler_;
+    }
+  }
+  if (wake) {
+    wakes_.fetch_add(1, std::memory_order_relaxed);
+    wake(app_);
+  }
+  return token;
+}
+
+void demand_gate::clear_wake_handler(std::uint64_t token) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (handler_token_ == token) {
+    handler_ = nullptr;
+    handler_token_ = 0;
+    // A later handler is told about the requests waiting now.
+    wake_sent_ = false;
+  }
+}
+
+std::size_t demand_gate::waiting() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return waiters_.size();
+}
+
+asio::awaitable<demand_gate::outcome> wait_at_gate(demand_gate& gate, std::shared_ptr<demand_gate::waiter> w,
+                                                   std::chrono::steady_clock::time_point deadline,
+                                                   asio::ip::tcp::socket* client) {
+  using namespace asio::experimental::awaitable_operators;
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer{executor, deadline};
+  // However the frame ends (done, or destroyed with its io context), the
+  // waiter leaves the gate and no post reaches the timer afterwards.
+  struct leave_guard {
+    demand_gate& gate;
+    demand_gate::waiter& w;
+    ~leave_guard() {
+      gate.withdraw(w, demand_gate::outcome::gone);
+      w.timer = nullptr;
+    }
+  } guard{gate, *w};
+  w->timer = &timer;
+  bool watch_client = client != nullptr;
+  auto result = demand_gate::outcome::waiting;
+  // g++ 12: every co_await is a statement of its own.
+  for (;;) {
+    result = w->result.load(std::memory_order_acquire);
+    if (result != demand_gate::outcome::waiting)
+      break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      result = gate.withdraw(*w, demand_gate::outcome::timed_out);
+      break;
+    }
+    std::error_code timer_ec;
+    if (!watch_client) {
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, timer_ec));
+      continue;
+    }
+    std::error_code client_ec;
+    auto which = co_await (timer.async_wait(asio::redirect_error(asio::use_awaitable, timer_ec)) ||
+                           client->async_wait(asio::socket_base::wait_read,
+                                              asio::redirect_error(asio::use_awaitable, client_ec)));
+    if (which.index() != 1)
+      continue;
+    if (client_ec) {
+      // Cancelled by the session (closing now) or a socket error.
+      result = gate.withdraw(*w, demand_gate::outcome::gone);
+      break;
+    }
+    char c;
+    auto n = ::recv(client->native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      result = gate.withdraw(*w, demand_gate::outcome::gone);
+      break;
+    }
+    // Bytes (a body, a pipelined request) stay in the socket until the
+    // wait is over; a close behind them is noticed when they are read.
+    if (n > 0)
+      watch_client = false;
+  }
+  co_return result;
+}
+
+} // namespace ika::proxy
