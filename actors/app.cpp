@@ -168,6 +168,7 @@ void drain(app_pointer self, const std::vector<std::string>& ids) {
 /// Stops every instance; `done` runs once all are gone.
 void stop_all(app_pointer self, std::function<void()> done) {
   auto& st = self->state;
+  st.config.registry->fail_waiters(st.config.id, "the app is being stopped");
   for (auto& [id, m] : st.members)
     m.serving = false;
   publish(self);
@@ -184,6 +185,32 @@ void stop_all(app_pointer self, std::function<void()> done) {
       if (--*left == 0)
         done();
     });
+}
+
+void on_output(app_pointer self, log_line line);
+
+std::int64_t unix_ms() {
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+bool on_demand(const app_state& st) {
+  return st.running && !st.current.version.empty() && st.current.manifest.instances == 0;
+}
+
+/// How often an on-demand app looks for idleness: a tenth of its idle
+/// timeout, between 50 ms and 1 s.
+milliseconds idle_check_interval(const app_state& st) {
+  auto idle = milliseconds{st.current.manifest.demand.idle_timeout_ms};
+  return std::clamp(idle / 10, milliseconds{50}, milliseconds{1000});
+}
+
+/// Keeps the idle check of an on-demand app running (timer generation 0).
+void arm_idle(app_pointer self) {
+  auto& st = self->state;
+  if (st.idle_armed || !on_demand(st))
+    return;
+  st.idle_armed = true;
+  self->delayed_send(self, idle_check_interval(st), timer_atom::value, std::uint64_t{0});
 }
 
 /// The serving instances (wanted in the balancer, not leaving).
@@ -203,7 +230,9 @@ void reconcile(app_pointer self) {
     return;
   auto wanted = st.current.manifest.instances;
   if (wanted == 0) {
+    st.last_activity = steady_clock::now();
     publish(self);
+    arm_idle(self);
     return;
   }
   auto serving = serving_ids(st);
@@ -355,7 +384,68 @@ void on_instance(app_pointer self, const instance_event& ev) {
     apply(self, std::move(step));
     return;
   }
+  // An instance woken for waiting requests that cannot start: they get a
+  // 502 now instead of waiting out their timeout; the next request wakes
+  // a fresh one.
+  if (m.serving && ev.state == "failed") {
+    st.config.registry->fail_waiters(st.config.id, "instance " + ev.instance + " " + ev.detail);
+    stop_member(self, ev.instance);
+  }
   publish(self);
+}
+
+/// A request waits for an on-demand app: start an instance unless one is
+/// starting or serving.
+void on_wake(app_pointer self) {
+  auto& st = self->state;
+  if (!on_demand(st)) {
+    // Stopped (or deleted) meanwhile: nothing will start.
+    if (!st.deploy)
+      st.config.registry->fail_waiters(st.config.id, "the app is not running");
+    return;
+  }
+  if (st.deploy || !serving_ids(st).empty())
+    return;
+  spawn_instance(self, st.current, true, false);
+  st.last_activity = steady_clock::now();
+  arm_idle(self);
+}
+
+/// An on-demand app with no request for idle_timeout stops its instances
+/// (they leave the balancer first; a request meanwhile wakes a fresh one).
+void on_idle_check(app_pointer self) {
+  auto& st = self->state;
+  st.idle_armed = false;
+  if (!on_demand(st))
+    return;
+  auto serving = serving_ids(st);
+  std::uint64_t requests = 0;
+  bool busy = false;
+  for (const auto& id : serving) {
+    auto stats = st.config.registry->stats(id);
+    requests += stats->requests.load(std::memory_order_relaxed);
+    busy |= stats->in_flight.load(std::memory_order_relaxed) > 0;
+    // Idleness counts from when an instance could serve, not while it starts.
+    busy |= st.members[id].last.state != "healthy";
+  }
+  if (auto gate = st.config.registry->gate(st.config.id); gate && gate->waiting() > 0)
+    busy = true;
+  auto now = steady_clock::now();
+  if (busy || requests != st.seen_requests) {
+    st.seen_requests = requests;
+    st.last_activity = now;
+  }
+  if (!serving.empty() && !st.deploy &&
+      now - st.last_activity >= milliseconds{st.current.manifest.demand.idle_timeout_ms}) {
+    on_output(self,
+              log_line{unix_ms(), "ika", "ika",
+                       "idle for " +
+                           std::to_string(st.current.manifest.demand.idle_timeout_ms / 1000.0).substr(0, 5) +
+                           " s: stopping " + std::to_string(serving.size()) + " instance(s)"});
+    drain(self, serving);
+    st.seen_requests = 0;
+  }
+  arm_idle(self);
 }
 
 void on_output(app_pointer self, log_line line) {
@@ -445,9 +535,15 @@ app_actor::behavior_type app(app_pointer self, app_config config) {
       self->state.config.id, [handle](const std::string&, const std::string& instance) {
         caf::anon_send(handle, suspect_atom::value, instance);
       });
-  self->attach_functor([registry = self->state.config.registry, id = self->state.config.id, token] {
-    registry->clear_failure_handler(id, token);
-  });
+  // The data plane holds requests for an on-demand app with nothing to
+  // serve them and asks for an instance (once per wake-up).
+  auto wake_token = self->state.config.registry->set_wake_handler(
+      self->state.config.id, [handle](const std::string&) { caf::anon_send(handle, wake_atom::value); });
+  self->attach_functor(
+      [registry = self->state.config.registry, id = self->state.config.id, token, wake_token] {
+        registry->clear_failure_handler(id, token);
+        registry->clear_wake_handler(id, wake_token);
+      });
   self->set_exit_handler([self](const caf::exit_msg& msg) {
     for (const auto& [id, m] : self->state.members)
       self->send_exit(m.handle, msg.reason);
@@ -572,9 +668,13 @@ app_actor::behavior_type app(app_pointer self, app_config config) {
         if (auto it = self->state.members.find(id); it != self->state.members.end())
           self->send(it->second.handle, check_atom::value);
       },
-      [](wake_atom) {},
+      [self](wake_atom) { on_wake(self); },
       [self](timer_atom, std::uint64_t gen) {
         auto& st = self->state;
+        if (gen == 0) {
+          on_idle_check(self);
+          return;
+        }
         if (st.deploy && st.deploy->timer == gen)
           apply(self, st.deploy->plan.tick(steady_clock::now()));
       },

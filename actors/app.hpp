@@ -12,6 +12,12 @@
 // timeout) and stop. If a new instance fails in any phase, the new ones are
 // stopped and the old ones serve again, untouched. One rollout at a time.
 //
+// An app with `instances = 0` runs on demand: the data plane holds its
+// requests while no instance serves and wakes the app (wake_atom), which
+// starts one; the requests go on once it is healthy and published. If it
+// fails to start, the waiting requests get 502 at once. After idle_timeout
+// without a request the instances leave the balancer, drain and stop.
+//
 // An instance leaves the balancer only once the node confirmed that new
 // requests no longer see it (the reply to backends_atom); only then does
 // its in-flight count tell whether it is drained.
@@ -97,6 +103,11 @@ struct app_state {
   /// Run once publication `first` is confirmed.
   std::vector<std::pair<std::uint64_t, std::function<void()>>> on_published;
   bool check_armed = false;
+  /// On-demand apps: requests counted at the last idle check, and when the
+  /// count (or an in-flight request) last moved.
+  std::uint64_t seen_requests = 0;
+  std::chrono::steady_clock::time_point last_activity{};
+  bool idle_armed = false;
   std::vector<caf::typed_response_promise<protocol::app_status>> stop_waiters;
   std::vector<caf::typed_response_promise<protocol::ok_atom>> delete_waiters;
 

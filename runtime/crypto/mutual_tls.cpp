@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <memory>
 #include <system_error>
 
 namespace ika::crypto {
@@ -95,6 +96,13 @@ credential_result<private_tls_files> private_tls_files::write(const tls_identity
   return out;
 }
 
+namespace {
+
+/// Reads per readiness event on a caf::openssl connection (see below).
+constexpr std::size_t max_tls_consecutive_reads = 1'000'000;
+
+} // namespace
+
 std::optional<credential_error> configure_mutual_tls(caf::actor_system_config& cfg, const tls_files& files,
                                                      tls_role role) {
   if (files.certificate.empty())
@@ -142,6 +150,12 @@ std::optional<credential_error> configure_mutual_tls(caf::actor_system_config& c
   auto ca = fs::absolute(files.ca, ec);
   if (ec)
     return credential_error{files.certificate.string(), "cannot make the path absolute: " + ec.message()};
+  // caf::openssl keeps decrypted bytes inside OpenSSL, where epoll cannot
+  // see them: a read loop that stops at middleman.max-consecutive-reads
+  // (50: 25 small BASP messages) while a TLS record still holds more leaves
+  // them there until the peer happens to send again, which for a reply may
+  // be never. Reading until the socket is drained avoids that.
+  cfg.set("middleman.max-consecutive-reads", max_tls_consecutive_reads);
   cfg.openssl_certificate = cert.string();
   cfg.openssl_key = key.string();
   cfg.openssl_cafile = ca.string();

@@ -1,5 +1,7 @@
 #include "runtime/proxy/client_session.hpp"
 
+#include "runtime/proxy/demand_wait.hpp"
+
 #include "runtime/http/chars.hpp"
 #include "runtime/net/socket_io.hpp"
 #include "runtime/proxy/error_page.hpp"

@@ -20,7 +20,6 @@
 // cancel), so opening costs one cross-thread post and no polling.
 
 #include <asio/any_io_executor.hpp>
-#include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -106,13 +105,5 @@ private:
   std::uint64_t handler_token_ = 0;
   std::atomic<std::uint64_t> wakes_{0};
 };
-
-/// Suspends the calling coroutine (on `w`'s executor) until `w` is decided
-/// or `deadline` passes (then it is withdrawn as timed_out). With `client`,
-/// a client that closes its connection meanwhile withdraws it as gone (its
-/// bytes are only peeked at: a request body stays in the socket).
-asio::awaitable<demand_gate::outcome> wait_at_gate(demand_gate& gate, std::shared_ptr<demand_gate::waiter> w,
-                                                   std::chrono::steady_clock::time_point deadline,
-                                                   asio::ip::tcp::socket* client);
 
 } // namespace ika::proxy

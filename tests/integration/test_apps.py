@@ -22,7 +22,7 @@ from ikatest import Client, IkaTestCase, wait_until
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
 
 # An app that answers "<instance> <$VERSION> <path>"; /crash exits the
-# process; /slow answers after 2 s; with
+# process; /slow answers after 2 s; $LOG_REQUESTS prints each path; with
 # $CRASH_FILE present it dies at start (a crash loop); $SLOW_START delays
 # listening.
 PY_APP = r'''
@@ -40,6 +40,8 @@ class H(http.server.BaseHTTPRequestHandler):
             os._exit(1)
         if self.path == "/slow":
             time.sleep(2)
+        if os.environ.get("LOG_REQUESTS"):
+            print("request " + self.path, flush=True)
         if self.path == "/health":
             sick = os.path.join(os.environ.get("HEALTH_DIR", "/nonexistent"), os.environ["IKA_INSTANCE"])
             code = 503 if os.path.exists(sick) else 200

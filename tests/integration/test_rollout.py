@@ -217,7 +217,7 @@ class RolloutStateTest(AppsTestCase):
 
         rollout = {}
         runner = threading.Thread(target=lambda: rollout.update(proc=ika.cli("deploy", self.release_dir("two"),
-                                                                            timeout=60)), daemon=True)
+                                                                            timeout=50)), daemon=True)
         runner.start()
         # While the new batch holds, status names both releases and the progress.
         seen = {}
@@ -226,7 +226,12 @@ class RolloutStateTest(AppsTestCase):
             st = self.status(ika, "slowroll")
             seen.update(st)
             return st.get("next_release") and len({i["release"] for i in st["instance_list"]}) == 2
-        wait_until(both_builds, timeout=30, message="a rollout with both releases in status")
+        try:
+            wait_until(both_builds, timeout=30, interval=0.1, message="a rollout with both releases in status")
+        except AssertionError as e:
+            runner.join(timeout=60)
+            raise AssertionError("%s; last status %r; deploy %r; node:\n%s" % (
+                e, seen, rollout.get("proc"), ika.stderr[-3000:])) from None
         self.assertEqual(seen["release"], first)
         self.assertEqual(seen["state"], "deploying")
         self.assertNotEqual(seen["next_release"], first)
@@ -238,6 +243,8 @@ class RolloutStateTest(AppsTestCase):
         self.assertIn("in progress", second.stdout + second.stderr)
 
         runner.join(timeout=60)
+        self.assertIn("proc", rollout, "the rollout did not finish: %r\n%s" % (
+            self.status(ika, "slowroll"), ika.stderr[-3000:]))
         self.assertEqual(rollout["proc"].returncode, 0, rollout["proc"].stdout + rollout["proc"].stderr)
         st = self.status(ika, "slowroll")
         self.assertEqual(st["release"], seen["next_release"])

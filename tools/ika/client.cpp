@@ -62,6 +62,11 @@ struct client_system {
   std::unique_ptr<caf::actor_system> sys;
 };
 
+/// How long a fresh admin connection may take to answer its first request,
+/// and how many connections a command tries.
+constexpr auto connection_check_timeout = std::chrono::seconds{3};
+constexpr int connection_attempts = 3;
+
 /// Connects to the node's admin actor, or says why not.
 std::variant<admin_actor, std::string> connect(client_system& cs, const client_options& o) {
   if (!cs.error.empty())
@@ -73,7 +78,28 @@ std::variant<admin_actor, std::string> connect(client_system& cs, const client_o
       return *err;
     address = std::get<node_file>(files).admin;
   }
-  return connect_admin(*cs.sys, address);
+  // A first round trip proves the connection. caf::openssl 0.17 now and
+  // then leaves a fresh connection on which nothing comes back (seen with
+  // several clients connecting at once on a loaded machine: the command
+  // then waited forever); a new actor system makes a new connection.
+  for (int attempt = 1;; ++attempt) {
+    auto admin = connect_admin(*cs.sys, address);
+    if (auto* err = std::get_if<std::string>(&admin))
+      return *err;
+    bool answered = false;
+    {
+      caf::scoped_actor self{*cs.sys};
+      self->request(std::get<admin_actor>(admin), connection_check_timeout, status_atom::value)
+          .receive([&](const node_status&) { answered = true; }, [&](const caf::error&) {});
+    }
+    if (answered)
+      return admin;
+    if (attempt == connection_attempts)
+      return "the node at " + address + " does not answer (" + std::to_string(connection_attempts) +
+             " attempts)";
+    cs.sys.reset();
+    cs.sys = std::make_unique<caf::actor_system>(cs.cfg);
+  }
 }
 
 std::string json_or(const json& j) {

@@ -42,6 +42,14 @@ TEST(CredentialsMutualTls, NodeFilesConfigureAllThreeKeys) {
   EXPECT_TRUE(fs::path{cfg.openssl_certificate}.is_absolute());
 }
 
+TEST(CredentialsMutualTls, ReadsUntilTheConnectionIsDrained) {
+  temp_dir dir;
+  auto creds = make_node(dir.path());
+  caf::actor_system_config cfg;
+  ASSERT_FALSE(configure_mutual_tls(cfg, creds.node_files, tls_role::server).has_value());
+  EXPECT_GE(caf::get_or(cfg, "middleman.max-consecutive-reads", std::size_t{0}), std::size_t{100'000});
+}
+
 TEST(CredentialsMutualTls, AnyMissingPieceIsAnErrorAndChangesNothing) {
   temp_dir dir;
   auto creds = make_node(dir.path());

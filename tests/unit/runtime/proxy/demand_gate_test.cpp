@@ -3,6 +3,7 @@
 // client that leaves while waiting.
 
 #include "runtime/proxy/demand_gate.hpp"
+#include "runtime/proxy/demand_wait.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>

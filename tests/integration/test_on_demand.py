@@ -1,0 +1,134 @@
+"""Scale to zero (issue 4, section 3): an app with `instances = 0` runs on
+demand. Its first request starts an instance and waits for it, with every
+request that arrives meanwhile; after `idle_timeout` without a request the
+instances stop. Timeouts give 504, a start that fails 502, too many waiters
+503 with Retry-After. Nothing is lost or served twice.
+"""
+
+import os
+import tempfile
+import threading
+import unittest
+
+from ikatest import Client, wait_until
+from test_apps import PY_APP, AppsTestCase, manifest
+
+
+class OnDemandTest(AppsTestCase):
+
+    def on_demand_app(self, name, host, demand="", env=None, extra=""):
+        text = manifest(name, host, instances=0, env=env,
+                        extra=extra + "[on_demand]\n" + demand + "[deploy]\nhold = \"0s\"\n")
+        return self.app_dir({"ika.toml": text, "app.py": PY_APP})
+
+    def running(self, ika, app):
+        return [i for i in self.instances(ika, app) if i["state"] not in ("stopped",)]
+
+    def wait_cold(self, ika, app, timeout=30):
+        wait_until(lambda: self.instances(ika, app) == [], timeout=timeout, message="%s idles to zero" % app)
+
+    def concurrent_gets(self, ika, host, n):
+        results = [None] * n
+
+        def one(i):
+            c = Client(ika.port, timeout=30)
+            try:
+                c.request("GET", "/req-%d" % i, host=host)
+                results[i] = c.response()
+            except Exception as e:  # noqa: BLE001 - reported by the assertions
+                results[i] = e
+            finally:
+                c.close()
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        return results
+
+    def test_first_request_starts_it_waiters_are_served_once_then_it_idles_to_zero(self):
+        ika = self.node()
+        self.deploy(ika, self.on_demand_app("lazy", "lazy.test", env={"LOG_REQUESTS": "1"},
+                                            demand='idle_timeout = "1s"\n'))
+        # The deploy checked the release with one instance; idle, it stops.
+        self.wait_cold(ika, "lazy")
+        st = self.status(ika, "lazy")
+        self.assertEqual(st["instances"], 0)
+        self.assertEqual(st["state"], "running")
+
+        for round_ in range(2):
+            results = self.concurrent_gets(ika, "lazy.test", 20)
+            for i, r in enumerate(results):
+                self.assertNotIsInstance(r, Exception, r)
+                self.assertEqual(r.status, 200, r.body)
+                self.assertTrue(r.body.decode().rstrip().endswith(" /req-%d" % i), r.body)
+            started = self.instances(ika, "lazy")
+            self.assertEqual(len(started), 1, "one instance for all waiters (round %d)" % round_)
+            self.wait_cold(ika, "lazy")
+        # Each request reached the app exactly once.
+        logs = ika.cli("logs", "lazy", "-n", "500").stdout
+        for i in range(20):
+            self.assertEqual(logs.count("request /req-%d\n" % i), 2, logs)
+        self.assertIn("idle for", logs)
+
+    def test_a_start_that_fails_gives_502_at_once(self):
+        ika = self.node()
+        flag = os.path.join(tempfile.mkdtemp(prefix="ika-crash-"), "crash")
+        self.deploy(ika, self.on_demand_app("frail", "frail.test", env={"CRASH_FILE": flag},
+                                            demand='idle_timeout = "500ms"\nwait_timeout = "20s"\n'))
+        self.wait_cold(ika, "frail")
+        open(flag, "w").close()
+        results = self.concurrent_gets(ika, "frail.test", 5)
+        for r in results:
+            self.assertNotIsInstance(r, Exception, r)
+            self.assertEqual(r.status, 502, r.body)
+            self.assertIn(b"failed to start", r.body)
+        # Fixed: the next request wakes a fresh instance that serves.
+        os.unlink(flag)
+        self.assertEqual(self.get(ika, "frail.test").status, 200)
+
+    def test_wait_timeout_gives_504_and_too_many_waiters_503(self):
+        ika = self.node()
+        self.deploy(ika, self.on_demand_app("sleepy", "sleepy.test", env={"SLOW_START": "2"},
+                                            demand='idle_timeout = "500ms"\nwait_timeout = "300ms"\n'))
+        self.wait_cold(ika, "sleepy")
+        r = self.get(ika, "sleepy.test")
+        self.assertEqual(r.status, 504, r.body)
+        # The instance it woke still comes up and serves what follows.
+        wait_until(lambda: self.get(ika, "sleepy.test").status == 200, timeout=20, interval=0.2)
+
+        self.deploy(ika, self.on_demand_app("crowd", "crowd.test", env={"SLOW_START": "1"},
+                                            demand='idle_timeout = "500ms"\nmax_waiters = 3\n'))
+        self.wait_cold(ika, "crowd")
+        results = self.concurrent_gets(ika, "crowd.test", 8)
+        statuses = sorted(r.status for r in results)
+        self.assertEqual(statuses.count(200), 3, statuses)
+        self.assertEqual(statuses.count(503), 5, statuses)
+        for r in results:
+            if r.status == 503:
+                self.assertEqual(r.header("Retry-After"), "1")
+
+    def test_requests_around_the_idle_stop_are_all_served(self):
+        ika = self.node()
+        self.deploy(ika, self.on_demand_app("edge", "edge.test", demand='idle_timeout = "300ms"\n'))
+        # Requests spaced around the idle timeout land while instances stop
+        # or just stopped: each is served, by the old instance or a new one.
+        for gap in (0.25, 0.3, 0.32, 0.35, 0.28, 0.31, 0.4, 0.29, 0.33, 0.36):
+            r = self.get(ika, "edge.test")
+            self.assertEqual(r.status, 200, r.body)
+            threading.Event().wait(gap)
+
+    def test_scale_to_zero_and_back(self):
+        ika = self.node()
+        d = self.py_app("dial", "dial.test", instances=2, extra='[on_demand]\nidle_timeout = "500ms"\n')
+        self.deploy(ika, d)
+        ika.cli_json("scale", "dial", "0")
+        self.wait_cold(ika, "dial")
+        self.assertEqual(self.get(ika, "dial.test").status, 200)
+        self.assertEqual(len(self.instances(ika, "dial")), 1)
+        ika.cli_json("scale", "dial", "2")
+        wait_until(lambda: self.status(ika, "dial")["healthy"] == 2, timeout=30, message="scale back up")
+
+
+if __name__ == "__main__":
+    unittest.main()
