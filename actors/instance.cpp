@@ -133,6 +133,7 @@ void launch(instance_pointer self) {
   st.port = rt.pick_port();
   st.passes = st.fails = 0;
   st.probing = false;
+  st.start_timed_out = false;
   st.start_probe_delay = first_start_probe;
   if (st.port == 0) {
     fail_start(self, "no free port");
@@ -319,8 +320,12 @@ instance_actor::behavior_type instance(instance_pointer self, instance_config co
           return;
         }
         auto why = describe_exit(code);
-        if (st.phase == instance_phase::starting && st.detail.starts_with("not ready"))
-          why = st.detail;
+        // Killed for taking too long: say that, not "killed by signal 9"
+        // (a probe failing meanwhile must not hide it either).
+        if (st.phase == instance_phase::starting && st.start_timed_out)
+          why = "not ready within " +
+                std::to_string(st.config.release.manifest.start_timeout_ms / 1000.0).substr(0, 4) +
+                " s (killed)";
         fail_start(self, why);
       },
       [self](probe_atom, std::int32_t pid, bool ok, const std::string& detail) {
@@ -338,9 +343,7 @@ instance_actor::behavior_type instance(instance_pointer self, instance_config co
         switch (kind) {
           case start_deadline:
             if (st.phase == instance_phase::starting && st.pid != 0) {
-              st.detail = "not ready within " +
-                          std::to_string(st.config.release.manifest.start_timeout_ms / 1000.0).substr(0, 4) +
-                          " s (killed)";
+              st.start_timed_out = true;
               st.config.runtime->signal_group(st.pid, SIGKILL);
             }
             break;

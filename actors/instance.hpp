@@ -115,6 +115,7 @@ struct instance_state {
   bool probing = false;                ///< a probe is out
   bool launching = false;              ///< a spawn is under way
   bool announced_ready = false;        ///< the app wrote its ready line
+  bool start_timed_out = false;        ///< killed for missing start_timeout
   std::chrono::milliseconds start_probe_delay{10};
   std::string token; ///< sent with health probes
   std::string detail;
