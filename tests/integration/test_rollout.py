@@ -160,8 +160,9 @@ class RolloutUnderLoadTest(AppsTestCase):
         wait_until(lambda: {i["release"] for i in self.instances(ika, "roll")} == {self.status(ika, "roll")["release"]},
                    timeout=20, message="release one's instances stop")
 
-        # 2. Back to release one (kept, not uploaded again).
-        self.deploy(ika, v1)
+        # 2. Back to release one: `ika rollback` (the release live before).
+        proc = ika.cli("rollback", "roll", timeout=90)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         after_v1 = time.monotonic()
         wait_until(lambda: len([s for s in observer.samples if s[0] >= after_v1]) >= 20, timeout=20)
         self.assertEqual(observer.releases_since(after_v1), {"one"})
