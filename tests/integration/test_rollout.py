@@ -228,7 +228,7 @@ class RolloutStateTest(AppsTestCase):
             seen.update(st)
             return st.get("next_release") and len({i["release"] for i in st["instance_list"]}) == 2
         try:
-            wait_until(both_builds, timeout=30, interval=0.1, message="a rollout with both releases in status")
+            wait_until(both_builds, timeout=30, interval=0.3, message="a rollout with both releases in status")
         except AssertionError as e:
             runner.join(timeout=60)
             raise AssertionError("%s; last status %r; deploy %r; node:\n%s" % (
