@@ -280,7 +280,7 @@ asio::awaitable<client_session::next> client_session::serve_one() {
     return client_error || (x.has_body && !parser_.message_complete());
   };
   int status = route_request(x);
-  while (status == wait_instance)
+  if (status == wait_instance)
     status = co_await wait_for_instance(x);
   if (status == 0)
     status = prepare_upstream(x);
@@ -297,8 +297,7 @@ asio::awaitable<client_session::next> client_session::serve_one() {
     if (status == wait_instance) {
       // Every instance of an on-demand app refused the connection (it is
       // stopping): nothing was sent, so the request waits for a fresh one.
-      while (status == wait_instance)
-        status = co_await wait_for_instance(x);
+      status = co_await wait_for_instance(x);
       if (status == 0)
         continue;
     }
@@ -322,9 +321,7 @@ asio::awaitable<client_session::next> client_session::serve_one() {
       if (x.app && x.app->gate && !stopping_) {
         // An on-demand app's last instance went away (stopped when idle):
         // the request waits for a fresh one.
-        status = wait_instance;
-        while (status == wait_instance)
-          status = co_await wait_for_instance(x);
+        status = co_await wait_for_instance(x);
         if (status == 0)
           continue;
         if (status == close_now)
@@ -401,6 +398,17 @@ int client_session::resolve_route(exchange& x) {
 }
 
 asio::awaitable<int> client_session::wait_for_instance(exchange& x) {
+  // Routing again may find nothing yet (another listener's table opened
+  // the gate, or the instance went again): then wait again, within the
+  // same deadline.
+  for (;;) {
+    auto status = co_await wait_once_for_instance(x);
+    if (status != wait_instance)
+      co_return status;
+  }
+}
+
+asio::awaitable<int> client_session::wait_once_for_instance(exchange& x) {
   // The binding may go with the next resolve_route: the gate stays.
   auto gate = x.app->gate;
   x.release_backend();

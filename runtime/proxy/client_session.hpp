@@ -115,9 +115,12 @@ private:
   /// The upstream head and the body bytes that came with the head. 0 or a
   /// status.
   int prepare_upstream(exchange& x);
-  /// Waits at the gate of the exchange's app, then routes again. 0,
-  /// wait_instance (route again: still nothing), close_now or a status.
+  /// Waits at the gate of the exchange's app until routing again finds an
+  /// instance: 0, close_now or an error status (never wait_instance).
   asio::awaitable<int> wait_for_instance(exchange& x);
+  /// One wait: 0, wait_instance (route again: still nothing), close_now or
+  /// a status.
+  asio::awaitable<int> wait_once_for_instance(exchange& x);
   bool next_upstream(exchange& x);
   /// Chooses an instance of the exchange's app; false: none left.
   bool pick_backend(exchange& x);

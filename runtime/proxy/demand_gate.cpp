@@ -19,6 +19,20 @@ std::chrono::milliseconds demand_gate::wait_timeout() const noexcept {
   return std::chrono::milliseconds{wait_timeout_ms_.load(std::memory_order_relaxed)};
 }
 
+wake_handler demand_gate::take_wake_locked() {
+  if (waiters_.empty() || wake_sent_ || !handler_)
+    return {};
+  wake_sent_ = true;
+  return handler_;
+}
+
+void demand_gate::send_wake(const wake_handler& wake) {
+  if (!wake)
+    return;
+  wakes_.fetch_add(1, std::memory_order_relaxed);
+  wake(app_);
+}
+
 std::shared_ptr<demand_gate::waiter> demand_gate::enter(asio::any_io_executor executor, const void* owner) {
   auto w = std::make_shared<waiter>();
   w->executor = std::move(executor);
@@ -29,15 +43,9 @@ std::shared_ptr<demand_gate::waiter> demand_gate::enter(asio::any_io_executor ex
     if (waiters_.size() >= max_waiters_)
       return nullptr;
     waiters_.push_back(w);
-    if (!wake_sent_ && handler_) {
-      wake_sent_ = true;
-      wake = handler_;
-    }
+    wake = take_wake_locked();
   }
-  if (wake) {
-    wakes_.fetch_add(1, std::memory_order_relaxed);
-    wake(app_);
-  }
+  send_wake(wake);
   return w;
 }
 
@@ -106,15 +114,9 @@ std::uint64_t demand_gate::set_wake_handler(wake_handler handler, std::uint64_t 
     std::lock_guard<std::mutex> guard{mutex_};
     handler_ = std::move(handler);
     handler_token_ = token;
-    if (!waiters_.empty() && !wake_sent_ && handler_) {
-      wake_sent_ = true;
-      wake = handler_;
-    }
+    wake = take_wake_locked();
   }
-  if (wake) {
-    wakes_.fetch_add(1, std::memory_order_relaxed);
-    wake(app_);
-  }
+  send_wake(wake);
   return token;
 }
 

@@ -93,6 +93,11 @@ public:
   std::uint64_t wakes() const noexcept { return wakes_.load(std::memory_order_relaxed); }
 
 private:
+  /// The handler to call when requests wait and no wake went out since the
+  /// last open or failure (marks it sent); empty otherwise. Under mutex_.
+  wake_handler take_wake_locked();
+  /// Calls `wake` (if any) outside the lock, counting it.
+  void send_wake(const wake_handler& wake);
   void settle(std::vector<std::shared_ptr<waiter>>& taken, outcome o, const std::string& reason);
 
   std::string app_;
