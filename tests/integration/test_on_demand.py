@@ -124,8 +124,20 @@ class OnDemandTest(AppsTestCase):
         self.deploy(ika, d)
         ika.cli_json("scale", "dial", "0")
         self.wait_cold(ika, "dial")
-        self.assertEqual(self.get(ika, "dial.test").status, 200)
-        self.assertEqual(len(self.instances(ika, "dial")), 1)
+        # A 2 s request wakes it; while that request is in flight the idle
+        # timeout cannot stop the instance, so the count is not a race with
+        # a slow status command.
+        slow = {}
+        t = threading.Thread(target=lambda: slow.update(r=self.get(ika, "dial.test", "/slow")))
+        t.start()
+
+        def serving_snapshot():
+            now = self.instances(ika, "dial")
+            return now if any(i["in_flight"] > 0 for i in now) else None
+        serving = wait_until(serving_snapshot, timeout=30, message="the woken instance serves")
+        t.join(timeout=30)
+        self.assertEqual(len(serving), 1, serving)
+        self.assertEqual(slow["r"].status, 200)
         ika.cli_json("scale", "dial", "2")
         wait_until(lambda: self.status(ika, "dial")["healthy"] == 2, timeout=30, message="scale back up")
 
