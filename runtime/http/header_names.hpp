@@ -24,6 +24,24 @@ enum class header_id : std::uint8_t {
   x_forwarded_host,
   x_forwarded_proto,
   x_request_id,
+  // Fields the shared response cache reads (RFC 9111, RFC 9110 §13).
+  age,
+  authorization,
+  cache_control,
+  content_location,
+  date,
+  etag,
+  expires,
+  if_match,
+  if_modified_since,
+  if_none_match,
+  if_range,
+  if_unmodified_since,
+  last_modified,
+  pragma,
+  range,
+  set_cookie,
+  vary,
 };
 
 /// Identifies `name` (any case). Never allocates.

@@ -30,6 +30,23 @@ TEST(header_names, finds_every_known_name_in_canonical_case) {
       {"X-Forwarded-Host", header_id::x_forwarded_host},
       {"X-Forwarded-Proto", header_id::x_forwarded_proto},
       {"X-Request-ID", header_id::x_request_id},
+      {"Age", header_id::age},
+      {"Authorization", header_id::authorization},
+      {"Cache-Control", header_id::cache_control},
+      {"Content-Location", header_id::content_location},
+      {"Date", header_id::date},
+      {"ETag", header_id::etag},
+      {"Expires", header_id::expires},
+      {"If-Match", header_id::if_match},
+      {"If-Modified-Since", header_id::if_modified_since},
+      {"If-None-Match", header_id::if_none_match},
+      {"If-Range", header_id::if_range},
+      {"If-Unmodified-Since", header_id::if_unmodified_since},
+      {"Last-Modified", header_id::last_modified},
+      {"Pragma", header_id::pragma},
+      {"Range", header_id::range},
+      {"Set-Cookie", header_id::set_cookie},
+      {"Vary", header_id::vary},
   };
   for (auto [name, id] : known)
     EXPECT_EQ(lookup_header(name), id) << name;
@@ -42,6 +59,9 @@ TEST(header_names, lookup_ignores_case) {
   EXPECT_EQ(lookup_header("te"), header_id::te);
   EXPECT_EQ(lookup_header("TRANSFER-encoding"), header_id::transfer_encoding);
   EXPECT_EQ(lookup_header("x-request-id"), header_id::x_request_id);
+  EXPECT_EQ(lookup_header("CACHE-CONTROL"), header_id::cache_control);
+  EXPECT_EQ(lookup_header("etag"), header_id::etag);
+  EXPECT_EQ(lookup_header("if-none-MATCH"), header_id::if_none_match);
 }
 
 TEST(header_names, every_proxy_prefixed_name_is_proxy_any) {
@@ -58,6 +78,11 @@ TEST(header_names, names_that_only_resemble_known_ones_are_other) {
         "T", "Upgrade-Insecure-Requests", "Connection2", "X-Request-IDs", "Keep-Alive-X"}) {
     EXPECT_EQ(lookup_header(name), header_id::other) << name;
   }
+  const std::string_view cache_lookalikes[] = {"Ages",       "Dates",       "ETags",  "Cache-Controls",
+                                               "If-Matches", "Set-Cookie2", "Cookie", "Varys",
+                                               "Ranges",     "If-Modified"};
+  for (auto name : cache_lookalikes)
+    EXPECT_EQ(lookup_header(name), header_id::other) << name;
 }
 
 TEST(header_names, hop_by_hop_ids_are_the_rfc_9110_ones) {
@@ -75,6 +100,11 @@ TEST(header_names, end_to_end_ids_are_not_hop_by_hop) {
                   header_id::x_forwarded_for, header_id::x_forwarded_host, header_id::x_forwarded_proto,
                   header_id::x_request_id}) {
     EXPECT_FALSE(is_hop_by_hop(id)) << static_cast<int>(id);
+  }
+  // The ids the cache reads, age .. vary, are end-to-end too.
+  for (int i = static_cast<int>(header_id::age); i <= static_cast<int>(header_id::vary); ++i) {
+    auto id = static_cast<header_id>(i);
+    EXPECT_FALSE(is_hop_by_hop(id)) << i;
   }
 }
 
