@@ -629,6 +629,17 @@ admin_actor::behavior_type admin(admin_pointer self, admin_config config) {
       [self](status_atom) -> caf::result<node_status> {
         return self->delegate(self->state.config.node, status_atom::value);
       },
+      [self](cache_atom) -> caf::result<cache_status> {
+        return self->delegate(self->state.config.node, cache_atom::value);
+      },
+      [self](purge_atom, const std::string& app, const std::string& prefix) -> caf::result<std::uint64_t> {
+        if (!app.empty() && !self->state.apps.count(app))
+          return no_app(app);
+        if (!prefix.empty() && (prefix.front() != '/' || prefix.size() > 4096))
+          return caf::make_error(caf::sec::invalid_argument,
+                                 "a path prefix starts with '/' (and is at most 4096 bytes)");
+        return self->delegate(self->state.config.node, purge_atom::value, app, prefix);
+      },
       [self](drain_atom) -> caf::result<ok_atom> {
         auto& st = self->state;
         auto promise = self->make_response_promise<ok_atom>();

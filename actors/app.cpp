@@ -298,6 +298,7 @@ void finish_deploy(app_pointer self, bool ok, std::string message) {
   r.release = d.release.version;
   r.message = std::move(message);
   if (ok) {
+    bool changed_release = st.current.version != d.release.version;
     st.current = d.release;
     st.running = true;
     progress(self, d.watcher,
@@ -308,9 +309,20 @@ void finish_deploy(app_pointer self, bool ok, std::string message) {
       old.push_back(id);
     drain(self, old);
     reconcile(self);
-    // The reply says "live": new requests must see the new instances.
-    when_published(self,
-                   [promise = d.promise, r = std::move(r)]() mutable { promise.deliver(std::move(r)); });
+    // The reply says "live": new requests must see the new instances, and
+    // nothing the old release answered comes from the cache any more (a
+    // response filling meanwhile is not admitted either: the purge bumps
+    // the shards' generation).
+    when_published(self, [self, changed_release, promise = d.promise, r = std::move(r)]() mutable {
+      if (!changed_release) {
+        promise.deliver(std::move(r));
+        return;
+      }
+      self->request(self->state.config.node, caf::infinite, purge_atom::value, self->state.config.id,
+                    std::string{})
+          .then([promise, r](std::uint64_t) mutable { promise.deliver(std::move(r)); },
+                [promise, r](const caf::error&) mutable { promise.deliver(std::move(r)); });
+    });
     return;
   }
   // Failed: the new instances go (the rollout's step stopped them), what
@@ -469,6 +481,9 @@ std::vector<route_spec> app_state::routes_of(const release_spec& r) const {
     rs.host = mr.host;
     rs.path = mr.path;
     rs.app = config.id;
+    rs.cache = r.manifest.cache.enabled;
+    rs.cache_max_object = r.manifest.cache.max_object;
+    rs.cache_set_cookie = r.manifest.cache.set_cookie;
     out.push_back(std::move(rs));
   }
   return out;

@@ -1,5 +1,6 @@
 #include "actors/node.hpp"
 
+#include "actors/cache_shard.hpp"
 #include "actors/listener.hpp"
 
 #include "runtime/net/endpoint.hpp"
@@ -161,6 +162,18 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
           st.shut_down_io();
           return caf::make_error(caf::sec::cannot_open_port, err);
         }
+        if (st.config.cache.memory > 0) {
+          cache::settings cs;
+          cs.memory = st.config.cache.memory;
+          cs.shards = st.config.cache.shards != 0 ? st.config.cache.shards : st.pool->size();
+          cs.max_object = st.config.cache.max_object;
+          cs.lock_timeout = st.config.cache.lock_timeout;
+          st.cache = std::make_shared<cache::store>(cs);
+          for (std::size_t i = 0; i < st.cache->size(); ++i)
+            st.cache_shards.push_back(self->spawn<caf::linked>(cache_shard, st.cache, i));
+          for (std::size_t i = 0; i < st.workers->size(); ++i)
+            st.workers->at(i).cache = st.cache.get();
+        }
         // Routes first, then accepting, then the io threads: the first
         // request already sees the table. Later changes go through the
         // listener actors.
@@ -224,6 +237,51 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
         return publish(self);
       },
       [self](status_atom) { return make_status(self); },
+      [self](purge_atom, const std::string& app, const std::string& prefix) -> caf::result<std::uint64_t> {
+        auto& shards = self->state.cache_shards;
+        if (shards.empty())
+          return std::uint64_t{0};
+        auto promise = self->make_response_promise<std::uint64_t>();
+        auto total = std::make_shared<std::uint64_t>(0);
+        auto pending = std::make_shared<std::size_t>(shards.size());
+        for (auto& s : shards)
+          self->request(s, caf::infinite, purge_atom::value, app, prefix)
+              .then(
+                  [=](std::uint64_t n) mutable {
+                    *total += n;
+                    if (--*pending == 0)
+                      promise.deliver(*total);
+                  },
+                  [=](caf::error&) mutable {
+                    if (--*pending == 0)
+                      promise.deliver(*total);
+                  });
+        return promise;
+      },
+      [self](cache_atom) -> caf::result<cache_status> {
+        auto& st = self->state;
+        cache_status out;
+        if (!st.cache)
+          return out;
+        out.budget = st.cache->config().memory;
+        out.max_object = st.cache->config().max_object;
+        auto promise = self->make_response_promise<cache_status>();
+        auto result = std::make_shared<cache_status>(std::move(out));
+        auto pending = std::make_shared<std::size_t>(st.cache_shards.size());
+        for (auto& s : st.cache_shards)
+          self->request(s, caf::infinite, cache_atom::value)
+              .then(
+                  [=](cache_shard_status& r) mutable {
+                    result->shards.push_back(std::move(r));
+                    if (--*pending == 0)
+                      promise.deliver(std::move(*result));
+                  },
+                  [=](caf::error&) mutable {
+                    if (--*pending == 0)
+                      promise.deliver(std::move(*result));
+                  });
+        return promise;
+      },
       [self](drain_atom, caf::timespan timeout) -> caf::result<drain_result> {
         auto promise = self->make_response_promise<drain_result>();
         fan_out<drain_result>(
@@ -247,6 +305,9 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
               for (auto& l : self->state.listeners)
                 self->send_exit(l, caf::exit_reason::user_shutdown);
               self->state.listeners.clear();
+              for (auto& s : self->state.cache_shards)
+                self->send_exit(s, caf::exit_reason::user_shutdown);
+              self->state.cache_shards.clear();
               // Joining io threads that were just told to close everything
               // takes a moment; it is the last thing this node does.
               self->state.shut_down_io();

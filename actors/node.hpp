@@ -5,6 +5,7 @@
 // stop  = listeners drained or closed -> io threads joined -> memory freed.
 
 #include "protocol/interfaces.hpp"
+#include "runtime/cache/store.hpp"
 #include "runtime/config/node_config.hpp"
 #include "runtime/net/io_pool.hpp"
 #include "runtime/proxy/server.hpp"
@@ -27,6 +28,8 @@ struct node_state {
   std::unique_ptr<proxy::workers> workers;
   std::vector<std::shared_ptr<proxy::server>> servers;
   std::vector<protocol::listener_actor> listeners;
+  std::shared_ptr<cache::store> cache;
+  std::vector<protocol::cache_shard_actor> cache_shards;
   bool started = false;
 
   // Routing: the static routes (config.routes), the routes each app claimed,

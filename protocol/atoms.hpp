@@ -73,6 +73,12 @@ using rollback_atom = caf::atom_constant<caf::atom("rollback")>;
 using secret_set_atom = caf::atom_constant<caf::atom("secretset")>;
 using secret_del_atom = caf::atom_constant<caf::atom("secretdel")>;
 using secrets_atom = caf::atom_constant<caf::atom("secrets")>;
+/// A cache fill completed (io thread -> cache_shard): admit it.
+using fill_atom = caf::atom_constant<caf::atom("fill")>;
+/// Removes cached responses (of an app, under a path prefix).
+using purge_atom = caf::atom_constant<caf::atom("purge")>;
+/// Asks for the response cache's statistics.
+using cache_atom = caf::atom_constant<caf::atom("cache")>;
 /// A positive acknowledgement.
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 

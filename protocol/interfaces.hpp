@@ -51,7 +51,24 @@ using node_actor = caf::typed_actor<
     // ika serve, on SIGTERM: drain every listener within the timespan.
     caf::replies_to<drain_atom, caf::timespan>::with<drain_result>,
     // ika serve, on SIGINT or after draining: stop everything now.
-    caf::replies_to<stop_atom>::with<ok_atom>>;
+    caf::replies_to<stop_atom>::with<ok_atom>,
+    // an app actor (its new release went live) or admin (ika cache purge):
+    // drop the cached responses of app (every app's when empty) whose path
+    // starts with the prefix; replies with how many.
+    caf::replies_to<purge_atom, std::string, std::string>::with<std::uint64_t>,
+    // admin (ika cache stats).
+    caf::replies_to<cache_atom>::with<cache_status>>;
+
+/// One per cache shard (N per node): owns admission, eviction and purges of
+/// its part of the key space (runtime/cache/store.hpp says why hits and
+/// fill locks do not go through it).
+using cache_shard_actor = caf::typed_actor<
+    // the io thread that completed fill `id`: admit it (or not).
+    caf::reacts_to<fill_atom, std::uint64_t>,
+    caf::replies_to<purge_atom, std::string, std::string>::with<std::uint64_t>,
+    caf::replies_to<cache_atom>::with<cache_shard_status>,
+    // itself, periodically: drop what is useless.
+    caf::reacts_to<timer_atom>>;
 
 /// One per process of an app (an instance keeps its id across restarts):
 /// starts it, watches readiness and health, restarts it with backoff, stops
@@ -141,6 +158,9 @@ using admin_actor = caf::typed_actor<
     caf::replies_to<secrets_atom, std::string>::with<std::vector<secret_info>>,
     // anyone: the node's status (listeners, bound addresses).
     caf::replies_to<status_atom>::with<node_status>,
+    // ika cache stats / ika cache purge APP [PATH-PREFIX].
+    caf::replies_to<cache_atom>::with<cache_status>,
+    caf::replies_to<purge_atom, std::string, std::string>::with<std::uint64_t>,
     // ika serve, at shutdown: stop every app's instances (SIGTERM, then
     // SIGKILL after their stop timeouts), without changing what is stored;
     // replies once all are gone.

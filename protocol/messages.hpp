@@ -31,11 +31,18 @@ struct route_spec {
   /// Largest request body accepted (bytes); 0 means the listener default.
   std::uint64_t max_body = 0;
   std::string app;
+  /// Responses on this route may be cached (RFC 9111; only what the
+  /// upstream marks cacheable), each up to `cache_max_object` bytes (0: the
+  /// node's default); `cache_set_cookie` lets responses with Set-Cookie in.
+  bool cache = false;
+  std::uint64_t cache_max_object = 0;
+  bool cache_set_cookie = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, route_spec& x) {
-  return f(caf::meta::type_name("ika.route_spec"), x.host, x.path, x.upstreams, x.max_body, x.app);
+  return f(caf::meta::type_name("ika.route_spec"), x.host, x.path, x.upstreams, x.max_body, x.app, x.cache,
+           x.cache_max_object, x.cache_set_cookie);
 }
 
 /// One instance of an app that may take traffic.
@@ -102,6 +109,34 @@ struct drain_result {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, drain_result& x) {
   return f(caf::meta::type_name("ika.drain_result"), x.complete, x.abandoned);
+}
+
+/// One cache shard's numbers (ika cache stats).
+struct cache_shard_status {
+  std::uint32_t shard = 0;
+  std::uint64_t objects = 0;
+  std::uint64_t bytes = 0; ///< charged against the budget
+  std::uint64_t budget = 0;
+  std::uint64_t hits = 0, misses = 0, stale = 0, bypass = 0, collapsed = 0;
+  std::uint64_t stored = 0, refused = 0, evicted = 0, purged = 0, fills = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_shard_status& x) {
+  return f(caf::meta::type_name("ika.cache_shard_status"), x.shard, x.objects, x.bytes, x.budget, x.hits,
+           x.misses, x.stale, x.bypass, x.collapsed, x.stored, x.refused, x.evicted, x.purged, x.fills);
+}
+
+/// The node's response cache (no shards: the node has no cache).
+struct cache_status {
+  std::uint64_t budget = 0;
+  std::uint64_t max_object = 0;
+  std::vector<cache_shard_status> shards;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_status& x) {
+  return f(caf::meta::type_name("ika.cache_status"), x.budget, x.max_object, x.shards);
 }
 
 } // namespace ika::protocol

@@ -193,7 +193,7 @@ void put(packer& pk, const hlc& x) {
 }
 
 void put(packer& pk, const manifest_record& m) {
-  pk.pack_map(11);
+  pk.pack_map(12);
   put_str(pk, "name");
   put_str(pk, m.name);
   put_str(pk, "environment");
@@ -251,6 +251,14 @@ void put(packer& pk, const manifest_record& m) {
   put_uint(pk, m.demand.max_waiters);
   put_str(pk, "wait_timeout_ms");
   put_uint(pk, m.demand.wait_timeout_ms);
+  put_str(pk, "cache");
+  pk.pack_map(3);
+  put_str(pk, "enabled");
+  put_uint(pk, m.cache.enabled ? 1 : 0);
+  put_str(pk, "max_object");
+  put_uint(pk, m.cache.max_object);
+  put_str(pk, "set_cookie");
+  put_uint(pk, m.cache.set_cookie ? 1 : 0);
 }
 
 } // namespace
@@ -658,7 +666,24 @@ bool read_demand(reader& r, manifest_demand& x, const std::string& where) {
                      });
 }
 
-/// `rollout` and `demand` are absent from format 1 records (defaults).
+bool read_cache(reader& r, manifest_cache& x, const std::string& where) {
+  std::uint32_t enabled = 0, set_cookie = 0;
+  bool ok = read_fields(r, where, {"enabled", "max_object", "set_cookie"}, [&](const std::string& f) {
+    if (f == "enabled")
+      return r.read_u32(enabled, where + ".enabled"), true;
+    if (f == "max_object")
+      return r.read_uint(x.max_object, where + ".max_object"), true;
+    if (f == "set_cookie")
+      return r.read_u32(set_cookie, where + ".set_cookie"), true;
+    return false;
+  });
+  x.enabled = enabled != 0;
+  x.set_cookie = set_cookie != 0;
+  return ok;
+}
+
+/// `rollout` and `demand` are absent from format 1 records, `cache` from
+/// app format 2 and release format 3 (defaults).
 bool read_manifest(reader& r, manifest_record& x, const std::string& where) {
   return read_fields(r, where,
                      {"name", "environment", "command", "instances", "routes", "env", "health",
@@ -686,6 +711,8 @@ bool read_manifest(reader& r, manifest_record& x, const std::string& where) {
                          return read_rollout(r, x.rollout, where + ".rollout"), true;
                        if (f == "demand")
                          return read_demand(r, x.demand, where + ".demand"), true;
+                       if (f == "cache")
+                         return read_cache(r, x.cache, where + ".cache"), true;
                        return false;
                      });
 }
@@ -897,6 +924,7 @@ void register_record_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<manifest_health>("ika.manifest_health");
   cfg.add_message_type<manifest_rollout>("ika.manifest_rollout");
   cfg.add_message_type<manifest_demand>("ika.manifest_demand");
+  cfg.add_message_type<manifest_cache>("ika.manifest_cache");
   cfg.add_message_type<manifest_record>("ika.manifest_record");
   cfg.add_message_type<app_record>("ika.app_record");
   cfg.add_message_type<release_record>("ika.release_record");

@@ -259,6 +259,22 @@ typename Inspector::result_type inspect(Inspector& f, manifest_demand& x) {
   return f(caf::meta::type_name("ika.manifest_demand"), x.idle_timeout_ms, x.max_waiters, x.wait_timeout_ms);
 }
 
+/// [cache]: whether the app's routes cache responses (what Cache-Control
+/// allows), how large one may be (0: the node's default), and whether
+/// responses with Set-Cookie may be stored.
+struct manifest_cache {
+  bool enabled = false;
+  std::uint64_t max_object = 0;
+  bool set_cookie = false;
+
+  friend bool operator==(const manifest_cache&, const manifest_cache&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, manifest_cache& x) {
+  return f(caf::meta::type_name("ika.manifest_cache"), x.enabled, x.max_object, x.set_cookie);
+}
+
 /// A validated ika.toml as persisted (config::app_manifest's fields, with
 /// durations in milliseconds). Field names follow the manifest:
 /// `environment` is the environment's name, `env` the variables.
@@ -274,6 +290,7 @@ struct manifest_record {
   std::uint64_t start_timeout_ms = 30'000;
   manifest_rollout rollout; ///< since format 2 of app and release records
   manifest_demand demand;   ///< since format 2
+  manifest_cache cache;     ///< since format 3 of app records, 4 of release records
 
   friend bool operator==(const manifest_record&, const manifest_record&) = default;
 };
@@ -281,7 +298,7 @@ struct manifest_record {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, manifest_record& x) {
   return f(caf::meta::type_name("ika.manifest_record"), x.name, x.environment, x.command, x.instances,
-           x.routes, x.env, x.health, x.stop_timeout_ms, x.start_timeout_ms, x.rollout, x.demand);
+           x.routes, x.env, x.health, x.stop_timeout_ms, x.start_timeout_ms, x.rollout, x.demand, x.cache);
 }
 
 /// Whether an app's instances should run.
@@ -297,7 +314,8 @@ std::string to_string(desired_state x);
 struct app_record {
   /// Newest format this build reads and the one it writes. 2: the
   /// manifest has `rollout` and `demand` (format 1 reads with defaults).
-  static constexpr std::uint32_t format_version = 2;
+  /// 3: the manifest has `cache` (older formats read with it off).
+  static constexpr std::uint32_t format_version = 3;
 
   std::string id; ///< "name/environment"
   manifest_record manifest;
@@ -321,8 +339,9 @@ typename Inspector::result_type inspect(Inspector& f, app_record& x) {
 struct release_record {
   /// Newest format this build reads and the one it writes. 2: the
   /// manifest has `rollout` and `demand` (format 1 reads with defaults).
-  /// 3: `deployed` (formats 1 and 2 read as never deployed).
-  static constexpr std::uint32_t format_version = 3;
+  /// 3: `deployed` (formats 1 and 2 read as never deployed). 4: the
+  /// manifest has `cache` (older formats read with it off).
+  static constexpr std::uint32_t format_version = 4;
 
   std::string app;     ///< app id, "name/environment"
   std::string version; ///< content hash, lower-case hex

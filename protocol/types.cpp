@@ -38,6 +38,10 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<app_actor>("ika.app_actor");
   cfg.add_message_type<admin_actor>("ika.admin_actor");
   cfg.add_message_type<secrets_actor>("ika.secrets_actor");
+  cfg.add_message_type<cache_shard_status>("ika.cache_shard_status");
+  cfg.add_message_type<std::vector<cache_shard_status>>("ika.cache_shard_statuses");
+  cfg.add_message_type<cache_status>("ika.cache_status");
+  cfg.add_message_type<cache_shard_actor>("ika.cache_shard_actor");
 }
 
 } // namespace ika::protocol

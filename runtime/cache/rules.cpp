@@ -299,10 +299,12 @@ store_decision decide_common(const message_head& req, const message_head& res, c
     return refuse("Set-Cookie");
   if (vary_star(res))
     return refuse("Vary: *");
-  if (!explicit_freshness)
-    return refuse("no explicit freshness");
   if (cc.no_cache && !validator)
     return refuse("no-cache without validator");
+  // no-cache with a validator is the app asking for the entry to be kept
+  // and revalidated before each use: a lifetime is not needed for that.
+  if (!explicit_freshness && !cc.no_cache)
+    return refuse("no explicit freshness");
   if (d.lifetime <= d.initial_age && !validator)
     return refuse("stale without validator");
   d.store = true;

@@ -232,11 +232,23 @@ void parse_demand(const checker& check, const toml::node& node, app_manifest& ou
     out.demand.wait_timeout = expect_duration(check, *n, "on_demand.wait_timeout");
 }
 
+void parse_cache(const checker& check, const toml::node& node, app_manifest& out) {
+  const auto& table = expect_table(check, node, "cache");
+  reject_unknown(check, table, "cache",
+                 std::array<std::string_view, 3>{"enabled", "max_object", "set_cookie"});
+  if (const auto* n = table.get("enabled"))
+    out.cache.enabled = expect_bool(check, *n, "cache.enabled");
+  if (const auto* n = table.get("max_object"))
+    out.cache.max_object = expect_size(check, *n, "cache.max_object");
+  if (const auto* n = table.get("set_cookie"))
+    out.cache.set_cookie = expect_bool(check, *n, "cache.set_cookie");
+}
+
 app_manifest build(const checker& check, const toml::table& root) {
   reject_unknown(check, root, "",
-                 std::array<std::string_view, 11>{"name", "environment", "command", "instances", "routes",
+                 std::array<std::string_view, 12>{"name", "environment", "command", "instances", "routes",
                                                   "env", "health", "stop_timeout", "start_timeout", "deploy",
-                                                  "on_demand"});
+                                                  "on_demand", "cache"});
   app_manifest manifest;
   manifest.name = parse_name(check, require(check, root, "name", "name", 0, "the app's name, e.g. \"hello\""),
                              "name", "app");
@@ -263,6 +275,8 @@ app_manifest build(const checker& check, const toml::table& root) {
     parse_rollout(check, *n, manifest);
   if (const auto* n = root.get("on_demand"))
     parse_demand(check, *n, manifest);
+  if (const auto* n = root.get("cache"))
+    parse_cache(check, *n, manifest);
   return manifest;
 }
 

@@ -28,6 +28,11 @@
 //   max_waiters = 1000               # requests waiting for a start; more get 503; 1..100000
 //   wait_timeout = "30s"             # a waiting request gets 504 after this; default 30s
 //
+//   [cache]                          # optional: the node caches responses of these routes
+//   enabled = true                   # default false; only what Cache-Control allows (RFC 9111)
+//   max_object = "1MiB"              # largest response stored; default the node's (8MiB)
+//   set_cookie = false               # also store responses with Set-Cookie; default false
+//
 //   [health]                         # optional; without it, a TCP connect is the check
 //   path = "/healthz"                # required in the table; an absolute path
 //   interval = "10s"                 # default 10s
@@ -97,6 +102,13 @@ struct demand_config {
   std::chrono::milliseconds wait_timeout = std::chrono::seconds{30};
 };
 
+/// [cache]: the app's routes cache responses as Cache-Control allows.
+struct app_cache_config {
+  bool enabled = false;
+  std::uint64_t max_object = 0; ///< 0: the node's default
+  bool set_cookie = false;      ///< responses with Set-Cookie may be stored
+};
+
 /// A validated ika.toml.
 struct app_manifest {
   std::string name;
@@ -110,6 +122,7 @@ struct app_manifest {
   std::chrono::milliseconds start_timeout = std::chrono::seconds{30};
   rollout_config rollout;
   demand_config demand;
+  app_cache_config cache;
 
   /// "name/environment".
   std::string id() const { return name + "/" + environment; }

@@ -48,28 +48,18 @@ const toml::array& expect_table_array(const checker& check, const toml::node& no
   return *array;
 }
 
-std::uint64_t expect_size(const checker& check, const toml::node& node, const std::string& key,
-                          std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
-  std::uint64_t bytes = 0;
-  if (const auto* integer = node.as_integer()) {
-    if (integer->get() < 0)
-      check.fail(node, key, "must not be negative, got " + std::to_string(integer->get()));
-    bytes = static_cast<std::uint64_t>(integer->get());
-  } else if (const auto* text = node.as_string()) {
-    if (!parse_size(text->get(), bytes))
-      check.fail(node, key,
-                 "invalid size '" + text->get() +
-                     "' (expected bytes as an integer, or \"<n>B\", \"<n>KiB\", \"<n>MiB\", \"<n>GiB\")");
-  } else {
-    check.fail(node, key,
-               "expected a size (an integer number of bytes or a string such as \"16KiB\"), got " +
-                   std::string{type_name(node)});
-  }
-  if (bytes == 0)
-    check.fail(node, key, "must be greater than 0");
-  if (bytes > max)
-    check.fail(node, key, "must be at most " + format_size(max) + ", got " + format_size(bytes));
-  return bytes;
+void parse_cache(const checker& check, const toml::node& node, cache_config& out) {
+  const auto& table = expect_table(check, node, "cache");
+  reject_unknown(check, table, "cache",
+                 std::array<std::string_view, 4>{"memory", "shards", "max_object", "lock_timeout"});
+  if (const auto* n = table.get("memory"))
+    out.memory = expect_size(check, *n, "cache.memory", std::uint64_t{1} << 40);
+  if (const auto* n = table.get("shards"))
+    out.shards = static_cast<unsigned>(expect_integer(check, *n, "cache.shards", 1, 256));
+  if (const auto* n = table.get("max_object"))
+    out.max_object = expect_size(check, *n, "cache.max_object");
+  if (const auto* n = table.get("lock_timeout"))
+    out.lock_timeout = expect_duration(check, *n, "cache.lock_timeout");
 }
 
 void parse_node(const checker& check, const toml::node& node, node_config& out) {
@@ -256,7 +246,8 @@ void parse_routes(const checker& check, const toml::node& node, node_config& out
     const auto& table = *array[i].as_table();
     auto path = indexed("route", i);
     reject_unknown(check, table, path,
-                   std::array<std::string_view, 4>{"host", "path", "upstreams", "max_body"});
+                   std::array<std::string_view, 7>{"host", "path", "upstreams", "max_body", "cache",
+                                                   "cache_max_object", "cache_set_cookie"});
 
     protocol::route_spec route;
     if (const auto* n = table.get("host")) {
@@ -310,6 +301,12 @@ void parse_routes(const checker& check, const toml::node& node, node_config& out
 
     if (const auto* n = table.get("max_body"))
       route.max_body = expect_size(check, *n, join(path, "max_body"));
+    if (const auto* n = table.get("cache"))
+      route.cache = expect_bool(check, *n, join(path, "cache"));
+    if (const auto* n = table.get("cache_max_object"))
+      route.cache_max_object = expect_size(check, *n, join(path, "cache_max_object"));
+    if (const auto* n = table.get("cache_set_cookie"))
+      route.cache_set_cookie = expect_bool(check, *n, join(path, "cache_set_cookie"));
 
     auto [it, inserted] = seen.emplace(std::pair{route.host, route.path}, path);
     if (!inserted)
@@ -321,7 +318,8 @@ void parse_routes(const checker& check, const toml::node& node, node_config& out
 }
 
 node_config build(const checker& check, const toml::table& root) {
-  reject_unknown(check, root, "", std::array<std::string_view, 4>{"node", "listener", "limits", "route"});
+  reject_unknown(check, root, "",
+                 std::array<std::string_view, 5>{"node", "listener", "limits", "route", "cache"});
   node_config config;
   if (const auto* n = root.get("node"))
     parse_node(check, *n, config);
@@ -333,6 +331,8 @@ node_config build(const checker& check, const toml::table& root) {
     parse_limits(check, *n, config.limits);
   if (const auto* n = root.get("route"))
     parse_routes(check, *n, config);
+  if (const auto* n = root.get("cache"))
+    parse_cache(check, *n, config.cache);
   return config;
 }
 

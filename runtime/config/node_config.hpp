@@ -21,6 +21,15 @@
 //   path = "/*"                  # "/*" (default), "/api/*", "/exact"
 //   upstreams = ["127.0.0.1:9000", "localhost:9001"]   # names resolved at load
 //   max_body = "10MiB"           # optional, overrides limits.max_body
+//   cache = true                 # optional: store what Cache-Control allows (RFC 9111)
+//   cache_max_object = "1MiB"    # optional: largest response stored (default cache.max_object)
+//   cache_set_cookie = false     # optional: also store responses with Set-Cookie
+//
+//   [cache]                      # optional: the node's response cache
+//   memory = "64MiB"             # byte budget of everything cached (default 64MiB)
+//   shards = 2                   # 1..256; absent: one per io thread
+//   max_object = "8MiB"          # default largest response stored
+//   lock_timeout = "5s"          # a miss waits this long for a concurrent fetch of its key
 //
 // Rules beyond the shape above:
 // - Listeners: default names are "http", "http-2", "http-3", ... skipping
@@ -60,6 +69,14 @@ struct listener_config {
   std::string address; ///< numeric "ip:port" (validated)
 };
 
+/// The node's response cache (used by routes that turn caching on).
+struct cache_config {
+  std::uint64_t memory = 64u << 20; ///< byte budget of the whole cache; 0: no cache
+  unsigned shards = 0;              ///< 0: one per io thread
+  std::uint64_t max_object = 8u << 20;
+  std::chrono::milliseconds lock_timeout{5000};
+};
+
 struct node_config {
   unsigned workers = 0; ///< 0: one io thread per core
   std::chrono::milliseconds shutdown_timeout = std::chrono::seconds{10};
@@ -68,6 +85,7 @@ struct node_config {
   /// Routes with upstreams resolved to numeric "ip:port", host patterns in
   /// lower case.
   std::vector<protocol::route_spec> routes;
+  cache_config cache;
 };
 
 /// A configuration error: where it is and what is wrong.

@@ -1,5 +1,7 @@
 #include "runtime/config/toml_check.hpp"
 
+#include "runtime/config/node_config.hpp"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -74,6 +76,36 @@ const std::string& expect_string(const checker& check, const toml::node& node, c
   if (const auto* value = node.as_string())
     return value->get();
   check.fail(node, key, "expected a string, got " + std::string{type_name(node)});
+}
+
+std::uint64_t expect_size(const checker& check, const toml::node& node, const std::string& key,
+                          std::uint64_t max) {
+  std::uint64_t bytes = 0;
+  if (const auto* integer = node.as_integer()) {
+    if (integer->get() < 0)
+      check.fail(node, key, "must not be negative, got " + std::to_string(integer->get()));
+    bytes = static_cast<std::uint64_t>(integer->get());
+  } else if (const auto* text = node.as_string()) {
+    if (!parse_size(text->get(), bytes))
+      check.fail(node, key,
+                 "invalid size '" + text->get() +
+                     "' (expected bytes as an integer, or \"<n>B\", \"<n>KiB\", \"<n>MiB\", \"<n>GiB\")");
+  } else {
+    check.fail(node, key,
+               "expected a size (an integer number of bytes or a string such as \"16KiB\"), got " +
+                   std::string{type_name(node)});
+  }
+  if (bytes == 0)
+    check.fail(node, key, "must be greater than 0");
+  if (bytes > max)
+    check.fail(node, key, "must be at most " + format_size(max) + ", got " + format_size(bytes));
+  return bytes;
+}
+
+bool expect_bool(const checker& check, const toml::node& node, const std::string& key) {
+  if (const auto* value = node.as_boolean())
+    return value->get();
+  check.fail(node, key, "expected true or false, got " + std::string{type_name(node)});
 }
 
 std::int64_t expect_integer(const checker& check, const toml::node& node, const std::string& key,

@@ -12,6 +12,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -84,6 +85,11 @@ const toml::table& expect_table(const checker& check, const toml::node& node, co
 const std::string& expect_string(const checker& check, const toml::node& node, const std::string& key);
 std::int64_t expect_integer(const checker& check, const toml::node& node, const std::string& key,
                             std::int64_t min, std::int64_t max);
+bool expect_bool(const checker& check, const toml::node& node, const std::string& key);
+/// A size: an integer number of bytes or "<n>B|KiB|MiB|GiB", > 0 and at
+/// most `max`.
+std::uint64_t expect_size(const checker& check, const toml::node& node, const std::string& key,
+                          std::uint64_t max = std::numeric_limits<std::uint64_t>::max());
 /// A string with a unit ("250ms", "10s", "2m", "1h"), > 0 (or >= 0 with
 /// `allow_zero`).
 std::chrono::milliseconds expect_duration(const checker& check, const toml::node& node,

@@ -280,6 +280,14 @@ asio::awaitable<client_session::next> client_session::serve_one() {
     return client_error || (x.has_body && !parser_.message_complete());
   };
   int status = route_request(x);
+  if ((status == 0 || status == wait_instance) && x.cache && worker_.cache != nullptr) {
+    // A hit is served before anything else: even an on-demand app with no
+    // instance running is not woken for it.
+    next result = next::close;
+    int c = co_await cache_request(x, result);
+    if (c == served)
+      co_return result;
+  }
   if (status == wait_instance)
     status = co_await wait_for_instance(x);
   if (status == 0)
@@ -336,6 +344,16 @@ asio::awaitable<client_session::next> client_session::serve_one() {
     co_await tunnel(x);
     co_return next::close;
   }
+  if (x.fill && cache_response_head(x) == served) {
+    // A revalidation answered 304: the refreshed object answers the client
+    // (the 304 had no body; its connection goes back to the pool).
+    auto& rp = x.up->parser;
+    if (x.request_complete && rp.message_complete() && rp.head().keep_alive && x.ubegin == x.uend)
+      worker_.pool.give_back(std::move(x.up));
+    upstream_ = nullptr;
+    auto refreshed = std::move(x.revalidating);
+    co_return co_await serve_object(x, *refreshed, "STALE");
+  }
   co_return co_await send_response(x);
 }
 
@@ -382,6 +400,7 @@ int client_session::resolve_route(exchange& x) {
   if (rt == nullptr)
     return 404;
   x.max_body = rt->max_body != 0 ? rt->max_body : limits_.max_body;
+  x.cache = rt->cache;
   if (req.framing == http::body_framing::length && req.content_length > x.max_body)
     return 413;
   if (rt->app) {
@@ -460,6 +479,20 @@ int client_session::prepare_upstream(exchange& x) {
                  : req.framing == http::body_framing::length ? out_framing::length
                                                              : out_framing::none;
   opts.content_length = req.content_length;
+  // Fetching for the cache: a full response (or a 304 to the cache's own
+  // validators), whatever the client's conditionals.
+  std::string validators;
+  if (x.fill) {
+    opts.strip_conditionals = true;
+    if (x.revalidating) {
+      const auto& lines = *x.revalidating->head;
+      if (!lines.etag.empty())
+        validators.append("If-None-Match: ").append(lines.etag).append("\r\n");
+      if (!lines.last_modified.empty())
+        validators.append("If-Modified-Since: ").append(lines.last_modified).append("\r\n");
+      opts.extra = validators;
+    }
+  }
   out_.clear();
   append_upstream_request_head(out_, req, opts);
 
@@ -712,6 +745,8 @@ asio::awaitable<client_session::next> client_session::send_response(exchange& x)
   const auto& res = rp.head();
   client_response_options o;
   o.request_id = request_id();
+  o.cache_route = x.cache != nullptr;
+  o.extra = x.cache_line;
   // An upstream that declines an upgrade answers like any request; the
   // connection goes on as HTTP (bytes the client sent meanwhile are parsed,
   // and refused, as HTTP).
@@ -729,6 +764,9 @@ asio::awaitable<client_session::next> client_session::send_response(exchange& x)
     case http::body_framing::chunked:
       o.framing = x.http10 ? out_framing::close : out_framing::chunked;
       close_after |= x.http10;
+      // Stored as it streams: the cache takes the decoded bytes, so the
+      // client gets them re-chunked (trailers are not kept).
+      rechunk = x.filling && !x.http10;
       break;
     case http::body_framing::until_close:
       // An HTTP/1.1 client keeps its connection: the body is re-chunked.
@@ -756,6 +794,8 @@ asio::awaitable<client_session::next> client_session::send_response(exchange& x)
         co_return next::close; // mid-body: the client sees a truncated response
       }
     }
+    if (x.filling)
+      cache_body(x, rp);
     gather g;
     if (first && !rechunk && rp.pieces_size() <= small_body) {
       // A small body rides in the head's buffer: one send(2) instead of a
@@ -781,8 +821,11 @@ asio::awaitable<client_session::next> client_session::send_response(exchange& x)
         co_return next::close;
       }
     }
-    if (rp.message_complete())
+    if (rp.message_complete()) {
+      if (x.filling)
+        cache_complete(x);
       break;
+    }
     if (x.ubegin < x.uend)
       continue; // the parser stopped early (piece list full)
     x.ubegin = x.uend = 0;
@@ -795,6 +838,8 @@ asio::awaitable<client_session::next> client_session::send_response(exchange& x)
       if (ec == asio::error::eof && rp.finish() == http::parse_event::complete) {
         // A body delimited by the upstream closing: complete now.
         upstream_clean = false;
+        if (x.filling)
+          cache_complete(x);
         if (rechunk) {
           std::array<asio::const_buffer, 1> last{asio::buffer(last_chunk)};
           arm(limits_.send_timeout);

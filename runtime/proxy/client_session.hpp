@@ -25,6 +25,7 @@
 // timer per operation). The hot path allocates nothing after warm-up and
 // never waits on an actor.
 
+#include "runtime/cache/store.hpp"
 #include "runtime/http/parser.hpp"
 #include "runtime/net/deadline_list.hpp"
 #include "runtime/proxy/server.hpp"
@@ -90,12 +91,29 @@ private:
     bool waited = false;
     std::chrono::steady_clock::time_point wait_deadline{};
     std::string detail;
+    // The cache, on a route that has it: the route's settings, the key's
+    // shard and hash, the fill this request fetches for (others may wait
+    // on it), the stale object it revalidates, and the X-Cache line of a
+    // response that comes from upstream.
+    std::shared_ptr<const route_cache> cache;
+    cache::shard* shard = nullptr;
+    std::uint64_t cache_hash = 0;
+    std::shared_ptr<cache::fill> fill;
+    bool filling = false; ///< the response is being stored
+    cache::object_ref revalidating;
+    std::string_view cache_line;
+    std::int64_t request_time = 0;
 
     exchange() = default;
     exchange(const exchange&) = delete;
     exchange& operator=(const exchange&) = delete;
-    ~exchange() { release_backend(); }
+    ~exchange() {
+      release_backend();
+      drop_fill();
+    }
     void release_backend() noexcept;
+    /// Gives up the fill (if any): its waiters go upstream themselves.
+    void drop_fill() noexcept;
     std::string_view host_view() const noexcept { return {host, host_size}; }
   };
 
@@ -104,6 +122,7 @@ private:
   static constexpr int retry_fresh = -2;   ///< send again on a fresh connection
   static constexpr int retry_other = -3;   ///< send again to another instance of the app
   static constexpr int wait_instance = -4; ///< wait at the app's gate, then route again
+  static constexpr int served = -5;        ///< the cache answered (the result says how to go on)
 
   asio::awaitable<next> serve_one();
   asio::awaitable<bool> read_head();
@@ -128,6 +147,26 @@ private:
   asio::awaitable<int> send_request(exchange& x);
   asio::awaitable<int> read_response_head(exchange& x);
   asio::awaitable<next> send_response(exchange& x);
+
+  // The cache (cache_session.cpp).
+  /// Looks the request up: a fresh object is served (`served`, `result`
+  /// says how to go on), or a collapsed miss is served from another
+  /// request's fill; otherwise 0: go upstream (maybe holding the fill).
+  asio::awaitable<int> cache_request(exchange& x, next& result);
+  /// Serves a request from a complete object (304 if the client's
+  /// validators match).
+  asio::awaitable<next> serve_object(exchange& x, const cache::object& o, std::string_view label);
+  /// Waits on another request's fill of the key and streams from it; 0
+  /// when the request must go upstream itself after all.
+  asio::awaitable<int> serve_from_fill(exchange& x, std::shared_ptr<cache::fill> f, next& result);
+  /// Called with the upstream's final response head: starts storing it,
+  /// refreshes a revalidated object (`served`: answer from it), or lets it
+  /// pass.
+  int cache_response_head(exchange& x);
+  /// Body bytes of a response being stored.
+  void cache_body(exchange& x, const http::parser& p);
+  /// The response being stored is complete.
+  void cache_complete(exchange& x);
   asio::awaitable<next> send_error(int status, bool close, std::string_view detail = {});
   asio::awaitable<std::shared_ptr<upstream_connection>> connect(const asio::ip::tcp::endpoint& ep,
                                                                 std::error_code& ec);
@@ -158,6 +197,7 @@ private:
   std::size_t end_ = 0;   ///< one past the last byte read
   http::parser parser_;
   std::string out_; ///< heads we write (capacity kept across requests)
+  std::string key_; ///< the cache key of the current request
 
   char request_id_[max_request_id];
   std::size_t request_id_size_ = 0;

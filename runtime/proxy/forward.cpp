@@ -84,8 +84,12 @@ void append_upstream_request_head(std::string& out, const http::message_head& re
     }
     if (http::is_hop_by_hop(h.id) || named_in_connection(req, h.name))
       continue;
+    if (opt.strip_conditionals &&
+        (http::iequals(h.name, "if-none-match") || http::iequals(h.name, "if-modified-since")))
+      continue;
     append_header(out, h.name, h.value);
   }
+  out.append(opt.extra);
   if (!xff_written)
     append_header(out, "X-Forwarded-For", opt.client_ip);
   append_header(out, "X-Forwarded-Proto", opt.proto);
@@ -123,8 +127,11 @@ void append_client_response_head(std::string& out, const http::message_head& res
     }
     if (http::is_hop_by_hop(h.id) || named_in_connection(res, h.name))
       continue;
+    if (opt.cache_route && http::iequals(h.name, "x-cache"))
+      continue;
     append_header(out, h.name, h.value);
   }
+  out.append(opt.extra);
   append_header(out, "X-Request-ID", opt.request_id);
   append_framing(out, opt.framing, opt.content_length);
   if (upgrade)

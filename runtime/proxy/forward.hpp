@@ -31,6 +31,11 @@ struct upstream_request_options {
   std::string_view fallback_host; ///< Host to send when the client sent none (HTTP/1.0)
   out_framing framing = out_framing::none;
   std::uint64_t content_length = 0;
+  /// The cache fetches for itself: the client's If-None-Match and
+  /// If-Modified-Since stay home (a 304 to them could not fill the cache),
+  /// and `extra` lines (the cache's own validators) go instead.
+  bool strip_conditionals = false;
+  std::string_view extra;
 };
 
 /// Appends the head of the request sent upstream (HTTP/1.1, keep-alive).
@@ -43,6 +48,10 @@ struct client_response_options {
   std::uint64_t content_length = 0;
   bool close = false;             ///< `Connection: close` (we close after it)
   bool http10_keep_alive = false; ///< `Connection: keep-alive` for an HTTP/1.0 client
+  /// A cached route: the upstream's own X-Cache is dropped and `extra`
+  /// lines ("X-Cache: MISS\r\n") are added.
+  bool cache_route = false;
+  std::string_view extra;
 };
 
 /// Appends the head of the response sent to the client (HTTP/1.1). A 101

@@ -83,6 +83,13 @@ std::string route_table::compile(const std::vector<protocol::route_spec>& specs,
     r.host = s.host;
     r.path = s.path;
     r.max_body = s.max_body;
+    if (s.cache) {
+      auto c = std::make_shared<route_cache>();
+      c->max_object = s.cache_max_object;
+      c->allow_set_cookie = s.cache_set_cookie;
+      c->app = std::make_shared<const std::string>(s.app);
+      r.cache = std::move(c);
+    }
     if (s.path.ends_with("/*")) {
       r.prefix = s.path.substr(0, s.path.size() - 2);
     } else {

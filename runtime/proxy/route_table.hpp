@@ -26,6 +26,14 @@ struct upstream_target {
   std::string name; ///< as configured, for logs and errors
 };
 
+/// A route whose responses may be cached.
+struct route_cache {
+  std::uint64_t max_object = 0; ///< 0: the cache's default
+  bool allow_set_cookie = false;
+  /// The app (or "" for a static route): purges by app find its entries.
+  std::shared_ptr<const std::string> app;
+};
+
 /// A compiled route.
 struct route {
   std::string host;   ///< pattern as configured (lower case)
@@ -36,7 +44,8 @@ struct route {
   /// A route to an app: its instances, balanced by least in-flight requests
   /// (no instances: 503). Null for a static route.
   std::shared_ptr<const app_binding> app;
-  std::uint64_t max_body = 0; ///< 0: listener default
+  std::uint64_t max_body = 0;               ///< 0: listener default
+  std::shared_ptr<const route_cache> cache; ///< null: not cached
 
   bool matches_path(std::string_view path) const noexcept;
 };

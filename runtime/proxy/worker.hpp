@@ -3,6 +3,7 @@
 // pool and its request-id generator. Nothing in here is shared between
 // threads, so nothing in here is locked.
 
+#include "runtime/cache/store.hpp"
 #include "runtime/net/deadline_list.hpp"
 #include "runtime/net/io_pool.hpp"
 #include "runtime/proxy/limits.hpp"
@@ -23,6 +24,8 @@ struct worker {
   upstream_pool pool;
   request_id_generator ids;
   std::uint32_t round_robin = 0;
+  /// The node's response cache (null: none). Set before the io threads run.
+  cache::store* cache = nullptr;
 };
 
 /// One worker per io thread of a pool. Create before the pool starts (or

@@ -24,7 +24,7 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", 
 # An app that answers "<instance> <$VERSION> <path>"; /crash exits the
 # process; /slow answers after 2 s; $LOG_REQUESTS prints each path; with
 # $CRASH_FILE present it dies at start (a crash loop); $SLOW_START delays
-# listening.
+# listening; $CACHE_CONTROL is sent as Cache-Control.
 PY_APP = r'''
 import http.server, os, socketserver, sys, time
 if os.environ.get("CRASH_FILE") and os.path.exists(os.environ["CRASH_FILE"]):
@@ -52,6 +52,8 @@ class H(http.server.BaseHTTPRequestHandler):
             return
         body = ("%s %s %s\n" % (os.environ["IKA_INSTANCE"], os.environ.get("VERSION", "v1"), self.path)).encode()
         self.send_response(200)
+        if os.environ.get("CACHE_CONTROL"):
+            self.send_header("Cache-Control", os.environ["CACHE_CONTROL"])
         self.send_header("Content-Length", str(len(body)))
         # Head and body in one send: a kill -9 between two sends would cut a
         # response whose head the client already has, which no proxy can

@@ -578,6 +578,90 @@ int releases_command(const client_options& o, const std::string& app) {
       releases_atom::value, id);
 }
 
+int cache_stats_command(const client_options& o) {
+  return ask<cache_status>(
+      o,
+      [&](cache_status& c) {
+        cache_shard_status total;
+        for (const auto& s : c.shards) {
+          total.objects += s.objects;
+          total.bytes += s.bytes;
+          total.hits += s.hits;
+          total.misses += s.misses;
+          total.stale += s.stale;
+          total.bypass += s.bypass;
+          total.collapsed += s.collapsed;
+          total.stored += s.stored;
+          total.refused += s.refused;
+          total.evicted += s.evicted;
+          total.purged += s.purged;
+          total.fills += s.fills;
+        }
+        auto row = [](const cache_shard_status& s) {
+          return json{{"objects", s.objects},     {"bytes", s.bytes},   {"hits", s.hits},
+                      {"misses", s.misses},       {"stale", s.stale},   {"bypass", s.bypass},
+                      {"collapsed", s.collapsed}, {"stored", s.stored}, {"refused", s.refused},
+                      {"evicted", s.evicted},     {"purged", s.purged}, {"fills", s.fills}};
+        };
+        if (o.json) {
+          json out = row(total);
+          out["budget"] = c.budget;
+          out["max_object"] = c.max_object;
+          out["shards"] = json::array();
+          for (const auto& s : c.shards) {
+            auto r = row(s);
+            r["shard"] = s.shard;
+            r["budget"] = s.budget;
+            out["shards"].push_back(std::move(r));
+          }
+          std::printf("%s\n", out.dump(2).c_str());
+          return 0;
+        }
+        if (c.shards.empty()) {
+          std::printf("the node has no response cache\n");
+          return 0;
+        }
+        std::uint64_t lookups = total.hits + total.misses + total.stale;
+        std::printf("budget %llu bytes in %zu shards, objects up to %llu bytes\n",
+                    static_cast<unsigned long long>(c.budget), c.shards.size(),
+                    static_cast<unsigned long long>(c.max_object));
+        std::printf("%-6s %9s %12s %10s %10s %8s %8s %9s %9s %9s\n", "SHARD", "OBJECTS", "BYTES", "HITS",
+                    "MISSES", "STALE", "BYPASS", "COLLAPSED", "STORED", "EVICTED");
+        for (const auto& s : c.shards)
+          std::printf("%-6u %9llu %12llu %10llu %10llu %8llu %8llu %9llu %9llu %9llu\n", s.shard,
+                      static_cast<unsigned long long>(s.objects), static_cast<unsigned long long>(s.bytes),
+                      static_cast<unsigned long long>(s.hits), static_cast<unsigned long long>(s.misses),
+                      static_cast<unsigned long long>(s.stale), static_cast<unsigned long long>(s.bypass),
+                      static_cast<unsigned long long>(s.collapsed), static_cast<unsigned long long>(s.stored),
+                      static_cast<unsigned long long>(s.evicted));
+        std::printf("hit ratio %.1f%% of %llu lookups\n",
+                    lookups == 0 ? 0.0
+                                 : 100.0 * static_cast<double>(total.hits) / static_cast<double>(lookups),
+                    static_cast<unsigned long long>(lookups));
+        return 0;
+      },
+      cache_atom::value);
+}
+
+int cache_purge_command(const client_options& o, const std::string& app, const std::string& prefix) {
+  std::string id;
+  if (int rc = with_app(app, id))
+    return rc;
+  if (!prefix.empty() && prefix.front() != '/')
+    return fail("a path prefix starts with '/': '" + prefix + "'", exit_usage);
+  return ask<std::uint64_t>(
+      o,
+      [&](std::uint64_t& n) {
+        if (o.json)
+          std::printf("%s\n", json{{"app", id}, {"prefix", prefix}, {"purged", n}}.dump(2).c_str());
+        else
+          std::printf("purged %llu cached responses of %s%s%s\n", static_cast<unsigned long long>(n),
+                      id.c_str(), prefix.empty() ? "" : " under ", prefix.c_str());
+        return 0;
+      },
+      purge_atom::value, id, prefix);
+}
+
 int rollback_command(const client_options& o, const std::string& app, const std::string& version) {
   std::string id;
   if (int rc = with_app(app, id))

@@ -39,6 +39,14 @@ int releases_command(const client_options& o, const std::string& app);
 /// previous live one by default; VERSION may be a unique prefix).
 int rollback_command(const client_options& o, const std::string& app, const std::string& version);
 
+// -- ika cache -----------------------------------------------------------------
+/// The response cache's shards: objects, bytes against the budget, hits,
+/// misses, stale, bypass, collapsed waits, stores and evictions.
+int cache_stats_command(const client_options& o);
+/// Drops `app`'s cached responses whose path starts with `prefix` (all of
+/// them when empty).
+int cache_purge_command(const client_options& o, const std::string& app, const std::string& prefix);
+
 // -- ika secrets ----------------------------------------------------------------
 /// Sets secret `key` of `app`: the value is read from `from_file` (as is)
 /// or, when that is empty, from stdin (one trailing newline dropped); never

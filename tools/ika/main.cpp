@@ -24,9 +24,12 @@ int fail(const std::string& message) {
 }
 
 /// `ika proxy`: one listener, one catch-all route, round robin.
-int proxy_command(const std::string& from, const std::vector<std::string>& to, unsigned workers) {
+int proxy_command(const std::string& from, const std::vector<std::string>& to, unsigned workers,
+                  std::uint64_t cache_mb) {
   ika::config::node_config config;
   config.workers = workers;
+  // The cache only when asked for, with the budget given.
+  config.cache.memory = cache_mb << 20;
   auto listen = ika::net::parse_endpoint(from);
   if (!listen)
     return fail("--from: invalid address '" + from + "' (expected IP:PORT, e.g. 127.0.0.1:8080)");
@@ -41,6 +44,7 @@ int proxy_command(const std::string& from, const std::vector<std::string>& to, u
       return fail("--to: '" + t + "': port 0 is not an upstream");
     route.upstreams.push_back(ika::net::to_string(*ep));
   }
+  route.cache = cache_mb > 0;
   config.routes.push_back(std::move(route));
   return ika::tools::run_node(std::move(config));
 }
@@ -110,6 +114,11 @@ int main(int argc, char** argv) {
   proxy->add_option("--from", from, "Address to listen on, IP:PORT (port 0: any)")->required();
   proxy->add_option("--to", to, "Upstream HOST:PORT; repeat for round robin")->required();
   proxy->add_option("--workers", workers, "io threads (default: one per core)");
+  std::uint64_t cache_mb = 0;
+  proxy
+      ->add_option("--cache-mb", cache_mb,
+                   "Cache responses (as Cache-Control allows) in a memory budget of N MiB (default 0: off)")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 20));
 
   ika::tools::client_options copts;
   std::string app_name, dir = ".", instance;
@@ -165,6 +174,16 @@ int main(int argc, char** argv) {
   auto* secrets_list = secrets->add_subcommand("list", "List an app's secrets (names, never values)");
   secrets_list->add_option("app", app_name, "App name")->required();
   client_flags(secrets_list, copts);
+  auto* cache = app.add_subcommand("cache", "The node's response cache");
+  cache->require_subcommand(1);
+  auto* cache_stats = cache->add_subcommand("stats", "Objects, bytes and hit counts of every cache shard");
+  client_flags(cache_stats, copts);
+  std::string cache_prefix;
+  auto* cache_purge =
+      cache->add_subcommand("purge", "Drop an app's cached responses (those under PATH-PREFIX, or all)");
+  cache_purge->add_option("app", app_name, "App name")->required();
+  cache_purge->add_option("prefix", cache_prefix, "Path prefix, e.g. /static/ (default: every path)");
+  client_flags(cache_purge, copts);
   auto* secrets_unset = secrets->add_subcommand("unset", "Remove a secret");
   secrets_unset->add_option("app", app_name, "App name")->required();
   secrets_unset->add_option("key", secret_key, "Variable name")->required();
@@ -209,11 +228,15 @@ int main(int argc, char** argv) {
     return rollback_command(copts, app_name, version);
   if (secrets_set->parsed())
     return secrets_set_command(copts, app_name, secret_key, secret_file);
+  if (cache_stats->parsed())
+    return cache_stats_command(copts);
+  if (cache_purge->parsed())
+    return cache_purge_command(copts, app_name, cache_prefix);
   if (secrets_list->parsed())
     return secrets_list_command(copts, app_name);
   if (secrets_unset->parsed())
     return secrets_unset_command(copts, app_name, secret_key);
   if (proxy->parsed())
-    return proxy_command(from, to, workers);
+    return proxy_command(from, to, workers, cache_mb);
   return exit_usage;
 }

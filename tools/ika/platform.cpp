@@ -116,6 +116,9 @@ manifest_record to_record(const config::app_manifest& m) {
   r.rollout.hold_ms = static_cast<std::uint64_t>(m.rollout.hold.count());
   r.rollout.drain_timeout_ms = static_cast<std::uint64_t>(m.rollout.drain_timeout.count());
   r.demand.idle_timeout_ms = static_cast<std::uint64_t>(m.demand.idle_timeout.count());
+  r.cache.enabled = m.cache.enabled;
+  r.cache.max_object = m.cache.max_object;
+  r.cache.set_cookie = m.cache.set_cookie;
   r.demand.max_waiters = m.demand.max_waiters;
   r.demand.wait_timeout_ms = static_cast<std::uint64_t>(m.demand.wait_timeout.count());
   return r;

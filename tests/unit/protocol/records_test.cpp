@@ -50,6 +50,8 @@ manifest_record sample_manifest() {
   m.demand.idle_timeout_ms = 60'000;
   m.demand.max_waiters = 17;
   m.demand.wait_timeout_ms = 900;
+  m.cache.enabled = true;
+  m.cache.max_object = 65536;
   return m;
 }
 
@@ -344,12 +346,12 @@ TEST(record_body_format, FormatFieldIsCheckedFirst) {
   // A newer format: refused as newer_format even though it also carries a
   // field this reader does not know (that is what newer formats do).
   auto newer = edit(body, [](auto& root, auto& z) {
-    field(root, "format") = msgpack::object(3);
+    field(root, "format") = msgpack::object(4);
     add_field(root, z, "replicas_by_region", msgpack::object(3));
   });
   auto err = app_error(newer);
   EXPECT_TRUE(is_error(err, record_errc::newer_format)) << caf::to_string(err);
-  EXPECT_NE(error_context(err).find("format 3 is newer"), std::string::npos) << error_context(err);
+  EXPECT_NE(error_context(err).find("format 4 is newer"), std::string::npos) << error_context(err);
   EXPECT_TRUE(
       is_error(release_error(edit(encode(sample_release()),
                                   [](auto& root, auto&) { field(root, "format") = msgpack::object(99); })),

@@ -7,6 +7,7 @@
 // requests (warm-up). Deterministic: fixed seeds.
 
 #include "runtime/cache/policy.hpp"
+#include "tools/bench/cache-policy/zipf.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -35,23 +36,6 @@ std::uint64_t key_hash(std::size_t key) {
   return x ^ (x >> 31);
 }
 
-struct zipf {
-  std::vector<double> cdf;
-  zipf(std::size_t n, double s) : cdf(n) {
-    double sum = 0;
-    for (std::size_t i = 0; i < n; ++i)
-      cdf[i] = (sum += 1.0 / std::pow(static_cast<double>(i + 1), s));
-    for (auto& c : cdf)
-      c /= sum;
-  }
-  std::size_t operator()(std::mt19937_64& rng) const {
-    const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;
-    return std::min<std::size_t>(std::upper_bound(cdf.begin(), cdf.end(), u) - cdf.begin(), cdf.size() - 1);
-  }
-  // Share of requests that go to the k most popular keys.
-  double top(std::size_t k) const { return k == 0 ? 0.0 : cdf[std::min(k, cdf.size()) - 1]; }
-};
-
 enum class workload { stat, shift, scan };
 
 struct config {
@@ -69,7 +53,7 @@ struct result {
 };
 
 result simulate(kind k, const config& c) {
-  const zipf z(keys, c.s);
+  const ika::bench::zipf z(keys, c.s);
   const std::uint64_t charge = c.body + per_object_overhead;
   const auto budget = static_cast<std::uint64_t>(c.budget_fraction * static_cast<double>(keys * c.body));
   const std::size_t fit = budget / charge;

@@ -322,5 +322,18 @@ TEST(AppManifestTest, LoadFromFile) {
   std::filesystem::remove_all(dir, ec);
 }
 
+TEST(AppManifestTest, CacheSection) {
+  auto m = parse_ok(base + "[cache]\nenabled = true\nmax_object = \"1MiB\"\nset_cookie = true\n");
+  EXPECT_TRUE(m.cache.enabled);
+  EXPECT_EQ(m.cache.max_object, 1u << 20);
+  EXPECT_TRUE(m.cache.set_cookie);
+  auto d = parse_ok(base);
+  EXPECT_FALSE(d.cache.enabled);
+  EXPECT_EQ(d.cache.max_object, 0u);
+  auto e = error_with("[cache]\nenable = true\n");
+  EXPECT_EQ(e.key, "cache.enable");
+  EXPECT_EQ(error_with("[cache]\nenabled = 1\n").message, "expected true or false, got an integer");
+}
+
 } // namespace
 } // namespace ika::config

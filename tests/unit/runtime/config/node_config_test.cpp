@@ -247,13 +247,13 @@ upstreams = ["127.0.0.1:1"]
 
 TEST(node_config, rejects_unknown_top_level_key) {
   EXPECT_EQ(error_of(listener + "\n[[routes]]\nupstreams = []\n"),
-            "ika.toml:4: routes: unknown key (expected one of: node, listener, limits, route)");
+            "ika.toml:4: routes: unknown key (expected one of: node, listener, limits, route, cache)");
 }
 
 TEST(node_config, reports_the_unknown_key_that_comes_first_in_the_file) {
   // toml++ iterates keys in sorted order; the error must still be the first one in the file.
   EXPECT_EQ(error_of("zzz = 1\naaa = 2\n" + listener),
-            "ika.toml:1: zzz: unknown key (expected one of: node, listener, limits, route)");
+            "ika.toml:1: zzz: unknown key (expected one of: node, listener, limits, route, cache)");
 }
 
 TEST(node_config, rejects_unknown_keys_in_every_table) {
@@ -270,7 +270,7 @@ TEST(node_config, rejects_unknown_keys_in_every_table) {
   EXPECT_EQ(error_of(listener + "[[route]]\nupstreams = [\"127.0.0.1:1\"]\n[[route]]\n"
                                 "hosts = \"a\"\nupstreams = [\"127.0.0.1:1\"]\n"),
             "ika.toml:6: route[2].hosts: unknown key (expected one of: host, path, upstreams, "
-            "max_body)");
+            "max_body, cache, cache_max_object, cache_set_cookie)");
   // A sub-table of a known table is an unknown key too.
   EXPECT_EQ(error_of(listener + "[limits.client]\nidle = \"1s\"\n"),
             "ika.toml:3: limits.client: unknown key (expected one of: max_head_bytes, "
@@ -737,6 +737,33 @@ TEST(load_config, reports_a_directory) {
   ASSERT_TRUE(std::holds_alternative<config_error>(result));
   EXPECT_EQ(std::get<config_error>(result).to_string(),
             dir.path().string() + ": cannot read: Is a directory");
+}
+
+TEST(node_config, cache_section_and_route_keys) {
+  const std::string listener = "[[listener]]\naddress = \"127.0.0.1:0\"\n";
+  auto c = parse_ok(
+      listener + "[cache]\nmemory = \"2MiB\"\nshards = 3\nmax_object = \"64KiB\"\nlock_timeout = \"250ms\"\n"
+                 "[[route]]\nupstreams = [\"127.0.0.1:1\"]\ncache = true\ncache_max_object = 4096\n"
+                 "cache_set_cookie = true\n");
+  EXPECT_EQ(c.cache.memory, 2u << 20);
+  EXPECT_EQ(c.cache.shards, 3u);
+  EXPECT_EQ(c.cache.max_object, 64u << 10);
+  EXPECT_EQ(c.cache.lock_timeout, std::chrono::milliseconds{250});
+  ASSERT_EQ(c.routes.size(), 1u);
+  EXPECT_TRUE(c.routes[0].cache);
+  EXPECT_EQ(c.routes[0].cache_max_object, 4096u);
+  EXPECT_TRUE(c.routes[0].cache_set_cookie);
+  auto d = parse_ok(listener + "[[route]]\nupstreams = [\"127.0.0.1:1\"]\n");
+  EXPECT_FALSE(d.routes[0].cache);
+  EXPECT_EQ(d.cache.memory, 64u << 20);
+  EXPECT_EQ(error_of(listener + "[cache]\nshards = 0\n"),
+            "ika.toml:4: cache.shards: must be between 1 and 256, got 0");
+  EXPECT_EQ(
+      error_of(listener + "[cache]\nmemory = \"lots\"\n"),
+      "ika.toml:4: cache.memory: invalid size 'lots' (expected bytes as an integer, or \"<n>B\", \"<n>KiB\", "
+      "\"<n>MiB\", \"<n>GiB\")");
+  EXPECT_EQ(error_of(listener + "[[route]]\nupstreams = [\"127.0.0.1:1\"]\ncache = \"yes\"\n"),
+            "ika.toml:5: route[1].cache: expected true or false, got a string");
 }
 
 } // namespace

@@ -1,4 +1,5 @@
 #include "runtime/cache/policy.hpp"
+#include "tools/bench/cache-policy/zipf.hpp"
 
 #include <gtest/gtest.h>
 
@@ -317,21 +318,7 @@ TEST(CachePolicyTest, ProductionKindResistsScans) {
   EXPECT_FALSE(hot2[0].resident());
 }
 
-// Zipf(s) over n keys: the rank drawn from a precomputed CDF.
-struct zipf {
-  std::vector<double> cdf;
-  zipf(std::size_t n, double s) : cdf(n) {
-    double sum = 0;
-    for (std::size_t i = 0; i < n; ++i)
-      cdf[i] = (sum += 1.0 / std::pow(static_cast<double>(i + 1), s));
-    for (auto& c : cdf)
-      c /= sum;
-  }
-  std::size_t operator()(std::mt19937_64& rng) const {
-    const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;
-    return std::min<std::size_t>(std::upper_bound(cdf.begin(), cdf.end(), u) - cdf.begin(), cdf.size() - 1);
-  }
-};
+using ika::bench::zipf;
 
 double zipf_hit_ratio(kind k, const zipf& z, std::size_t capacity, std::size_t requests) {
   eviction_policy p = make_policy(capacity, capacity, k); // charge 1: `capacity` objects
