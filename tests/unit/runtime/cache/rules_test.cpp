@@ -328,6 +328,11 @@ TEST(CacheRulesStore, no_cache_revalidates_each_use_and_needs_a_validator) {
       decide(req(), res(200, "Last-Modified: Sat, 01 Jan 1994 00:00:00 GMT\r\nCache-Control: no-cache\r\n"
                              "Expires: 0\r\n"));
   EXPECT_TRUE(lm.store);
+  // No lifetime is needed for it: the app asks for revalidation each time.
+  auto bare = decide(req(), res(200, "ETag: \"x\"\r\nCache-Control: no-cache\r\n"));
+  EXPECT_TRUE(bare.store);
+  EXPECT_TRUE(bare.revalidate_each_use);
+  EXPECT_EQ(decide(req(), res(200, "ETag: \"x\"\r\n")).reason, "no explicit freshness");
   EXPECT_FALSE(decide(req(), cc_res("max-age=60")).revalidate_each_use);
   // A qualified no-cache only strips the named fields.
   EXPECT_FALSE(decide(req(), cc_res("no-cache=\"x\", max-age=60")).revalidate_each_use);
