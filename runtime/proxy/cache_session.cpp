@@ -227,7 +227,10 @@ asio::awaitable<int> client_session::serve_from_fill(exchange& x, std::shared_pt
       // The filled response may vary on something this request differs in.
       if (p.obj->vary && cache::variant_of(req, p.obj->vary->names) != p.obj->vary->variant)
         co_return 0;
-      if (p.st == cache::fill::state::complete) {
+      // Complete, or the client's validators match what is arriving (a
+      // 304 needs no body): answered like a hit.
+      const auto& lines = *p.obj->head;
+      if (p.st == cache::fill::state::complete || cache::not_modified(req, lines.etag, lines.last_modified)) {
         result = co_await serve_object(x, *p.obj, "HIT");
         co_return served;
       }
@@ -287,6 +290,12 @@ asio::awaitable<int> client_session::serve_from_fill(exchange& x, std::shared_pt
 }
 
 int client_session::cache_response_head(exchange& x) {
+  if (!x.cache) {
+    // Routed again (after waiting for an instance) to a route that does
+    // not cache.
+    x.drop_fill();
+    return 0;
+  }
   const auto& req = parser_.head();
   const auto& res = x.up->parser.head();
   const auto& config = worker_.cache->config();
@@ -352,7 +361,7 @@ int client_session::cache_response_head(exchange& x) {
 
 void client_session::cache_body(exchange& x, const http::parser& p) {
   std::uint64_t max_object =
-      x.cache->max_object != 0 ? x.cache->max_object : worker_.cache->config().max_object;
+      x.cache && x.cache->max_object != 0 ? x.cache->max_object : worker_.cache->config().max_object;
   for (const auto& piece : p.pieces())
     if (!x.fill->append(piece.data, piece.size, max_object)) {
       x.drop_fill();
