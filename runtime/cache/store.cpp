@@ -415,11 +415,13 @@ shard_stats shard::stats() const {
     std::lock_guard<std::mutex> lock{fills_mutex_};
     s.fills = fills_by_id_.size();
   }
-  s.hits = counters_.hits.load(std::memory_order_relaxed);
-  s.misses = counters_.misses.load(std::memory_order_relaxed);
-  s.stale = counters_.stale.load(std::memory_order_relaxed);
-  s.bypass = counters_.bypass.load(std::memory_order_relaxed);
-  s.collapsed = counters_.collapsed.load(std::memory_order_relaxed);
+  for (const auto& c : counters_) {
+    s.hits += c.hits.load(std::memory_order_relaxed);
+    s.misses += c.misses.load(std::memory_order_relaxed);
+    s.stale += c.stale.load(std::memory_order_relaxed);
+    s.bypass += c.bypass.load(std::memory_order_relaxed);
+    s.collapsed += c.collapsed.load(std::memory_order_relaxed);
+  }
   return s;
 }
 

@@ -164,10 +164,13 @@ public:
   /// Requests for `key` go upstream uncollapsed until `until` (unix s).
   void mark_pass(std::uint64_t hash, std::int64_t until);
 
-  struct counters {
+  /// Request counters, one set per io thread (a shared line bounced
+  /// between cores would cost more than the rest of a hit).
+  struct alignas(64) counters {
     std::atomic<std::uint64_t> hits{0}, misses{0}, stale{0}, bypass{0}, collapsed{0};
   };
-  counters& count() noexcept { return counters_; }
+  static constexpr std::size_t counter_sets = 64;
+  counters& count(std::size_t thread) noexcept { return counters_[thread % counter_sets]; }
 
   // --------------------------------------------------------------- owner
   /// Admits the completed fill `id` (policy permitting), evicting what it
@@ -209,7 +212,7 @@ private:
   std::uint64_t heads_bytes_ = 0;
   std::uint64_t heads_budget_ = 0;
   std::uint64_t stored_ = 0, refused_ = 0, evicted_ = 0, purged_ = 0;
-  counters counters_;
+  counters counters_[counter_sets];
 };
 
 /// Every shard of a node's cache.

@@ -103,7 +103,7 @@ asio::awaitable<int> client_session::cache_request(exchange& x, next& result) {
   auto rules = cache::classify_request(req);
   if (!rules.cacheable || rules.no_store || x.has_body || x.wants_upgrade) {
     x.cache_line = bypass_line;
-    store.at(0).count().bypass.fetch_add(1, std::memory_order_relaxed);
+    store.at(0).count(worker_.index).bypass.fetch_add(1, std::memory_order_relaxed);
     co_return 0;
   }
   // The key: scheme, host (lower case, without port), path and query.
@@ -111,7 +111,7 @@ asio::awaitable<int> client_session::cache_request(exchange& x, next& result) {
   key_.append(shared_->proto).append("://").append(x.host_view()).append(req.target);
   x.cache_hash = store.hash(key_);
   x.shard = &store.shard_for(x.cache_hash);
-  auto& counters = x.shard->count();
+  auto& counters = x.shard->count(worker_.index);
   auto obj = x.shard->lookup(x.cache_hash, key_, req);
   if (obj && usable(*obj, rules, x.request_time)) {
     cache::touch(obj->node);
@@ -134,6 +134,8 @@ asio::awaitable<int> client_session::cache_request(exchange& x, next& result) {
     if (r == served)
       co_return served;
   } else if (f) {
+    // Still before this request's first co_await: the route is alive.
+    x.fill_route = *x.cache;
     x.fill = std::move(f);
     // What to revalidate: the stored object, or a completed fill's that
     // is not admitted yet.
@@ -290,7 +292,7 @@ asio::awaitable<int> client_session::serve_from_fill(exchange& x, std::shared_pt
 }
 
 int client_session::cache_response_head(exchange& x) {
-  if (!x.cache) {
+  if (!x.cached) {
     // Routed again (after waiting for an instance) to a route that does
     // not cache.
     x.drop_fill();
@@ -301,7 +303,7 @@ int client_session::cache_response_head(exchange& x) {
   const auto& config = worker_.cache->config();
   std::int64_t now = unix_now();
   cache::store_options so;
-  so.allow_set_cookie = x.cache->allow_set_cookie;
+  so.allow_set_cookie = x.fill_route.allow_set_cookie;
   so.request_time = x.request_time;
   so.response_time = now;
 
@@ -325,12 +327,12 @@ int client_session::cache_response_head(exchange& x) {
     x.shard->release(x.fill);
     x.fill.reset();
     x.revalidating = std::move(obj);
-    x.shard->count().stale.fetch_add(1, std::memory_order_relaxed);
+    x.shard->count(worker_.index).stale.fetch_add(1, std::memory_order_relaxed);
     return served;
   }
 
   auto decision = cache::decide_store(req, res, so);
-  std::uint64_t max_object = x.cache->max_object != 0 ? x.cache->max_object : config.max_object;
+  std::uint64_t max_object = x.fill_route.max_object != 0 ? x.fill_route.max_object : config.max_object;
   bool too_big = res.framing == http::body_framing::length && res.content_length > max_object;
   if (!decision.store || too_big) {
     // Requests for this key go upstream side by side for a while instead
@@ -346,7 +348,7 @@ int client_session::cache_response_head(exchange& x) {
   bool length_known = res.framing == http::body_framing::length || res.framing == http::body_framing::none;
   auto obj = cache::object::make(key_, res.framing == http::body_framing::length ? res.content_length : 0);
   obj->head = make_lines(res.status, res.reason, stored);
-  obj->app = x.cache->app;
+  obj->app = x.fill_route.app;
   obj->date = stored.date;
   obj->born = now - decision.initial_age;
   obj->lifetime = decision.lifetime;
@@ -361,7 +363,7 @@ int client_session::cache_response_head(exchange& x) {
 
 void client_session::cache_body(exchange& x, const http::parser& p) {
   std::uint64_t max_object =
-      x.cache && x.cache->max_object != 0 ? x.cache->max_object : worker_.cache->config().max_object;
+      x.fill_route.max_object != 0 ? x.fill_route.max_object : worker_.cache->config().max_object;
   for (const auto& piece : p.pieces())
     if (!x.fill->append(piece.data, piece.size, max_object)) {
       x.drop_fill();

@@ -400,7 +400,8 @@ int client_session::resolve_route(exchange& x) {
   if (rt == nullptr)
     return 404;
   x.max_body = rt->max_body != 0 ? rt->max_body : limits_.max_body;
-  x.cache = rt->cache;
+  x.cache = rt->cache.get();
+  x.cached = x.cache != nullptr;
   if (req.framing == http::body_framing::length && req.content_length > x.max_body)
     return 413;
   if (rt->app) {
@@ -745,7 +746,7 @@ asio::awaitable<client_session::next> client_session::send_response(exchange& x)
   const auto& res = rp.head();
   client_response_options o;
   o.request_id = request_id();
-  o.cache_route = x.cache != nullptr;
+  o.cache_route = x.cached;
   o.extra = x.cache_line;
   // An upstream that declines an upgrade answers like any request; the
   // connection goes on as HTTP (bytes the client sent meanwhile are parsed,

@@ -95,7 +95,9 @@ private:
     // shard and hash, the fill this request fetches for (others may wait
     // on it), the stale object it revalidates, and the X-Cache line of a
     // response that comes from upstream.
-    std::shared_ptr<const route_cache> cache;
+    const route_cache* cache = nullptr; ///< the route's; valid until routing's first co_await
+    bool cached = false;                ///< the route caches
+    route_cache fill_route;             ///< the route's settings, copied when this request fills
     cache::shard* shard = nullptr;
     std::uint64_t cache_hash = 0;
     std::shared_ptr<cache::fill> fill;

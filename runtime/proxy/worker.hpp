@@ -16,14 +16,16 @@
 namespace ika::proxy {
 
 struct worker {
-  worker(asio::io_context& ctx, const limits& l)
-      : context(ctx), deadlines(ctx), pool(ctx, deadlines, l.upstream_keepalive, l.upstream_idle_timeout) {}
+  worker(asio::io_context& ctx, const limits& l, std::size_t i = 0)
+      : context(ctx), deadlines(ctx), pool(ctx, deadlines, l.upstream_keepalive, l.upstream_idle_timeout),
+        index(i) {}
 
   asio::io_context& context;
   net::deadline_list deadlines;
   upstream_pool pool;
   request_id_generator ids;
   std::uint32_t round_robin = 0;
+  std::size_t index = 0; ///< which io thread
   /// The node's response cache (null: none). Set before the io threads run.
   cache::store* cache = nullptr;
 };
@@ -34,7 +36,7 @@ class workers {
 public:
   workers(net::io_pool& pool, const limits& l) {
     for (std::size_t i = 0; i < pool.size(); ++i)
-      all_.push_back(std::make_unique<worker>(pool.context(i), l));
+      all_.push_back(std::make_unique<worker>(pool.context(i), l, i));
   }
   worker& at(std::size_t i) noexcept { return *all_[i]; }
   std::size_t size() const noexcept { return all_.size(); }
