@@ -140,7 +140,9 @@ std::filesystem::path certs_dir_of(const std::filesystem::path& data_dir);
 /// the files regular, this user's and 0600; the certificate must be a valid
 /// self-signed CA whose key matches. Any problem is an error naming the
 /// file; an existing file is never replaced (a key without a certificate is
-/// an error too: remove it to start over).
+/// an error too: remove it to start over). An expired CA (after ten years)
+/// is an error as well: remove both files to make a new one, which users
+/// must then trust again.
 credential_result<local_ca> ensure_local_ca(const std::filesystem::path& data_dir);
 
 /// Issues a serverAuth leaf for `names` (each valid_certificate_name; IP
