@@ -147,6 +147,7 @@ private:
   ec_key account_;
   std::string kid_;
   std::string nonce_;
+  int bad_nonce_retries_ = 0;
 };
 
 outcome<json> session::get_directory() {
@@ -196,8 +197,11 @@ outcome<http_response> session::post(std::string_view step, const std::string& u
     keep_nonce(resp);
     if (resp.status >= 200 && resp.status < 300)
       return std::move(resp);
-    if (resp.status == 400 && attempt < max_nonce_retries && str(parse_json(resp.body), "type") == bad_nonce)
+    if (resp.status == 400 && attempt < max_nonce_retries &&
+        str(parse_json(resp.body), "type") == bad_nonce) {
+      ++bad_nonce_retries_;
       continue; // with the nonce from this response (or a fresh one)
+    }
     return ca_error(step, resp);
   }
 }
@@ -315,6 +319,8 @@ std::optional<error> session::authorize(const std::string& authz_url, const chal
 
 result session::run(const std::vector<std::string>& names, std::string_view certificate_key_pem,
                     const challenge_hooks& hooks) {
+  if (cancelled())
+    return fail("cancelled");
   if (names.empty())
     return fail("no names to issue a certificate for");
   // Check the certificate key and the names before talking to the CA.
@@ -371,7 +377,8 @@ result session::run(const std::vector<std::string>& names, std::string_view cert
 
   if (cancelled())
     return fail("cancelled");
-  auto f = post_json("finalize", finalize_url, json{{"csr", base64url(std::get<std::string>(csr))}}.dump());
+  auto f =
+      post_json("finalize", finalize_url, json{{"csr", base64url(std::get<std::string>(csr))}}.dump(), &raw);
   if (auto* e = std::get_if<error>(&f))
     return *e;
   order = std::get<json>(f);
@@ -423,7 +430,7 @@ result session::run(const std::vector<std::string>& names, std::string_view cert
     return fail("certificate: the CA's answer is not a PEM certificate chain");
   if (EVP_PKEY_eq(X509_get0_pubkey(leaf.get()), std::get<ec_key>(cert_key).get()) != 1)
     return fail("certificate: the issued certificate is not for the given key");
-  return issued{std::move(chain), kid_};
+  return issued{std::move(chain), kid_, bad_nonce_retries_};
 }
 
 } // namespace

@@ -44,8 +44,9 @@ struct challenge_hooks {
 
 /// What a successful issuance gives.
 struct issued {
-  std::string chain_pem;   ///< leaf first, then the intermediates, PEM
-  std::string account_url; ///< the account ("kid") used
+  std::string chain_pem;     ///< leaf first, then the intermediates, PEM
+  std::string account_url;   ///< the account ("kid") used
+  int bad_nonce_retries = 0; ///< requests the CA refused with badNonce and that were retried
 };
 
 using result = outcome<issued>;

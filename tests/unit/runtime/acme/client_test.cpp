@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <mutex>
 
@@ -264,15 +265,37 @@ TEST_F(AcmePebble, IssuesAVerifiableChainAndReusesTheAccount) {
   EXPECT_EQ(read_file(settings_.account_key_file), key_before);
   EXPECT_EQ(check_chain(std::get<issued>(again).chain_pem, pebble_->root_pem(), {"app2.ika.test"}), "");
   EXPECT_TRUE(tokens_.tokens.empty());
+
+  // Cancelled while a token is published: stops before the next request and
+  // still withdraws the token.
+  std::atomic<bool> cancel{false};
+  challenge_hooks hooks = tokens_.hooks();
+  auto publish = hooks.publish;
+  hooks.publish = [&](std::string token, std::string key_auth) {
+    publish(std::move(token), std::move(key_auth));
+    cancel = true;
+  };
+  int published_before = tokens_.published;
+  auto cancelled = issue(settings_, {"app3.ika.test"}, new_certificate_key(), hooks, &cancel);
+  ASSERT_TRUE(std::holds_alternative<error>(cancelled));
+  EXPECT_NE(std::get<error>(cancelled).message.find("cancelled"), std::string::npos)
+      << std::get<error>(cancelled).message;
+  EXPECT_EQ(tokens_.published, published_before + 1);
+  EXPECT_EQ(tokens_.withdrawn, tokens_.published);
+  EXPECT_TRUE(tokens_.tokens.empty());
 }
 
 TEST_F(AcmePebble, SucceedsWhenTheCaRejectsHalfTheNonces) {
   ASSERT_NO_FATAL_FAILURE(start({"PEBBLE_WFE_NONCEREJECT=50"}));
+  int retries = 0;
   for (const char* name : {"n1.ika.test", "n2.ika.test"}) {
     auto r = issue(settings_, {name}, new_certificate_key(), tokens_.hooks(), nullptr);
     ASSERT_TRUE(std::holds_alternative<issued>(r)) << std::get<error>(r).message;
     EXPECT_EQ(check_chain(std::get<issued>(r).chain_pem, pebble_->root_pem(), {name}), "");
+    retries += std::get<issued>(r).bad_nonce_retries;
   }
+  // About 20 signed requests at 50%: no rejection at all would be a 1 in 10^6 event.
+  EXPECT_GT(retries, 0);
   EXPECT_TRUE(tokens_.tokens.empty());
 }
 
