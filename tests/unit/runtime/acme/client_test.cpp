@@ -1,0 +1,383 @@
+// The ACME flow end to end against pebble (Let's Encrypt's test CA, a real
+// process) with pebble-challtestsrv as its DNS server and an HTTP-01
+// responder thread in this test, all on 127.0.0.1 with ports picked here.
+
+#include "runtime/acme/client.hpp"
+
+#include "runtime/acme/https_client.hpp"
+#include "runtime/crypto/credentials.hpp"
+#include "tests/unit/runtime/acme/acme_test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+
+namespace ika::acme {
+namespace {
+
+using namespace std::chrono_literals;
+using test::child_process;
+using test::http_test_server;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+/// The token map the hooks fill and the HTTP-01 responder serves.
+struct token_map {
+  std::mutex mutex;
+  std::map<std::string, std::string> tokens;
+  int published = 0;
+  int withdrawn = 0;
+
+  challenge_hooks hooks() {
+    return challenge_hooks{[this](std::string token, std::string key_auth) {
+                             std::lock_guard lock{mutex};
+                             tokens[token] = std::move(key_auth);
+                             ++published;
+                           },
+                           [this](std::string token) {
+                             std::lock_guard lock{mutex};
+                             tokens.erase(token);
+                             ++withdrawn;
+                           }};
+  }
+
+  http_test_server::reply serve(const std::string& path) {
+    static constexpr std::string_view prefix = "/.well-known/acme-challenge/";
+    std::lock_guard lock{mutex};
+    if (path.starts_with(prefix)) {
+      auto it = tokens.find(path.substr(prefix.size()));
+      if (it != tokens.end())
+        return {200, it->second, "Content-Type: text/plain\r\n"};
+    }
+    return {404, "no such token", {}};
+  }
+};
+
+/// pebble + pebble-challtestsrv for one test, killed by pid at the end.
+class pebble_ca {
+public:
+  pebble_ca(const std::string& dir, std::uint16_t http01_port, std::vector<std::string> extra_env) {
+    std::filesystem::create_directories(dir + "/pebble-tls");
+    auto creds = crypto::ensure_node_credentials(dir + "/pebble-tls", "pebble-test");
+    if (auto* e = std::get_if<crypto::credential_error>(&creds)) {
+      ADD_FAILURE() << e->to_string();
+      return;
+    }
+    const auto& files = std::get<crypto::node_credentials>(creds).node_files;
+    ca_file = files.ca.string();
+
+    std::uint16_t dns = test::free_port(/*udp_too=*/true);
+    std::uint16_t challtest_mgmt = test::free_port();
+    acme_port = test::free_port();
+    mgmt_port = test::free_port();
+    std::uint16_t tls_port = test::free_port();
+    nlohmann::json config = {{"pebble",
+                              {{"listenAddress", "127.0.0.1:" + std::to_string(acme_port)},
+                               {"managementListenAddress", "127.0.0.1:" + std::to_string(mgmt_port)},
+                               {"certificate", files.certificate.string()},
+                               {"privateKey", files.key.string()},
+                               {"httpPort", http01_port},
+                               {"tlsPort", tls_port},
+                               {"ocspResponderURL", ""},
+                               {"externalAccountBindingRequired", false}}}};
+    std::string config_file = dir + "/pebble-config.json";
+    std::ofstream(config_file) << config.dump(2);
+
+    challtestsrv_ = std::make_unique<child_process>(
+        std::vector<std::string>{"/usr/bin/pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6",
+                                 "", "-dns01", "127.0.0.1:" + std::to_string(dns), "-http01", "", "-https01",
+                                 "", "-tlsalpn01", "", "-management",
+                                 "127.0.0.1:" + std::to_string(challtest_mgmt)},
+        test::child_env({}), dir + "/challtestsrv.log");
+    std::vector<std::string> env{"PEBBLE_VA_NOSLEEP=1"};
+    env.insert(env.end(), extra_env.begin(), extra_env.end());
+    pebble_ = std::make_unique<child_process>(std::vector<std::string>{"/usr/bin/pebble", "-config",
+                                                                       config_file, "-dnsserver",
+                                                                       "127.0.0.1:" + std::to_string(dns)},
+                                              test::child_env(env), dir + "/pebble.log");
+
+    // Ready when challtestsrv's management port answers and pebble serves
+    // its directory over TLS with the certificate made above.
+    https_client probe{http_client_settings{ca_file, 1s, 1 << 20}};
+    std::string challtest_url = "http://127.0.0.1:" + std::to_string(challtest_mgmt) + "/";
+    ready = test::eventually(
+        [&] {
+          if (!challtestsrv_->running() || !pebble_->running())
+            return true; // give up early: the logs say why
+          auto c = probe.request("GET", challtest_url);
+          auto p = probe.request("GET", directory_url());
+          return std::holds_alternative<http_response>(c) && std::holds_alternative<http_response>(p) &&
+                 std::get<http_response>(p).status == 200;
+        },
+        15s);
+    ready = ready && challtestsrv_->running() && pebble_->running();
+  }
+
+  std::string directory_url() const { return "https://127.0.0.1:" + std::to_string(acme_port) + "/dir"; }
+
+  /// pebble's root certificate (it makes a new one at each start).
+  std::string root_pem() const {
+    https_client client{http_client_settings{ca_file, 5s, 1 << 20}};
+    auto r = client.request("GET", "https://127.0.0.1:" + std::to_string(mgmt_port) + "/roots/0");
+    if (!std::holds_alternative<http_response>(r))
+      return {};
+    return std::get<http_response>(r).body;
+  }
+
+  std::string logs() const {
+    return "--- pebble log:\n" + (pebble_ ? pebble_->log_text() : std::string{}) +
+           "\n--- challtestsrv log:\n" + (challtestsrv_ ? challtestsrv_->log_text() : std::string{});
+  }
+
+  bool ready = false;
+  std::string ca_file;
+  std::uint16_t acme_port = 0;
+  std::uint16_t mgmt_port = 0;
+
+private:
+  std::unique_ptr<child_process> challtestsrv_;
+  std::unique_ptr<child_process> pebble_;
+};
+
+/// Checks that `chain_pem` verifies up to `root_pem` and that its leaf
+/// carries every name; an empty string, or what is wrong.
+std::string check_chain(const std::string& chain_pem, const std::string& root_pem,
+                        const std::vector<std::string>& names) {
+  auto read_all = [](const std::string& pem) {
+    std::vector<X509*> out;
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    while (X509* c = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr))
+      out.push_back(c);
+    BIO_free(bio);
+    ERR_clear_error();
+    return out;
+  };
+  auto chain = read_all(chain_pem);
+  auto roots = read_all(root_pem);
+  std::string problem;
+  if (chain.empty() || roots.empty()) {
+    problem = "no certificates (chain " + std::to_string(chain.size()) + ", roots " +
+              std::to_string(roots.size()) + ")";
+  } else {
+    X509_STORE* store = X509_STORE_new();
+    for (X509* r : roots)
+      X509_STORE_add_cert(store, r);
+    STACK_OF(X509)* untrusted = sk_X509_new_null();
+    for (std::size_t i = 1; i < chain.size(); ++i)
+      sk_X509_push(untrusted, chain[i]);
+    X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+    X509_STORE_CTX_init(ctx, store, chain[0], untrusted);
+    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
+    if (X509_verify_cert(ctx) != 1)
+      problem = std::string{"chain does not verify: "} +
+                X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+    X509_STORE_CTX_free(ctx);
+    sk_X509_free(untrusted);
+    X509_STORE_free(store);
+    for (const auto& n : names)
+      if (problem.empty() &&
+          X509_check_host(chain[0], n.data(), n.size(), X509_CHECK_FLAG_NO_WILDCARDS, nullptr) != 1)
+        problem = "leaf lacks " + n;
+  }
+  for (X509* c : chain)
+    X509_free(c);
+  for (X509* r : roots)
+    X509_free(r);
+  return problem;
+}
+
+std::string new_certificate_key() {
+  auto k = ec_key::generate();
+  return std::string{std::get<ec_key>(k).to_pem().view()};
+}
+
+class AcmePebble : public ::testing::Test {
+protected:
+  void start(std::vector<std::string> env = {}, bool answer_challenges = true) {
+    answer_ = answer_challenges;
+    responder_ = std::make_unique<http_test_server>([this](const std::string&, const std::string& path) {
+      if (!answer_)
+        return http_test_server::reply{404, "not here", {}};
+      return tokens_.serve(path);
+    });
+    pebble_ = std::make_unique<pebble_ca>(dir_.path, responder_->port(), std::move(env));
+    ASSERT_TRUE(pebble_->ready) << pebble_->logs();
+    settings_.directory_url = pebble_->directory_url();
+    settings_.ca_bundle = pebble_->ca_file;
+    settings_.account_key_file = dir_.path + "/account.key";
+    settings_.contact_email = "ops@ika.test";
+    settings_.poll_limit = 20s;
+  }
+
+  void TearDown() override {
+    if (HasFailure() && pebble_)
+      std::cerr << pebble_->logs() << "\n";
+    pebble_.reset(); // kills the processes before the responder goes
+    responder_.reset();
+  }
+
+  test::temp_dir dir_;
+  token_map tokens_;
+  std::atomic<bool> answer_{true};
+  std::unique_ptr<http_test_server> responder_;
+  std::unique_ptr<pebble_ca> pebble_;
+  settings settings_;
+};
+
+TEST_F(AcmePebble, IssuesAVerifiableChainAndReusesTheAccount) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  std::vector<std::string> names{"app1.ika.test", "www.app1.ika.test"};
+  auto r = issue(settings_, names, new_certificate_key(), tokens_.hooks(), nullptr);
+  ASSERT_TRUE(std::holds_alternative<issued>(r)) << std::get<error>(r).message;
+  const auto& first = std::get<issued>(r);
+  EXPECT_EQ(check_chain(first.chain_pem, pebble_->root_pem(), names), "");
+  EXPECT_FALSE(first.account_url.empty());
+  EXPECT_EQ(tokens_.published, 2);
+  EXPECT_EQ(tokens_.withdrawn, tokens_.published);
+  EXPECT_TRUE(tokens_.tokens.empty());
+  EXPECT_GE(responder_->requests(), 2); // pebble really fetched the tokens
+
+  struct stat st {};
+  ASSERT_EQ(::stat(settings_.account_key_file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::string key_before = read_file(settings_.account_key_file);
+
+  // Same account key file: the CA finds the existing account.
+  auto again = issue(settings_, {"app2.ika.test"}, new_certificate_key(), tokens_.hooks(), nullptr);
+  ASSERT_TRUE(std::holds_alternative<issued>(again)) << std::get<error>(again).message;
+  EXPECT_EQ(std::get<issued>(again).account_url, first.account_url);
+  EXPECT_EQ(read_file(settings_.account_key_file), key_before);
+  EXPECT_EQ(check_chain(std::get<issued>(again).chain_pem, pebble_->root_pem(), {"app2.ika.test"}), "");
+  EXPECT_TRUE(tokens_.tokens.empty());
+
+  // Cancelled while a token is published: stops before the next request and
+  // still withdraws the token.
+  std::atomic<bool> cancel{false};
+  challenge_hooks hooks = tokens_.hooks();
+  auto publish = hooks.publish;
+  hooks.publish = [&](std::string token, std::string key_auth) {
+    publish(std::move(token), std::move(key_auth));
+    cancel = true;
+  };
+  int published_before = tokens_.published;
+  auto cancelled = issue(settings_, {"app3.ika.test"}, new_certificate_key(), hooks, &cancel);
+  ASSERT_TRUE(std::holds_alternative<error>(cancelled));
+  EXPECT_NE(std::get<error>(cancelled).message.find("cancelled"), std::string::npos)
+      << std::get<error>(cancelled).message;
+  EXPECT_EQ(tokens_.published, published_before + 1);
+  EXPECT_EQ(tokens_.withdrawn, tokens_.published);
+  EXPECT_TRUE(tokens_.tokens.empty());
+}
+
+TEST_F(AcmePebble, SucceedsWhenTheCaRejectsHalfTheNonces) {
+  ASSERT_NO_FATAL_FAILURE(start({"PEBBLE_WFE_NONCEREJECT=50"}));
+  int retries = 0;
+  for (const char* name : {"n1.ika.test", "n2.ika.test"}) {
+    auto r = issue(settings_, {name}, new_certificate_key(), tokens_.hooks(), nullptr);
+    ASSERT_TRUE(std::holds_alternative<issued>(r)) << std::get<error>(r).message;
+    EXPECT_EQ(check_chain(std::get<issued>(r).chain_pem, pebble_->root_pem(), {name}), "");
+    retries += std::get<issued>(r).bad_nonce_retries;
+  }
+  // About 20 signed requests at 50%: no rejection at all would be a 1 in 10^6 event.
+  EXPECT_GT(retries, 0);
+  EXPECT_TRUE(tokens_.tokens.empty());
+}
+
+TEST_F(AcmePebble, FailedChallengeIsAnErrorNamingIt) {
+  ASSERT_NO_FATAL_FAILURE(start({}, /*answer_challenges=*/false));
+  auto begin = std::chrono::steady_clock::now();
+  auto r = issue(settings_, {"broken.ika.test"}, new_certificate_key(), tokens_.hooks(), nullptr);
+  ASSERT_TRUE(std::holds_alternative<error>(r));
+  const auto& message = std::get<error>(r).message;
+  EXPECT_NE(message.find("broken.ika.test"), std::string::npos) << message;
+  EXPECT_NE(message.find("http-01 challenge failed"), std::string::npos) << message;
+  EXPECT_NE(message.find("urn:ietf:params:acme:error:"), std::string::npos) << message;
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 15s);
+  EXPECT_EQ(tokens_.published, 1);
+  EXPECT_EQ(tokens_.withdrawn, 1);
+  EXPECT_TRUE(tokens_.tokens.empty());
+}
+
+TEST_F(AcmePebble, UntrustedCaCertificateIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  settings_.ca_bundle.clear(); // the system store does not know pebble's test CA
+  auto r = issue(settings_, {"app1.ika.test"}, new_certificate_key(), tokens_.hooks(), nullptr);
+  ASSERT_TRUE(std::holds_alternative<error>(r));
+  EXPECT_NE(std::get<error>(r).message.find("directory"), std::string::npos) << std::get<error>(r).message;
+  EXPECT_NE(std::get<error>(r).message.find("not trusted"), std::string::npos) << std::get<error>(r).message;
+  EXPECT_EQ(tokens_.published, 0);
+}
+
+TEST(AcmeClient, CancelledBeforeStartDoesNothing) {
+  test::temp_dir dir;
+  settings s;
+  s.directory_url = "https://127.0.0.1:1/dir";
+  s.account_key_file = dir.path + "/account.key";
+  std::atomic<bool> cancel{true};
+  int calls = 0;
+  challenge_hooks hooks{[&](std::string, std::string) { ++calls; }, [&](std::string) { ++calls; }};
+  auto r = issue(s, {"a.ika.test"}, new_certificate_key(), hooks, &cancel);
+  ASSERT_TRUE(std::holds_alternative<error>(r));
+  EXPECT_NE(std::get<error>(r).message.find("cancelled"), std::string::npos);
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(AcmeClient, BadInputsAreErrorsWithoutKeyMaterial) {
+  test::temp_dir dir;
+  settings s;
+  s.directory_url = "https://127.0.0.1:1/dir";
+  s.account_key_file = dir.path + "/account.key";
+  challenge_hooks hooks;
+  auto none = issue(s, {}, new_certificate_key(), hooks, nullptr);
+  ASSERT_TRUE(std::holds_alternative<error>(none));
+  auto bad_key = issue(s, {"a.ika.test"}, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                       hooks, nullptr);
+  ASSERT_TRUE(std::holds_alternative<error>(bad_key));
+  EXPECT_EQ(std::get<error>(bad_key).message.find("AAAA"), std::string::npos);
+  // Nobody listens on port 1: a connect error naming the directory step.
+  auto down = issue(s, {"a.ika.test"}, new_certificate_key(), hooks, nullptr);
+  ASSERT_TRUE(std::holds_alternative<error>(down));
+  EXPECT_TRUE(std::get<error>(down).message.starts_with("directory: ")) << std::get<error>(down).message;
+}
+
+TEST(AcmeClient, AccountKeyFileIsCreatedOnceAndGuarded) {
+  test::temp_dir dir;
+  std::string path = dir.path + "/account.key";
+  auto a = load_or_create_account_key(path);
+  ASSERT_TRUE(std::holds_alternative<ec_key>(a)) << std::get<error>(a).message;
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto b = load_or_create_account_key(path);
+  ASSERT_TRUE(std::holds_alternative<ec_key>(b));
+  EXPECT_EQ(jwk_thumbprint(std::get<ec_key>(a)), jwk_thumbprint(std::get<ec_key>(b)));
+
+  ::chmod(path.c_str(), 0644);
+  auto c = load_or_create_account_key(path);
+  ASSERT_TRUE(std::holds_alternative<error>(c));
+  EXPECT_NE(std::get<error>(c).message.find(path), std::string::npos);
+  EXPECT_NE(std::get<error>(c).message.find("chmod 600"), std::string::npos);
+
+  auto d = load_or_create_account_key(dir.path + "/missing-dir/account.key");
+  ASSERT_TRUE(std::holds_alternative<error>(d));
+  EXPECT_NE(std::get<error>(d).message.find("missing-dir"), std::string::npos);
+}
+
+} // namespace
+} // namespace ika::acme
