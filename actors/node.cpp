@@ -3,6 +3,7 @@
 #include "actors/cache_shard.hpp"
 #include "actors/listener.hpp"
 
+#include "runtime/crypto/certs.hpp"
 #include "runtime/net/endpoint.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -25,11 +26,91 @@ std::string node_state::open_listeners() {
     if (!ep)
       return "listener " + l.name + ": invalid address '" + l.address + "'";
     auto s = std::make_shared<proxy::server>(*pool, *workers, l.name, *ep, config.limits);
+    std::string error;
+    if (l.tls && !s->enable_tls(error))
+      return "listener " + l.name + ": " + error;
     if (auto ec = s->open())
       return "listener " + l.name + ": cannot listen on " + l.address + ": " + ec.message();
     servers.push_back(std::move(s));
   }
+  // Plain HTTP redirects to the first HTTPS listener.
+  std::uint16_t https_port = 0;
+  for (const auto& s : servers)
+    if (s->secure() && https_port == 0)
+      https_port = s->local_endpoint().port();
+  for (auto& s : servers)
+    if (!s->secure())
+      s->set_https_port(https_port);
+  if (https_port != 0)
+    return load_configured_certificates();
   return {};
+}
+
+std::string node_state::load_configured_certificates() {
+  // Certificates from files: each under the names it covers; the first one
+  // is the default too.
+  for (const auto& c : config.certificates) {
+    auto files = crypto::read_certificate_files(c.chain_file, c.key_file);
+    if (auto* e = std::get_if<crypto::credential_error>(&files))
+      return "certificate: " + e->to_string();
+    auto& f = std::get<crypto::certificate_files>(files);
+    std::string error;
+    auto cert = net::make_tls_certificate(f.info.names.empty() ? std::string{} : f.info.names.front(),
+                                          f.chain_pem, f.key_pem, error);
+    if (!cert)
+      return "certificate " + c.chain_file + ": " + error;
+    for (const auto& name : f.info.names)
+      certificates.emplace(name, cert);
+    certificates.emplace("", cert);
+  }
+  if (!certificates.contains("")) {
+    // No file gives a default: the local CA makes one, so a name without a
+    // certificate gets a clean 404 instead of a failed handshake.
+    if (config.data_dir.empty())
+      return "an HTTPS listener needs a certificate ([[certificate]], or --cert and --key)";
+    auto ca = crypto::ensure_local_ca(config.data_dir);
+    if (auto* e = std::get_if<crypto::credential_error>(&ca))
+      return "local CA: " + e->to_string();
+    auto issued = crypto::issue_local_certificate(std::get<crypto::local_ca>(ca).authority, {"ika.invalid"},
+                                                  crypto::local_certificate_validity);
+    if (auto* e = std::get_if<crypto::credential_error>(&issued))
+      return "default certificate: " + e->to_string();
+    auto& pair = std::get<crypto::issued_certificate>(issued);
+    std::string error;
+    auto cert = net::make_tls_certificate("", pair.chain_pem, pair.key_pem, error);
+    if (!cert)
+      return "default certificate: " + error;
+    certificates.emplace("", std::move(cert));
+  }
+  publish_certificates();
+  return {};
+}
+
+bool node_state::load_certificate(const std::string& name, const std::string& chain_file,
+                                  const std::string& key_file, std::string& error) {
+  auto files = crypto::read_certificate_files(chain_file, key_file);
+  if (auto* e = std::get_if<crypto::credential_error>(&files)) {
+    error = e->to_string();
+    return false;
+  }
+  auto& f = std::get<crypto::certificate_files>(files);
+  auto cert = net::make_tls_certificate(name, f.chain_pem, f.key_pem, error);
+  if (!cert)
+    return false;
+  certificates[name] = std::move(cert);
+  return true;
+}
+
+void node_state::publish_certificates() {
+  auto table = std::make_shared<net::certificate_table>();
+  for (const auto& [name, cert] : certificates)
+    if (!name.empty())
+      table->add(name, cert);
+  if (auto it = certificates.find(""); it != certificates.end())
+    table->set_fallback(it->second);
+  for (auto& s : servers)
+    if (s->secure())
+      s->publish_certificates(table);
 }
 
 void node_state::shut_down_io() {
@@ -91,6 +172,7 @@ node_status make_status(node_pointer self) {
     l.connections = srv->connections();
     l.requests = srv->requests();
     l.routes = static_cast<std::uint32_t>(srv->routes());
+    l.tls = srv->secure();
     s.listeners.push_back(std::move(l));
   }
   return s;
@@ -281,6 +363,22 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
                       promise.deliver(std::move(*result));
                   });
         return promise;
+      },
+      [self](certificate_atom, const certificate_status& cs) {
+        auto& st = self->state;
+        auto& known = st.certificate_news[cs.name];
+        bool fresh = cs.generation != known.generation || cs.chain_file != known.chain_file;
+        known = cs;
+        if (!fresh || cs.chain_file.empty())
+          return;
+        std::string error;
+        if (!st.load_certificate(cs.name, cs.chain_file, cs.key_file, error)) {
+          spdlog::error("certificate {}: {}", cs.name, error);
+          return;
+        }
+        spdlog::info("certificate {}: {} certificate loaded (valid until {})", cs.name, cs.source,
+                     cs.not_after);
+        st.publish_certificates();
       },
       [self](drain_atom, caf::timespan timeout) -> caf::result<drain_result> {
         auto promise = self->make_response_promise<drain_result>();

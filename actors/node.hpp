@@ -45,6 +45,18 @@ struct node_state {
   std::vector<protocol::route_spec> all_routes() const;
   std::vector<protocol::app_backends> all_backends() const;
 
+  // HTTPS: the certificates by name ("" is the fallback for names without
+  // one), and what each certificate actor last said.
+  std::map<std::string, std::shared_ptr<const net::tls_certificate>> certificates;
+  std::map<std::string, protocol::certificate_status> certificate_news;
+  /// Reads a chain and key and makes them the certificate for `name`.
+  bool load_certificate(const std::string& name, const std::string& chain_file, const std::string& key_file,
+                        std::string& error);
+  /// The certificates of the node's configuration and the default one.
+  std::string load_configured_certificates();
+  /// Sends the certificate table to every HTTPS listener.
+  void publish_certificates();
+
   /// Binds every listener; on failure, an error message and nothing bound.
   std::string open_listeners();
   /// Stops the io threads and frees what runs on them. Idempotent.

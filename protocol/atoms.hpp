@@ -79,6 +79,12 @@ using fill_atom = caf::atom_constant<caf::atom("fill")>;
 using purge_atom = caf::atom_constant<caf::atom("purge")>;
 /// Asks for the response cache's statistics.
 using cache_atom = caf::atom_constant<caf::atom("cache")>;
+/// A certificate actor's news (-> node); `ika certs` (-> admin).
+using certificate_atom = caf::atom_constant<caf::atom("cert")>;
+/// Forces a certificate's renewal (ika certs renew HOST).
+using renew_atom = caf::atom_constant<caf::atom("renew")>;
+/// An ACME order finished on the issuing thread (-> its certificate actor).
+using issued_atom = caf::atom_constant<caf::atom("issued")>;
 /// A positive acknowledgement.
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 

@@ -37,12 +37,15 @@ struct route_spec {
   bool cache = false;
   std::uint64_t cache_max_object = 0;
   bool cache_set_cookie = false;
+  /// Plain HTTP to this route is redirected to the node's HTTPS listener
+  /// (when it has one), except ACME's HTTP-01 challenges.
+  bool https_redirect = true;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, route_spec& x) {
   return f(caf::meta::type_name("ika.route_spec"), x.host, x.path, x.upstreams, x.max_body, x.app, x.cache,
-           x.cache_max_object, x.cache_set_cookie);
+           x.cache_max_object, x.cache_set_cookie, x.https_redirect);
 }
 
 /// One instance of an app that may take traffic.
@@ -81,12 +84,13 @@ struct listener_status {
   std::uint64_t connections = 0; ///< client connections open now
   std::uint64_t requests = 0;    ///< requests answered since start
   std::uint32_t routes = 0;      ///< routes in the published table
+  bool tls = false;              ///< HTTPS
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, listener_status& x) {
   return f(caf::meta::type_name("ika.listener_status"), x.name, x.address, x.connections, x.requests,
-           x.routes);
+           x.routes, x.tls);
 }
 
 /// What a node reports about itself.
@@ -137,6 +141,32 @@ struct cache_status {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cache_status& x) {
   return f(caf::meta::type_name("ika.cache_status"), x.budget, x.max_object, x.shards);
+}
+
+/// One certificate as its actor sees it: for `ika certs`, and for the node,
+/// which loads the files named here into the listeners' certificate table
+/// whenever `generation` changes. Never any key material: the key stays in
+/// its file (0600) in the data dir or where the user keeps it.
+struct certificate_status {
+  std::string name;   ///< host name or "*.parent"
+  std::string source; ///< "acme", "self-signed" or "files"
+  /// "pending" (none yet), "valid", "renewing" (valid, a renewal runs),
+  /// "failed" (none, the last attempt failed), "expired".
+  std::string state = "pending";
+  std::string issuer;
+  std::int64_t not_before = 0; ///< unix seconds; 0: none yet
+  std::int64_t not_after = 0;
+  std::string chain_file; ///< PEM chain (leaf first); "" while there is none
+  std::string key_file;   ///< PEM key (may be the same file as the chain)
+  std::uint64_t generation = 0; ///< +1 for every new certificate (or changed files)
+  std::string error;            ///< the last failure ("" after a success)
+  std::int64_t next_attempt = 0; ///< unix seconds of the next renewal or retry; 0: none planned
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, certificate_status& x) {
+  return f(caf::meta::type_name("ika.certificate_status"), x.name, x.source, x.state, x.issuer, x.not_before,
+           x.not_after, x.chain_file, x.key_file, x.generation, x.error, x.next_attempt);
 }
 
 } // namespace ika::protocol

@@ -41,6 +41,8 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<cache_shard_status>("ika.cache_shard_status");
   cfg.add_message_type<std::vector<cache_shard_status>>("ika.cache_shard_statuses");
   cfg.add_message_type<cache_status>("ika.cache_status");
+  cfg.add_message_type<certificate_status>("ika.certificate_status");
+  cfg.add_message_type<std::vector<certificate_status>>("ika.certificate_statuses");
   cfg.add_message_type<cache_shard_actor>("ika.cache_shard_actor");
 }
 

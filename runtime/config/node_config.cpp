@@ -130,7 +130,7 @@ void parse_listeners(const checker& check, const toml::node& node, node_config& 
   for (std::size_t i = 0; i < array.size(); ++i) {
     const auto& table = *array[i].as_table();
     auto path = indexed("listener", i);
-    reject_unknown(check, table, path, std::array<std::string_view, 2>{"name", "address"});
+    reject_unknown(check, table, path, std::array<std::string_view, 3>{"name", "address", "tls"});
 
     listener_config listener;
     if (const auto* n = table.get("name")) {
@@ -166,19 +166,23 @@ void parse_listeners(const checker& check, const toml::node& node, node_config& 
     }
     endpoints.push_back({*endpoint, key});
     listener.address = net::to_string(*endpoint);
+    if (const auto* n = table.get("tls"))
+      listener.tls = expect_bool(check, *n, join(path, "tls"));
     out.listeners.push_back(std::move(listener));
   }
 
   // Default names skip the explicit ones, so naming one listener "http" never
   // turns an unnamed one into a duplicate.
-  unsigned next = 1;
+  unsigned next[2] = {1, 1}; // http, https
   for (std::size_t i = 0; i < out.listeners.size(); ++i) {
     if (named[i])
       continue;
+    std::string base = out.listeners[i].tls ? "https" : "http";
+    unsigned& n = next[out.listeners[i].tls ? 1 : 0];
     std::string name;
     do {
-      name = next == 1 ? std::string{"http"} : "http-" + std::to_string(next);
-      ++next;
+      name = n == 1 ? base : base + "-" + std::to_string(n);
+      ++n;
     } while (names.contains(name));
     names.emplace(name, indexed("listener", i));
     out.listeners[i].name = std::move(name);
@@ -246,8 +250,8 @@ void parse_routes(const checker& check, const toml::node& node, node_config& out
     const auto& table = *array[i].as_table();
     auto path = indexed("route", i);
     reject_unknown(check, table, path,
-                   std::array<std::string_view, 7>{"host", "path", "upstreams", "max_body", "cache",
-                                                   "cache_max_object", "cache_set_cookie"});
+                   std::array<std::string_view, 8>{"host", "path", "upstreams", "max_body", "cache",
+                                                   "cache_max_object", "cache_set_cookie", "https_redirect"});
 
     protocol::route_spec route;
     if (const auto* n = table.get("host")) {
@@ -307,6 +311,8 @@ void parse_routes(const checker& check, const toml::node& node, node_config& out
       route.cache_max_object = expect_size(check, *n, join(path, "cache_max_object"));
     if (const auto* n = table.get("cache_set_cookie"))
       route.cache_set_cookie = expect_bool(check, *n, join(path, "cache_set_cookie"));
+    if (const auto* n = table.get("https_redirect"))
+      route.https_redirect = expect_bool(check, *n, join(path, "https_redirect"));
 
     auto [it, inserted] = seen.emplace(std::pair{route.host, route.path}, path);
     if (!inserted)
@@ -317,9 +323,29 @@ void parse_routes(const checker& check, const toml::node& node, node_config& out
   }
 }
 
+void parse_certificates(const checker& check, const toml::node& node, node_config& out) {
+  const auto& array = expect_table_array(check, node, "certificate");
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    const auto& table = *array[i].as_table();
+    auto path = indexed("certificate", i);
+    reject_unknown(check, table, path, std::array<std::string_view, 2>{"cert", "key"});
+    certificate_config c;
+    for (auto [field, target] : {std::pair{"cert", &c.chain_file}, std::pair{"key", &c.key_file}}) {
+      const auto* n = table.get(field);
+      auto key = join(path, field);
+      if (n == nullptr)
+        check.fail(table, key, "required key is missing");
+      *target = expect_string(check, *n, key);
+      if (target->empty())
+        check.fail(*n, key, "empty path");
+    }
+    out.certificates.push_back(std::move(c));
+  }
+}
+
 node_config build(const checker& check, const toml::table& root) {
   reject_unknown(check, root, "",
-                 std::array<std::string_view, 5>{"node", "listener", "limits", "route", "cache"});
+                 std::array<std::string_view, 6>{"node", "listener", "limits", "route", "cache", "certificate"});
   node_config config;
   if (const auto* n = root.get("node"))
     parse_node(check, *n, config);
@@ -333,6 +359,8 @@ node_config build(const checker& check, const toml::table& root) {
     parse_routes(check, *n, config);
   if (const auto* n = root.get("cache"))
     parse_cache(check, *n, config.cache);
+  if (const auto* n = root.get("certificate"))
+    parse_certificates(check, *n, config);
   return config;
 }
 

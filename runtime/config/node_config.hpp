@@ -16,6 +16,12 @@
 //   max_head_bytes = "16KiB"     # sizes: integer bytes or "<n>B|KiB|MiB|GiB"
 //   client_idle_timeout = "60s"  # durations: "<n>ms|s|m|h"
 //
+//   tls = false                  # optional: HTTPS (certificates by SNI)
+//
+//   [[certificate]]              # optional: a certificate kept in files
+//   cert = "/etc/ika/example.crt"  # PEM chain, leaf first
+//   key = "/etc/ika/example.key"   # PEM private key (mode 0600)
+//
 //   [[route]]                    # optional; none: every request gets 404
 //   host = "hello.localhost"     # exact, "*.example.com", or "*" (default)
 //   path = "/*"                  # "/*" (default), "/api/*", "/exact"
@@ -24,6 +30,7 @@
 //   cache = true                 # optional: store what Cache-Control allows (RFC 9111)
 //   cache_max_object = "1MiB"    # optional: largest response stored (default cache.max_object)
 //   cache_set_cookie = false     # optional: also store responses with Set-Cookie
+//   https_redirect = true        # optional: plain HTTP goes to the HTTPS listener (if any)
 //
 //   [cache]                      # optional: the node's response cache
 //   memory = "64MiB"             # byte budget of everything cached (default 64MiB)
@@ -67,6 +74,13 @@ namespace ika::config {
 struct listener_config {
   std::string name;
   std::string address; ///< numeric "ip:port" (validated)
+  bool tls = false;    ///< HTTPS: certificates chosen by SNI
+};
+
+/// A certificate the user keeps in files (chain leaf first, and its key).
+struct certificate_config {
+  std::string chain_file;
+  std::string key_file;
 };
 
 /// The node's response cache (used by routes that turn caching on).
@@ -86,6 +100,12 @@ struct node_config {
   /// lower case.
   std::vector<protocol::route_spec> routes;
   cache_config cache;
+  /// Certificates from files, for the names they cover; the first one is
+  /// also the default for names without a certificate.
+  std::vector<certificate_config> certificates;
+  /// The node's data dir ("" for `ika proxy`): its local CA makes the
+  /// default certificate when no file gives one.
+  std::string data_dir;
 };
 
 /// A configuration error: where it is and what is wrong.

@@ -89,7 +89,7 @@ client_session::client_session(std::shared_ptr<listener_shared> shared, worker& 
       parser_(http::message_kind::request,
               http::parser_limits{limits_.max_head_bytes, limits_.max_uri_bytes, limits_.max_headers}) {
   std::error_code ec;
-  auto remote = client_.remote_endpoint(ec);
+  auto remote = client_.socket().remote_endpoint(ec);
   client_ip_ = ec ? std::string{"unknown"} : remote.address().to_string();
   buffer_.reset(new char[capacity_]);
   out_.reserve(2048);
@@ -138,7 +138,17 @@ void client_session::set_request_id(std::string_view incoming) {
 }
 
 asio::awaitable<void> client_session::run() {
-  net::prepare_socket(client_);
+  net::prepare_socket(client_.socket());
+  if (shared_->tls) {
+    // The handshake has the head's time limit.
+    arm(limits_.client_header_timeout);
+    std::error_code ec = co_await client_.accept_tls(shared_->tls.get(), &slot_.handshakes);
+    disarm();
+    if (ec) {
+      client_.close(ec);
+      co_return;
+    }
+  }
   // g++ 12 miscompiles a co_await inside an if/while condition (the frame
   // resumes into an invalid state): every co_await here is a statement.
   for (;;) {
@@ -157,12 +167,17 @@ asio::awaitable<void> client_session::lingering_close() {
   std::error_code ec;
   if (!client_.is_open())
     co_return;
-  client_.shutdown(asio::socket_base::shutdown_send, ec);
+  if (!timed_out_ && client_.secure()) {
+    arm(std::chrono::milliseconds{2000});
+    co_await client_.close_notify();
+  }
+  client_.socket().shutdown(asio::socket_base::shutdown_send, ec);
   if (!ec && !timed_out_) {
     arm(std::chrono::milliseconds{2000});
     std::size_t drained = 0;
     while (drained < (1u << 20)) {
-      std::size_t n = co_await net::read_some(client_, buffer_.get(), capacity_, ec);
+      // Raw bytes: under TLS nothing needs decrypting to be thrown away.
+      std::size_t n = co_await net::read_some(client_.socket(), buffer_.get(), capacity_, ec);
       if (ec || n == 0)
         break;
       drained += n;
@@ -173,7 +188,8 @@ asio::awaitable<void> client_session::lingering_close() {
 }
 
 asio::awaitable<client_session::next> client_session::send_error(int status, bool close,
-                                                                 std::string_view detail) {
+                                                                 std::string_view detail,
+                                                                 std::string_view extra_headers) {
   phase_ = phase::response;
   out_.clear();
   bool head_request = parser_.head_complete() && parser_.head().method_id == HTTP_HEAD;
@@ -182,13 +198,37 @@ asio::awaitable<client_session::next> client_session::send_error(int status, boo
   if (request_id_size_ == 0)
     set_request_id({});
   // A 503 (no instance to take it) is worth another try soon.
-  std::string_view extra = status == 503 ? std::string_view{"Retry-After: 1\r\n"} : std::string_view{};
+  std::string_view extra =
+      status == 503 ? std::string_view{"Retry-After: 1\r\n"} : extra_headers;
   append_error_response(out_, status, request_id(), !keep, head_request, keep && http10, extra, detail);
   std::array<asio::const_buffer, 1> bufs{asio::buffer(out_)};
   arm(limits_.send_timeout);
   auto ec = co_await net::write_all(client_, bufs);
   disarm();
   co_return (ec || !keep) ? next::close : next::keep_alive;
+}
+
+asio::awaitable<client_session::next> client_session::send_https_redirect(exchange& x) {
+  const auto& req = parser_.head();
+  auto port = shared_->https_port.load(std::memory_order_relaxed);
+  // The host was validated with the head; the target is origin-form.
+  std::string extra;
+  extra.reserve(64 + x.host_size + req.target.size());
+  extra.append("Location: https://").append(x.host_view());
+  if (port != 443)
+    extra.append(":").append(std::to_string(port));
+  // Origin-form as is; an absolute-form target keeps its path.
+  std::string_view target = req.target;
+  if (!target.starts_with('/')) {
+    auto scheme = target.find("://");
+    auto slash = scheme == std::string_view::npos ? scheme : target.find('/', scheme + 3);
+    target = slash == std::string_view::npos ? std::string_view{"/"} : target.substr(slash);
+  }
+  extra.append(target).append("\r\n");
+  int status = x.head_request || req.method_id == HTTP_GET ? 308 : 307;
+  // A request body that was not read makes the connection close.
+  bool close = x.has_body && !parser_.message_complete();
+  co_return co_await send_error(status, close, {}, extra);
 }
 
 asio::awaitable<bool> client_session::read_head() {
@@ -280,6 +320,8 @@ asio::awaitable<client_session::next> client_session::serve_one() {
     return client_error || (x.has_body && !parser_.message_complete());
   };
   int status = route_request(x);
+  if (status == to_https)
+    co_return co_await send_https_redirect(x);
   if ((status == 0 || status == wait_instance) && x.cache && worker_.cache != nullptr) {
     // A hit is served before anything else: even an on-demand app with no
     // instance running is not woken for it.
@@ -399,6 +441,9 @@ int client_session::resolve_route(exchange& x) {
   const route* rt = slot_.routes->get().match(x.host_view(), x.path);
   if (rt == nullptr)
     return 404;
+  if (rt->https_redirect && x.host_size > 0 && !shared_->tls && shared_->https_port.load(std::memory_order_relaxed) != 0 &&
+      !x.path.starts_with("/.well-known/acme-challenge/"))
+    return to_https;
   x.max_body = rt->max_body != 0 ? rt->max_body : limits_.max_body;
   x.cache = rt->cache.get();
   x.cached = x.cache != nullptr;
@@ -452,7 +497,7 @@ asio::awaitable<int> client_session::wait_once_for_instance(exchange& x) {
     gate->withdraw(*w, demand_gate::outcome::open);
   phase_ = phase::waiting;
   disarm();
-  auto result = co_await wait_at_gate(*gate, w, x.wait_deadline, &client_);
+  auto result = co_await wait_at_gate(*gate, w, x.wait_deadline, &client_.socket());
   switch (result) {
     case demand_gate::outcome::open:
       co_return resolve_route(x);
@@ -864,8 +909,17 @@ asio::awaitable<client_session::next> client_session::send_response(exchange& x)
   co_return close_after ? next::close : next::keep_alive;
 }
 
-asio::awaitable<void> client_session::pump(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to,
-                                           char* buffer, std::size_t size) {
+namespace {
+asio::ip::tcp::socket& raw(asio::ip::tcp::socket& s) noexcept {
+  return s;
+}
+asio::ip::tcp::socket& raw(net::client_stream& s) noexcept {
+  return s.socket();
+}
+} // namespace
+
+template <class From, class To>
+asio::awaitable<void> client_session::pump(From& from, To& to, char* buffer, std::size_t size) {
   for (;;) {
     std::error_code ec;
     arm(limits_.tunnel_idle_timeout);
@@ -873,10 +927,10 @@ asio::awaitable<void> client_session::pump(asio::ip::tcp::socket& from, asio::ip
     if (ec || n == 0) {
       std::error_code ignored;
       if (ec == asio::error::eof)
-        to.shutdown(asio::socket_base::shutdown_send, ignored);
+        raw(to).shutdown(asio::socket_base::shutdown_send, ignored);
       else {
-        from.close(ignored);
-        to.close(ignored);
+        raw(from).close(ignored);
+        raw(to).close(ignored);
       }
       co_return;
     }
@@ -884,8 +938,8 @@ asio::awaitable<void> client_session::pump(asio::ip::tcp::socket& from, asio::ip
     ec = co_await net::write_all(to, b);
     if (ec) {
       std::error_code ignored;
-      from.close(ignored);
-      to.close(ignored);
+      raw(from).close(ignored);
+      raw(to).close(ignored);
       co_return;
     }
   }

@@ -27,6 +27,7 @@
 
 #include "runtime/cache/store.hpp"
 #include "runtime/http/parser.hpp"
+#include "runtime/net/client_stream.hpp"
 #include "runtime/net/deadline_list.hpp"
 #include "runtime/proxy/server.hpp"
 #include "runtime/proxy/upstream_pool.hpp"
@@ -125,6 +126,7 @@ private:
   static constexpr int retry_other = -3;   ///< send again to another instance of the app
   static constexpr int wait_instance = -4; ///< wait at the app's gate, then route again
   static constexpr int served = -5;        ///< the cache answered (the result says how to go on)
+  static constexpr int to_https = -6;      ///< redirect to the node's HTTPS listener
 
   asio::awaitable<next> serve_one();
   asio::awaitable<bool> read_head();
@@ -169,12 +171,16 @@ private:
   void cache_body(exchange& x, const http::parser& p);
   /// The response being stored is complete.
   void cache_complete(exchange& x);
-  asio::awaitable<next> send_error(int status, bool close, std::string_view detail = {});
+  asio::awaitable<next> send_error(int status, bool close, std::string_view detail = {},
+                                   std::string_view extra_headers = {});
+  /// 308 (307 for methods other than GET and HEAD) to the same host and
+  /// target over HTTPS.
+  asio::awaitable<next> send_https_redirect(exchange& x);
   asio::awaitable<std::shared_ptr<upstream_connection>> connect(const asio::ip::tcp::endpoint& ep,
                                                                 std::error_code& ec);
   asio::awaitable<void> tunnel(exchange& x);
-  asio::awaitable<void> pump(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to, char* buffer,
-                             std::size_t size);
+  template <class From, class To>
+  asio::awaitable<void> pump(From& from, To& to, char* buffer, std::size_t size);
   asio::awaitable<void> lingering_close();
 
   void arm(std::chrono::milliseconds timeout) noexcept { worker_.deadlines.arm(*this, timeout); }
@@ -190,7 +196,7 @@ private:
   worker& worker_;
   listener_shared::thread_slot& slot_;
   const limits& limits_;
-  asio::ip::tcp::socket client_;
+  net::client_stream client_;
   std::string client_ip_;
 
   std::unique_ptr<char[]> buffer_;

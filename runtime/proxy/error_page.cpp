@@ -10,6 +10,10 @@ std::string_view reason_phrase(int status) noexcept {
       return "Switching Protocols";
     case 200:
       return "OK";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
     case 400:
       return "Bad Request";
     case 403:

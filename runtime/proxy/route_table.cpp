@@ -83,6 +83,7 @@ std::string route_table::compile(const std::vector<protocol::route_spec>& specs,
     r.host = s.host;
     r.path = s.path;
     r.max_body = s.max_body;
+    r.https_redirect = s.https_redirect;
     if (s.cache) {
       auto c = std::make_shared<route_cache>();
       c->max_object = s.cache_max_object;

@@ -46,6 +46,7 @@ struct route {
   std::shared_ptr<const app_binding> app;
   std::uint64_t max_body = 0;               ///< 0: listener default
   std::shared_ptr<const route_cache> cache; ///< null: not cached
+  bool https_redirect = true;               ///< plain HTTP goes to HTTPS (when the node has it)
 
   bool matches_path(std::string_view path) const noexcept;
 };

@@ -39,8 +39,11 @@ asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, std::shared
 
 listener_shared::listener_shared(std::string n, const limits& l, std::size_t threads)
     : name(std::move(n)), config(l), slots(new thread_slot[threads]), slot_count(threads) {
-  for (std::size_t i = 0; i < threads; ++i)
+  for (std::size_t i = 0; i < threads; ++i) {
     slots[i].routes.emplace(routes);
+    slots[i].handshakes.reader.emplace(certificates);
+    slots[i].handshakes.keys = &tickets;
+  }
 }
 
 server::server(net::io_pool& pool, workers& w, std::string name, asio::ip::tcp::endpoint address,
@@ -101,6 +104,18 @@ void server::publish(std::shared_ptr<const route_table> table) {
   shared_->routes.publish(table);
   for (const auto& gate : table->ready_gates())
     gate->open(shared_.get());
+}
+
+bool server::enable_tls(std::string& error) {
+  shared_->tls = net::make_listener_context(error);
+  if (!shared_->tls)
+    return false;
+  shared_->proto = "https";
+  return true;
+}
+
+void server::publish_certificates(std::shared_ptr<const net::certificate_table> table) {
+  shared_->certificates.publish(std::move(table));
 }
 
 void server::drain() {

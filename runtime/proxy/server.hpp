@@ -7,6 +7,7 @@
 
 #include "runtime/bridge/snapshot.hpp"
 #include "runtime/net/io_pool.hpp"
+#include "runtime/net/tls_context.hpp"
 #include "runtime/proxy/limits.hpp"
 #include "runtime/proxy/route_table.hpp"
 #include "runtime/proxy/worker.hpp"
@@ -28,14 +29,31 @@ class client_session;
 struct listener_shared {
   listener_shared(std::string n, const limits& l, std::size_t threads);
 
+  /// What a TLS handshake on one io thread reads.
+  struct handshake_view final : net::handshake_source {
+    std::optional<bridge::snapshot_reader<net::certificate_table>> reader;
+    net::ticket_keys* keys = nullptr;
+    const net::certificate_table& certificates() noexcept override { return reader->get(); }
+    net::ticket_keys& tickets() noexcept override { return *keys; }
+  };
+
   struct alignas(64) thread_slot {
     std::optional<bridge::snapshot_reader<route_table>> routes;
+    handshake_view handshakes;
     std::atomic<std::uint64_t> requests{0}; ///< written by its io thread only
   };
 
   std::string name;
   proxy::limits config;
   std::string proto = "http";
+  // HTTPS: the listener's base TLS context (null for plain HTTP), the
+  // certificates it chooses from and its session ticket keys.
+  net::ssl_ctx_ptr tls;
+  bridge::snapshot_cell<net::certificate_table> certificates;
+  net::ticket_keys tickets;
+  /// Plain HTTP: the port of the node's HTTPS listener that routes with TLS
+  /// redirect to (0: none).
+  std::atomic<std::uint16_t> https_port{0};
   bridge::snapshot_cell<route_table> routes;
   std::atomic<bool> draining{false};
   std::atomic<std::uint64_t> connections{0};
@@ -61,6 +79,21 @@ public:
 
   /// Makes `table` the one new requests are routed with.
   void publish(std::shared_ptr<const route_table> table);
+
+  /// Makes this an HTTPS listener (before start()); false with `error` when
+  /// OpenSSL cannot make the context.
+  bool enable_tls(std::string& error);
+  bool secure() const noexcept { return shared_->tls != nullptr; }
+
+  /// Makes `table` the certificates new handshakes choose from.
+  void publish_certificates(std::shared_ptr<const net::certificate_table> table);
+
+  /// A new session ticket key seals from now on (the previous one still
+  /// opens tickets).
+  void rotate_ticket_keys() { shared_->tickets.rotate(); }
+
+  /// Plain HTTP: where routes with TLS redirect to.
+  void set_https_port(std::uint16_t port) noexcept { shared_->https_port.store(port, std::memory_order_relaxed); }
 
   /// Stops accepting, closes idle keep-alive connections, and makes busy
   /// ones close after their current response.

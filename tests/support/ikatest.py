@@ -34,7 +34,7 @@ import unittest
 
 IKA_BIN = os.environ.get("IKA_BIN", "/work/main/build/tools/ika")
 READY_DEADLINE = 15.0
-LISTENING_RE = re.compile(r"^ika: listening on http://(\S+):(\d+) \((.*)\)$")
+LISTENING_RE = re.compile(r"^ika: listening on https?://(\S+):(\d+) \((.*)\)$")
 ADMIN_RE = re.compile(r"^ika: admin on (\S+) \(mutual TLS\)$")
 DEFAULT_HOST = "example.test"
 KiB = 1024

@@ -25,7 +25,9 @@ int fail(const std::string& message) {
 
 /// `ika proxy`: one listener, one catch-all route, round robin.
 int proxy_command(const std::string& from, const std::vector<std::string>& to, unsigned workers,
-                  std::uint64_t cache_mb) {
+                  std::uint64_t cache_mb, const std::string& cert, const std::string& key) {
+  if (cert.empty() != key.empty())
+    return fail(cert.empty() ? "--key needs --cert" : "--cert needs --key");
   ika::config::node_config config;
   config.workers = workers;
   // The cache only when asked for, with the budget given.
@@ -33,7 +35,9 @@ int proxy_command(const std::string& from, const std::vector<std::string>& to, u
   auto listen = ika::net::parse_endpoint(from);
   if (!listen)
     return fail("--from: invalid address '" + from + "' (expected IP:PORT, e.g. 127.0.0.1:8080)");
-  config.listeners.push_back({"proxy", ika::net::to_string(*listen)});
+  config.listeners.push_back({"proxy", ika::net::to_string(*listen), !cert.empty()});
+  if (!cert.empty())
+    config.certificates.push_back({cert, key});
   ika::protocol::route_spec route;
   for (const auto& t : to) {
     std::string error;
@@ -51,8 +55,8 @@ int proxy_command(const std::string& from, const std::vector<std::string>& to, u
 
 /// `ika serve`: a node with a data dir and an admin endpoint; listeners and
 /// static routes from --config, or one HTTP listener (--http).
-int serve_command(const std::string& path, const std::string& http, bool http_set, const std::string& data,
-                  const std::string& admin, unsigned workers, bool workers_set) {
+int serve_command(const std::string& path, const std::string& http, bool http_set, const std::string& https,
+                  const std::string& data, const std::string& admin, unsigned workers, bool workers_set) {
   ika::config::node_config config;
   if (!path.empty()) {
     auto result = ika::config::load_config(path);
@@ -67,6 +71,15 @@ int serve_command(const std::string& path, const std::string& http, bool http_se
     config.listeners.clear();
     config.listeners.push_back({"http", ika::net::to_string(*ep)});
   }
+  if (!https.empty()) {
+    auto ep = ika::net::parse_endpoint(https);
+    if (!ep)
+      return fail("--https: invalid address '" + https + "' (expected IP:PORT, e.g. 127.0.0.1:8443)");
+    for (auto& l : config.listeners)
+      if (l.address == ika::net::to_string(*ep) && ep->port() != 0)
+        return fail("--https: " + https + " is also listener " + l.name + "'s address");
+    config.listeners.push_back({"https", ika::net::to_string(*ep), true});
+  }
   if (!ika::net::parse_endpoint(admin))
     return fail("--admin: invalid address '" + admin + "' (expected IP:PORT, e.g. 127.0.0.1:7700)");
   if (workers_set)
@@ -74,6 +87,7 @@ int serve_command(const std::string& path, const std::string& http, bool http_se
   ika::tools::platform_options platform;
   platform.data_dir = data.empty() ? ika::tools::data_dir_default() : data;
   platform.admin = admin;
+  config.data_dir = platform.data_dir;
   return ika::tools::run_node(std::move(config), platform);
 }
 
@@ -103,6 +117,8 @@ int main(int argc, char** argv) {
   serve->add_option("--config,-c", config_path, "Listeners, limits and static routes (TOML)");
   auto* serve_http =
       serve->add_option("--http", http, "HTTP listener IP:PORT (default 127.0.0.1:8080; port 0: any)");
+  std::string https;
+  serve->add_option("--https", https, "Also an HTTPS listener IP:PORT (certificates by SNI; port 0: any)");
   serve->add_option("--data", data, "Data dir (default: $IKA_DATA or ~/.local/share/ika)");
   serve->add_option("--admin", admin, "Admin endpoint IP:PORT, mutual TLS (default 127.0.0.1:7700)");
   auto* serve_workers = serve->add_option("--workers", workers, "io threads (default: one per core)");
@@ -119,6 +135,9 @@ int main(int argc, char** argv) {
       ->add_option("--cache-mb", cache_mb,
                    "Cache responses (as Cache-Control allows) in a memory budget of N MiB (default 0: off)")
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 20));
+  std::string cert_file, key_file;
+  proxy->add_option("--cert", cert_file, "Terminate TLS with this PEM certificate chain (leaf first)");
+  proxy->add_option("--key", key_file, "The certificate's PEM private key (mode 0600)");
 
   ika::tools::client_options copts;
   std::string app_name, dir = ".", instance;
@@ -204,7 +223,7 @@ int main(int argc, char** argv) {
 
   using namespace ika::tools;
   if (serve->parsed())
-    return serve_command(config_path, http, serve_http->count() > 0, data, admin, workers,
+    return serve_command(config_path, http, serve_http->count() > 0, https, data, admin, workers,
                          serve_workers->count() > 0);
   if (deploy->parsed())
     return deploy_command(copts, dir);
@@ -237,6 +256,6 @@ int main(int argc, char** argv) {
   if (secrets_unset->parsed())
     return secrets_unset_command(copts, app_name, secret_key);
   if (proxy->parsed())
-    return proxy_command(from, to, workers, cache_mb);
+    return proxy_command(from, to, workers, cache_mb, cert_file, key_file);
   return exit_usage;
 }

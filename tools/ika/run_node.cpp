@@ -80,7 +80,8 @@ int run_node(config::node_config config, const std::optional<platform_options>& 
           [&](const node_status& status) {
             started = true;
             for (const auto& l : status.listeners) {
-              std::printf("ika: listening on http://%s (%s)\n", l.address.c_str(), l.name.c_str());
+              std::printf("ika: listening on %s://%s (%s)\n", l.tls ? "https" : "http", l.address.c_str(),
+                          l.name.c_str());
               http_addresses.push_back(l.address);
             }
             std::fflush(stdout);
