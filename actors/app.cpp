@@ -484,6 +484,8 @@ std::vector<route_spec> app_state::routes_of(const release_spec& r) const {
     rs.cache = r.manifest.cache.enabled;
     rs.cache_max_object = r.manifest.cache.max_object;
     rs.cache_set_cookie = r.manifest.cache.set_cookie;
+    rs.tls = r.manifest.tls.mode == "auto" ? std::string{} : r.manifest.tls.mode;
+    rs.https_redirect = r.manifest.tls.redirect && rs.tls != "off";
     out.push_back(std::move(rs));
   }
   return out;

@@ -62,7 +62,7 @@ using certificate_pointer = protocol::certificate_actor::stateful_pointer<certif
 /// Spawned by the node (linked to it) for each name that needs a
 /// certificate; reports (certificate_atom, certificate_status) to `sink`
 /// (the node) at start and on every change.
-protocol::certificate_actor::behavior_type certificate(certificate_pointer self, certificate_settings settings,
-                                                       caf::actor sink);
+protocol::certificate_actor::behavior_type certificate(certificate_pointer self,
+                                                       certificate_settings settings, caf::actor sink);
 
 } // namespace ika::actors

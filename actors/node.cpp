@@ -1,6 +1,7 @@
 #include "actors/node.hpp"
 
 #include "actors/cache_shard.hpp"
+#include "actors/certificate.hpp"
 #include "actors/listener.hpp"
 
 #include "runtime/crypto/certs.hpp"
@@ -33,14 +34,16 @@ std::string node_state::open_listeners() {
       return "listener " + l.name + ": cannot listen on " + l.address + ": " + ec.message();
     servers.push_back(std::move(s));
   }
-  // Plain HTTP redirects to the first HTTPS listener.
-  std::uint16_t https_port = 0;
+  // Plain HTTP redirects to the first HTTPS listener, and answers ACME's
+  // challenges.
   for (const auto& s : servers)
     if (s->secure() && https_port == 0)
       https_port = s->local_endpoint().port();
   for (auto& s : servers)
-    if (!s->secure())
+    if (!s->secure()) {
       s->set_https_port(https_port);
+      s->set_challenges(challenges);
+    }
   if (https_port != 0)
     return load_configured_certificates();
   return {};
@@ -59,8 +62,10 @@ std::string node_state::load_configured_certificates() {
                                           f.chain_pem, f.key_pem, error);
     if (!cert)
       return "certificate " + c.chain_file + ": " + error;
-    for (const auto& name : f.info.names)
+    for (const auto& name : f.info.names) {
       certificates.emplace(name, cert);
+      file_names.insert(name);
+    }
     certificates.emplace("", cert);
   }
   if (!certificates.contains("")) {
@@ -111,6 +116,38 @@ void node_state::publish_certificates() {
   for (auto& s : servers)
     if (s->secure())
       s->publish_certificates(table);
+}
+
+std::string certificate_source(const route_spec& route) {
+  if (route.tls == "off" || route.host == "*" || route.host.starts_with("*.") ||
+      !crypto::valid_certificate_name(route.host))
+    return {};
+  if (!route.tls.empty())
+    return route.tls;
+  return crypto::is_local_name(route.host) ? "self-signed" : "acme";
+}
+
+void ensure_certificates(node_pointer self) {
+  auto& st = self->state;
+  if (st.https_port == 0 || st.config.data_dir.empty())
+    return;
+  for (const auto& route : st.all_routes()) {
+    auto source = certificate_source(route);
+    if (source.empty() || st.file_names.contains(route.host) || st.certificate_actors.contains(route.host))
+      continue;
+    certificate_settings cs;
+    cs.name = route.host;
+    cs.source = source;
+    cs.data_dir = st.config.data_dir;
+    cs.acme.directory_url = st.config.acme.directory;
+    cs.acme.ca_bundle = st.config.acme.ca_bundle;
+    cs.acme.contact_email = st.config.acme.email;
+    cs.acme.account_key_file = (crypto::certs_dir_of(st.config.data_dir) / "acme-account.key").string();
+    cs.tokens = st.challenges;
+    spdlog::info("certificate {}: {} certificate requested", route.host, source);
+    st.certificate_actors.emplace(
+        route.host, self->spawn<caf::linked>(certificate, std::move(cs), caf::actor_cast<caf::actor>(self)));
+  }
 }
 
 void node_state::shut_down_io() {
@@ -266,6 +303,7 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
         }
         st.pool->start();
         st.started = true;
+        ensure_certificates(self);
         return make_status(self);
       },
       [self](routes_atom, const std::vector<route_spec>& routes) -> caf::result<ok_atom> {
@@ -285,6 +323,7 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
           st.config.routes = std::move(previous);
           return caf::make_error(caf::sec::invalid_argument, err);
         }
+        ensure_certificates(self);
         return publish(self);
       },
       [self](claim_atom, const std::string& app,
@@ -305,6 +344,7 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
             st.app_routes[app] = std::move(previous);
           return caf::make_error(caf::sec::invalid_argument, err);
         }
+        ensure_certificates(self);
         return publish(self);
       },
       [self](backends_atom, const app_backends& b) -> caf::result<ok_atom> {
@@ -405,6 +445,9 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
               self->state.listeners.clear();
               for (auto& s : self->state.cache_shards)
                 self->send_exit(s, caf::exit_reason::user_shutdown);
+              for (auto& [name, c] : self->state.certificate_actors)
+                self->send_exit(c, caf::exit_reason::user_shutdown);
+              self->state.certificate_actors.clear();
               self->state.cache_shards.clear();
               // Joining io threads that were just told to close everything
               // takes a moment; it is the last thing this node does.

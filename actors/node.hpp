@@ -5,6 +5,7 @@
 // stop  = listeners drained or closed -> io threads joined -> memory freed.
 
 #include "protocol/interfaces.hpp"
+#include "runtime/acme/challenge_tokens.hpp"
 #include "runtime/cache/store.hpp"
 #include "runtime/config/node_config.hpp"
 #include "runtime/net/io_pool.hpp"
@@ -15,6 +16,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,14 @@ struct node_state {
   // one), and what each certificate actor last said.
   std::map<std::string, std::shared_ptr<const net::tls_certificate>> certificates;
   std::map<std::string, protocol::certificate_status> certificate_news;
+  /// Names the configured certificate files cover (no actor makes one).
+  std::set<std::string> file_names;
+  /// One actor per name that needs a certificate (hosts of routes).
+  std::map<std::string, protocol::certificate_actor> certificate_actors;
+  /// ACME HTTP-01 answers, served by the plain HTTP listeners.
+  std::shared_ptr<acme::challenge_tokens> challenges = std::make_shared<acme::challenge_tokens>();
+  /// The port of the first HTTPS listener (0: none).
+  std::uint16_t https_port = 0;
   /// Reads a chain and key and makes them the certificate for `name`.
   bool load_certificate(const std::string& name, const std::string& chain_file, const std::string& key_file,
                         std::string& error);
@@ -65,6 +75,15 @@ struct node_state {
 };
 
 using node_pointer = protocol::node_actor::stateful_pointer<node_state>;
+
+/// Where the certificate of a route's host comes from: "acme",
+/// "self-signed", or "" when none is made for it (tls off, "*", a wildcard,
+/// a name that is not a valid certificate name).
+std::string certificate_source(const protocol::route_spec& route);
+
+/// Spawns a certificate actor for every route host that needs one and has
+/// none yet (only with an HTTPS listener and a data dir).
+void ensure_certificates(node_pointer self);
 
 /// `registry` holds the apps' per-instance counters; the node makes its own
 /// when none is given.

@@ -65,18 +65,18 @@ using node_actor = caf::typed_actor<
 /// One per certificate name (a host or "*.parent"): gets, keeps and renews
 /// its certificate from its source (ACME, the node's local CA, or files it
 /// watches) and tells the node about every change.
-using certificate_actor = caf::typed_actor<
-    caf::replies_to<status_atom>::with<certificate_status>,
-    // admin (ika certs renew HOST): start a renewal now (files: re-read);
-    // replies with the state at once ("renewing"), not when it is done.
-    caf::replies_to<renew_atom>::with<certificate_status>,
-    // itself: timer of generation `gen` (renewal check, retry, file poll).
-    caf::reacts_to<timer_atom, std::uint64_t>,
-    // its ACME thread, order `order`: the chain was issued and saved (empty
-    // error), or why not and the seconds the CA asked to wait (0: none).
-    caf::reacts_to<issued_atom, std::uint64_t, std::string, std::uint32_t>,
-    // its owner: stop (an ACME order in flight is cancelled).
-    caf::replies_to<stop_atom>::with<ok_atom>>;
+using certificate_actor =
+    caf::typed_actor<caf::replies_to<status_atom>::with<certificate_status>,
+                     // admin (ika certs renew HOST): start a renewal now (files: re-read);
+                     // replies with the state at once ("renewing"), not when it is done.
+                     caf::replies_to<renew_atom>::with<certificate_status>,
+                     // itself: timer of generation `gen` (renewal check, retry, file poll).
+                     caf::reacts_to<timer_atom, std::uint64_t>,
+                     // its ACME thread, order `order`: the chain was issued and saved (empty
+                     // error), or why not and the seconds the CA asked to wait (0: none).
+                     caf::reacts_to<issued_atom, std::uint64_t, std::string, std::uint32_t>,
+                     // its owner: stop (an ACME order in flight is cancelled).
+                     caf::replies_to<stop_atom>::with<ok_atom>>;
 
 /// One per cache shard (N per node): owns admission, eviction and purges of
 /// its part of the key space (runtime/cache/store.hpp says why hits and

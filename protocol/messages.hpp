@@ -40,12 +40,16 @@ struct route_spec {
   /// Plain HTTP to this route is redirected to the node's HTTPS listener
   /// (when it has one), except ACME's HTTP-01 challenges.
   bool https_redirect = true;
+  /// Where the host's certificate comes from: "" (auto: ACME for public
+  /// names, the node's local CA for local ones), "acme", "self-signed", or
+  /// "off" (no certificate is made for it).
+  std::string tls;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, route_spec& x) {
   return f(caf::meta::type_name("ika.route_spec"), x.host, x.path, x.upstreams, x.max_body, x.app, x.cache,
-           x.cache_max_object, x.cache_set_cookie, x.https_redirect);
+           x.cache_max_object, x.cache_set_cookie, x.https_redirect, x.tls);
 }
 
 /// One instance of an app that may take traffic.
@@ -156,10 +160,10 @@ struct certificate_status {
   std::string issuer;
   std::int64_t not_before = 0; ///< unix seconds; 0: none yet
   std::int64_t not_after = 0;
-  std::string chain_file; ///< PEM chain (leaf first); "" while there is none
-  std::string key_file;   ///< PEM key (may be the same file as the chain)
-  std::uint64_t generation = 0; ///< +1 for every new certificate (or changed files)
-  std::string error;            ///< the last failure ("" after a success)
+  std::string chain_file;        ///< PEM chain (leaf first); "" while there is none
+  std::string key_file;          ///< PEM key (may be the same file as the chain)
+  std::uint64_t generation = 0;  ///< +1 for every new certificate (or changed files)
+  std::string error;             ///< the last failure ("" after a success)
   std::int64_t next_attempt = 0; ///< unix seconds of the next renewal or retry; 0: none planned
 };
 

@@ -193,7 +193,7 @@ void put(packer& pk, const hlc& x) {
 }
 
 void put(packer& pk, const manifest_record& m) {
-  pk.pack_map(12);
+  pk.pack_map(13);
   put_str(pk, "name");
   put_str(pk, m.name);
   put_str(pk, "environment");
@@ -259,6 +259,12 @@ void put(packer& pk, const manifest_record& m) {
   put_uint(pk, m.cache.max_object);
   put_str(pk, "set_cookie");
   put_uint(pk, m.cache.set_cookie ? 1 : 0);
+  put_str(pk, "tls");
+  pk.pack_map(2);
+  put_str(pk, "mode");
+  put_str(pk, m.tls.mode);
+  put_str(pk, "redirect");
+  put_uint(pk, m.tls.redirect ? 1 : 0);
 }
 
 } // namespace
@@ -682,8 +688,22 @@ bool read_cache(reader& r, manifest_cache& x, const std::string& where) {
   return ok;
 }
 
+bool read_tls(reader& r, manifest_tls& x, const std::string& where) {
+  std::uint32_t redirect = 1;
+  bool ok = read_fields(r, where, {"mode", "redirect"}, [&](const std::string& f) {
+    if (f == "mode")
+      return r.read_str(x.mode, where + ".mode"), true;
+    if (f == "redirect")
+      return r.read_u32(redirect, where + ".redirect"), true;
+    return false;
+  });
+  x.redirect = redirect != 0;
+  return ok;
+}
+
 /// `rollout` and `demand` are absent from format 1 records, `cache` from
-/// app format 2 and release format 3 (defaults).
+/// app format 2 and release format 3, `tls` from app format 3 and release
+/// format 4 (defaults).
 bool read_manifest(reader& r, manifest_record& x, const std::string& where) {
   return read_fields(r, where,
                      {"name", "environment", "command", "instances", "routes", "env", "health",
@@ -713,6 +733,8 @@ bool read_manifest(reader& r, manifest_record& x, const std::string& where) {
                          return read_demand(r, x.demand, where + ".demand"), true;
                        if (f == "cache")
                          return read_cache(r, x.cache, where + ".cache"), true;
+                       if (f == "tls")
+                         return read_tls(r, x.tls, where + ".tls"), true;
                        return false;
                      });
 }
@@ -925,6 +947,7 @@ void register_record_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<manifest_rollout>("ika.manifest_rollout");
   cfg.add_message_type<manifest_demand>("ika.manifest_demand");
   cfg.add_message_type<manifest_cache>("ika.manifest_cache");
+  cfg.add_message_type<manifest_tls>("ika.manifest_tls");
   cfg.add_message_type<manifest_record>("ika.manifest_record");
   cfg.add_message_type<app_record>("ika.app_record");
   cfg.add_message_type<release_record>("ika.release_record");

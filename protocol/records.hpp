@@ -275,6 +275,21 @@ typename Inspector::result_type inspect(Inspector& f, manifest_cache& x) {
   return f(caf::meta::type_name("ika.manifest_cache"), x.enabled, x.max_object, x.set_cookie);
 }
 
+/// [tls]: how the app's routes get their certificates ("auto": ACME for
+/// public names, the node's local CA for local ones; "acme", "self-signed",
+/// or "off": plain HTTP only) and whether plain HTTP redirects to HTTPS.
+struct manifest_tls {
+  std::string mode = "auto";
+  bool redirect = true;
+
+  friend bool operator==(const manifest_tls&, const manifest_tls&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, manifest_tls& x) {
+  return f(caf::meta::type_name("ika.manifest_tls"), x.mode, x.redirect);
+}
+
 /// A validated ika.toml as persisted (config::app_manifest's fields, with
 /// durations in milliseconds). Field names follow the manifest:
 /// `environment` is the environment's name, `env` the variables.
@@ -291,6 +306,7 @@ struct manifest_record {
   manifest_rollout rollout; ///< since format 2 of app and release records
   manifest_demand demand;   ///< since format 2
   manifest_cache cache;     ///< since format 3 of app records, 4 of release records
+  manifest_tls tls;         ///< since format 4 of app records, 5 of release records
 
   friend bool operator==(const manifest_record&, const manifest_record&) = default;
 };
@@ -298,7 +314,8 @@ struct manifest_record {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, manifest_record& x) {
   return f(caf::meta::type_name("ika.manifest_record"), x.name, x.environment, x.command, x.instances,
-           x.routes, x.env, x.health, x.stop_timeout_ms, x.start_timeout_ms, x.rollout, x.demand, x.cache);
+           x.routes, x.env, x.health, x.stop_timeout_ms, x.start_timeout_ms, x.rollout, x.demand, x.cache,
+           x.tls);
 }
 
 /// Whether an app's instances should run.
@@ -314,8 +331,9 @@ std::string to_string(desired_state x);
 struct app_record {
   /// Newest format this build reads and the one it writes. 2: the
   /// manifest has `rollout` and `demand` (format 1 reads with defaults).
-  /// 3: the manifest has `cache` (older formats read with it off).
-  static constexpr std::uint32_t format_version = 3;
+  /// 3: the manifest has `cache` (older formats read with it off). 4: the
+  /// manifest has `tls` (older formats read with the defaults).
+  static constexpr std::uint32_t format_version = 4;
 
   std::string id; ///< "name/environment"
   manifest_record manifest;
@@ -340,8 +358,9 @@ struct release_record {
   /// Newest format this build reads and the one it writes. 2: the
   /// manifest has `rollout` and `demand` (format 1 reads with defaults).
   /// 3: `deployed` (formats 1 and 2 read as never deployed). 4: the
-  /// manifest has `cache` (older formats read with it off).
-  static constexpr std::uint32_t format_version = 4;
+  /// manifest has `cache` (older formats read with it off). 5: the manifest
+  /// has `tls` (older formats read with the defaults).
+  static constexpr std::uint32_t format_version = 5;
 
   std::string app;     ///< app id, "name/environment"
   std::string version; ///< content hash, lower-case hex

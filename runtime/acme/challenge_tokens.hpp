@@ -7,6 +7,7 @@
 // requests for them rarer still).
 
 #include <map>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>

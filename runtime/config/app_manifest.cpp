@@ -244,11 +244,26 @@ void parse_cache(const checker& check, const toml::node& node, app_manifest& out
     out.cache.set_cookie = expect_bool(check, *n, "cache.set_cookie");
 }
 
+void parse_tls(const checker& check, const toml::node& node, app_manifest& out) {
+  const auto& table = expect_table(check, node, "tls");
+  reject_unknown(check, table, "tls", std::array<std::string_view, 2>{"mode", "redirect"});
+  if (const auto* n = table.get("mode")) {
+    out.tls.mode = expect_string(check, *n, "tls.mode");
+    if (out.tls.mode != "auto" && out.tls.mode != "acme" && out.tls.mode != "self-signed" &&
+        out.tls.mode != "off")
+      check.fail(*n, "tls.mode",
+                 "unknown mode '" + out.tls.mode +
+                     "' (expected \"auto\", \"acme\", \"self-signed\" or \"off\")");
+  }
+  if (const auto* n = table.get("redirect"))
+    out.tls.redirect = expect_bool(check, *n, "tls.redirect");
+}
+
 app_manifest build(const checker& check, const toml::table& root) {
   reject_unknown(check, root, "",
-                 std::array<std::string_view, 12>{"name", "environment", "command", "instances", "routes",
+                 std::array<std::string_view, 13>{"name", "environment", "command", "instances", "routes",
                                                   "env", "health", "stop_timeout", "start_timeout", "deploy",
-                                                  "on_demand", "cache"});
+                                                  "on_demand", "cache", "tls"});
   app_manifest manifest;
   manifest.name = parse_name(check, require(check, root, "name", "name", 0, "the app's name, e.g. \"hello\""),
                              "name", "app");
@@ -277,6 +292,8 @@ app_manifest build(const checker& check, const toml::table& root) {
     parse_demand(check, *n, manifest);
   if (const auto* n = root.get("cache"))
     parse_cache(check, *n, manifest);
+  if (const auto* n = root.get("tls"))
+    parse_tls(check, *n, manifest);
   return manifest;
 }
 

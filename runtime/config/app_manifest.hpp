@@ -33,6 +33,12 @@
 //   max_object = "1MiB"              # largest response stored; default the node's (8MiB)
 //   set_cookie = false               # also store responses with Set-Cookie; default false
 //
+//   [tls]                            # optional: HTTPS for the app's routes (node with an HTTPS listener)
+//   mode = "auto"                    # "auto" (default): ACME for public names, the node's local CA
+//                                    # for localhost, *.localhost, .test, .internal and single labels;
+//                                    # "acme", "self-signed", or "off" (no certificate, no redirect)
+//   redirect = true                  # plain HTTP redirects to HTTPS (308/307); default true
+//
 //   [health]                         # optional; without it, a TCP connect is the check
 //   path = "/healthz"                # required in the table; an absolute path
 //   interval = "10s"                 # default 10s
@@ -109,6 +115,12 @@ struct app_cache_config {
   bool set_cookie = false;      ///< responses with Set-Cookie may be stored
 };
 
+/// [tls]: the routes' certificates and the HTTP -> HTTPS redirect.
+struct app_tls_config {
+  std::string mode = "auto"; ///< auto, acme, self-signed, off
+  bool redirect = true;
+};
+
 /// A validated ika.toml.
 struct app_manifest {
   std::string name;
@@ -123,6 +135,7 @@ struct app_manifest {
   rollout_config rollout;
   demand_config demand;
   app_cache_config cache;
+  app_tls_config tls;
 
   /// "name/environment".
   std::string id() const { return name + "/" + environment; }

@@ -250,8 +250,9 @@ void parse_routes(const checker& check, const toml::node& node, node_config& out
     const auto& table = *array[i].as_table();
     auto path = indexed("route", i);
     reject_unknown(check, table, path,
-                   std::array<std::string_view, 8>{"host", "path", "upstreams", "max_body", "cache",
-                                                   "cache_max_object", "cache_set_cookie", "https_redirect"});
+                   std::array<std::string_view, 9>{"host", "path", "upstreams", "max_body", "cache",
+                                                   "cache_max_object", "cache_set_cookie", "https_redirect",
+                                                   "tls"});
 
     protocol::route_spec route;
     if (const auto* n = table.get("host")) {
@@ -313,6 +314,18 @@ void parse_routes(const checker& check, const toml::node& node, node_config& out
       route.cache_set_cookie = expect_bool(check, *n, join(path, "cache_set_cookie"));
     if (const auto* n = table.get("https_redirect"))
       route.https_redirect = expect_bool(check, *n, join(path, "https_redirect"));
+    if (const auto* n = table.get("tls")) {
+      auto key = join(path, "tls");
+      route.tls = expect_string(check, *n, key);
+      if (route.tls != "auto" && route.tls != "acme" && route.tls != "self-signed" && route.tls != "off")
+        check.fail(*n, key,
+                   "unknown mode '" + route.tls +
+                       "' (expected \"auto\", \"acme\", \"self-signed\" or \"off\")");
+      if (route.tls == "auto")
+        route.tls.clear();
+      if (route.tls == "off")
+        route.https_redirect = false;
+    }
 
     auto [it, inserted] = seen.emplace(std::pair{route.host, route.path}, path);
     if (!inserted)
@@ -321,6 +334,20 @@ void parse_routes(const checker& check, const toml::node& node, node_config& out
                      it->second + ")");
     out.routes.push_back(std::move(route));
   }
+}
+
+void parse_acme(const checker& check, const toml::node& node, acme_config& out) {
+  const auto& table = expect_table(check, node, "acme");
+  reject_unknown(check, table, "acme", std::array<std::string_view, 3>{"directory", "ca_bundle", "email"});
+  if (const auto* n = table.get("directory")) {
+    out.directory = expect_string(check, *n, "acme.directory");
+    if (!out.directory.starts_with("https://") && !out.directory.starts_with("http://"))
+      check.fail(*n, "acme.directory", "expected an https:// URL, got '" + out.directory + "'");
+  }
+  if (const auto* n = table.get("ca_bundle"))
+    out.ca_bundle = expect_string(check, *n, "acme.ca_bundle");
+  if (const auto* n = table.get("email"))
+    out.email = expect_string(check, *n, "acme.email");
 }
 
 void parse_certificates(const checker& check, const toml::node& node, node_config& out) {
@@ -344,8 +371,9 @@ void parse_certificates(const checker& check, const toml::node& node, node_confi
 }
 
 node_config build(const checker& check, const toml::table& root) {
-  reject_unknown(check, root, "",
-                 std::array<std::string_view, 6>{"node", "listener", "limits", "route", "cache", "certificate"});
+  reject_unknown(
+      check, root, "",
+      std::array<std::string_view, 7>{"node", "listener", "limits", "route", "cache", "certificate", "acme"});
   node_config config;
   if (const auto* n = root.get("node"))
     parse_node(check, *n, config);
@@ -361,6 +389,8 @@ node_config build(const checker& check, const toml::table& root) {
     parse_cache(check, *n, config.cache);
   if (const auto* n = root.get("certificate"))
     parse_certificates(check, *n, config);
+  if (const auto* n = root.get("acme"))
+    parse_acme(check, *n, config.acme);
   return config;
 }
 

@@ -22,6 +22,11 @@
 //   cert = "/etc/ika/example.crt"  # PEM chain, leaf first
 //   key = "/etc/ika/example.key"   # PEM private key (mode 0600)
 //
+//   [acme]                       # optional: where certificates for public names come from
+//   directory = "https://acme-v02.api.letsencrypt.org/directory"
+//   ca_bundle = "/path/ca.pem"   # optional: CAs to trust for the directory's HTTPS
+//   email = "ops@example.com"    # optional: the account's contact
+//
 //   [[route]]                    # optional; none: every request gets 404
 //   host = "hello.localhost"     # exact, "*.example.com", or "*" (default)
 //   path = "/*"                  # "/*" (default), "/api/*", "/exact"
@@ -31,6 +36,8 @@
 //   cache_max_object = "1MiB"    # optional: largest response stored (default cache.max_object)
 //   cache_set_cookie = false     # optional: also store responses with Set-Cookie
 //   https_redirect = true        # optional: plain HTTP goes to the HTTPS listener (if any)
+//   tls = "auto"                 # optional: the host's certificate: "auto" (ACME for public
+//                                # names, the local CA for local ones), "acme", "self-signed", "off"
 //
 //   [cache]                      # optional: the node's response cache
 //   memory = "64MiB"             # byte budget of everything cached (default 64MiB)
@@ -77,6 +84,13 @@ struct listener_config {
   bool tls = false;    ///< HTTPS: certificates chosen by SNI
 };
 
+/// The ACME CA the node orders certificates from.
+struct acme_config {
+  std::string directory = "https://acme-v02.api.letsencrypt.org/directory";
+  std::string ca_bundle; ///< PEM CAs to trust for the CA's API; "": the system's
+  std::string email;     ///< account contact; optional
+};
+
 /// A certificate the user keeps in files (chain leaf first, and its key).
 struct certificate_config {
   std::string chain_file;
@@ -103,6 +117,7 @@ struct node_config {
   /// Certificates from files, for the names they cover; the first one is
   /// also the default for names without a certificate.
   std::vector<certificate_config> certificates;
+  acme_config acme;
   /// The node's data dir ("" for `ika proxy`): its local CA makes the
   /// default certificate when no file gives one.
   std::string data_dir;

@@ -50,12 +50,12 @@ struct stream_bio {
 
   static long ctrl(BIO*, int command, long, void*) {
     switch (command) {
-    case BIO_CTRL_FLUSH: // out_ is sent by the stream itself
-    case BIO_CTRL_PUSH:
-    case BIO_CTRL_POP:
-      return 1;
-    default:
-      return 0;
+      case BIO_CTRL_FLUSH: // out_ is sent by the stream itself
+      case BIO_CTRL_PUSH:
+      case BIO_CTRL_POP:
+        return 1;
+      default:
+        return 0;
     }
   }
 
@@ -139,7 +139,8 @@ asio::awaitable<std::error_code> client_stream::flush() {
   while (out_sent_ < out_.size()) {
     std::size_t n = socket_.write_some(asio::buffer(out_.data() + out_sent_, out_.size() - out_sent_), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
-      co_await socket_.async_wait(asio::socket_base::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+      co_await socket_.async_wait(asio::socket_base::wait_write,
+                                  asio::redirect_error(asio::use_awaitable, ec));
       if (ec)
         co_return ec;
       continue;

@@ -35,8 +35,8 @@ handshake_source* source_of(SSL* ssl) noexcept {
   return static_cast<handshake_source*>(SSL_get_app_data(ssl));
 }
 
-int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned inlen,
-                void*) {
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                unsigned inlen, void*) {
   // The client's list is length-prefixed names; only HTTP/1.1 is spoken.
   for (unsigned i = 0; i < inlen;) {
     unsigned n = in[i];
@@ -53,8 +53,8 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
   return SSL_TLSEXT_ERR_NOACK;
 }
 
-int ticket_callback(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
-                    int encrypt) {
+int ticket_callback(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                    EVP_MAC_CTX* mac, int encrypt) {
   auto* source = source_of(ssl);
   if (source == nullptr)
     return encrypt ? -1 : 0;
@@ -92,8 +92,8 @@ int choose_certificate(SSL* ssl, int* alert, void*) {
 /// What every context of ours has, base or certificate.
 bool apply_settings(SSL_CTX* ctx) {
   if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-      SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 || SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1 ||
-      SSL_CTX_set1_groups_list(ctx, groups) != 1)
+      SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+      SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1 || SSL_CTX_set1_groups_list(ctx, groups) != 1)
     return false;
   SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
@@ -145,12 +145,13 @@ std::shared_ptr<const tls_certificate> make_tls_certificate(std::string name, st
   ERR_clear_error(); // the end of the PEM text
   std::unique_ptr<BIO, bio_free> key_bio{BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()))};
   std::unique_ptr<EVP_PKEY, pkey_free> key{PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr)};
-  if (!key || SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1) {
+  if (!key) {
     error = "the private key does not load"; // never any key text in messages
     ERR_clear_error();
     return nullptr;
   }
-  if (SSL_CTX_check_private_key(ctx.get()) != 1) {
+  if (X509_check_private_key(leaf.get(), key.get()) != 1 ||
+      SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1 || SSL_CTX_check_private_key(ctx.get()) != 1) {
     error = "the private key does not belong to the certificate";
     ERR_clear_error();
     return nullptr;
@@ -207,8 +208,8 @@ void ticket_keys::rotate() {
   OPENSSL_cleanse(&fresh, sizeof fresh);
 }
 
-int ticket_keys::callback(SSL*, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
-                          int encrypt) {
+int ticket_keys::callback(SSL*, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                          EVP_MAC_CTX* mac, int encrypt) {
   std::lock_guard<std::mutex> guard{mutex_};
   const key* k = nullptr;
   int result = 1;
@@ -229,8 +230,8 @@ int ticket_keys::callback(SSL*, unsigned char* name, unsigned char* iv, EVP_CIPH
       return 0; // unknown key: a full handshake
   }
   OSSL_PARAM params[3];
-  params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(k->hmac.data()),
-                                                k->hmac.size());
+  params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+                                                const_cast<unsigned char*>(k->hmac.data()), k->hmac.size());
   params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0);
   params[2] = OSSL_PARAM_construct_end();
   if (EVP_MAC_CTX_set_params(mac, params) != 1)

@@ -22,6 +22,7 @@ namespace {
 
 constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view last_chunk = "0\r\n\r\n";
+constexpr std::string_view acme_challenge_prefix = "/.well-known/acme-challenge/";
 constexpr std::size_t small_body = 2048;
 
 bool idempotent(std::uint8_t method) {
@@ -187,9 +188,8 @@ asio::awaitable<void> client_session::lingering_close() {
   client_.close(ec);
 }
 
-asio::awaitable<client_session::next> client_session::send_error(int status, bool close,
-                                                                 std::string_view detail,
-                                                                 std::string_view extra_headers) {
+asio::awaitable<client_session::next>
+client_session::send_error(int status, bool close, std::string_view detail, std::string_view extra_headers) {
   phase_ = phase::response;
   out_.clear();
   bool head_request = parser_.head_complete() && parser_.head().method_id == HTTP_HEAD;
@@ -198,9 +198,30 @@ asio::awaitable<client_session::next> client_session::send_error(int status, boo
   if (request_id_size_ == 0)
     set_request_id({});
   // A 503 (no instance to take it) is worth another try soon.
-  std::string_view extra =
-      status == 503 ? std::string_view{"Retry-After: 1\r\n"} : extra_headers;
+  std::string_view extra = status == 503 ? std::string_view{"Retry-After: 1\r\n"} : extra_headers;
   append_error_response(out_, status, request_id(), !keep, head_request, keep && http10, extra, detail);
+  std::array<asio::const_buffer, 1> bufs{asio::buffer(out_)};
+  arm(limits_.send_timeout);
+  auto ec = co_await net::write_all(client_, bufs);
+  disarm();
+  co_return (ec || !keep) ? next::close : next::keep_alive;
+}
+
+asio::awaitable<client_session::next> client_session::send_challenge(exchange& x) {
+  const std::string& answer = x.detail; // the key authorization
+  phase_ = phase::response;
+  bool keep = !stopping_ && x.client_keep_alive;
+  out_.clear();
+  out_.append("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ")
+      .append(std::to_string(answer.size()))
+      .append("\r\nCache-Control: no-store\r\n");
+  if (!keep)
+    out_.append("Connection: close\r\n");
+  else if (x.http10)
+    out_.append("Connection: keep-alive\r\n");
+  out_.append("\r\n");
+  if (!x.head_request)
+    out_.append(answer);
   std::array<asio::const_buffer, 1> bufs{asio::buffer(out_)};
   arm(limits_.send_timeout);
   auto ec = co_await net::write_all(client_, bufs);
@@ -320,6 +341,10 @@ asio::awaitable<client_session::next> client_session::serve_one() {
     return client_error || (x.has_body && !parser_.message_complete());
   };
   int status = route_request(x);
+  if (status == challenge) {
+    next n = co_await send_challenge(x);
+    co_return n;
+  }
   if (status == to_https)
     co_return co_await send_https_redirect(x);
   if ((status == 0 || status == wait_instance) && x.cache && worker_.cache != nullptr) {
@@ -422,6 +447,15 @@ int client_session::route_request(exchange& x) {
   x.expect_continue = req.expect_continue && !x.http10;
   x.retryable = idempotent(req.method_id);
 
+  // A challenge token this node published is answered here; any other
+  // path under the prefix goes to the route (an app may answer its own).
+  if (shared_->challenges && x.path.starts_with(acme_challenge_prefix) && !x.has_body &&
+      (req.method_id == HTTP_GET || x.head_request)) {
+    if (auto answer = shared_->challenges->find(x.path.substr(acme_challenge_prefix.size()))) {
+      x.detail = std::move(*answer);
+      return challenge;
+    }
+  }
   return resolve_route(x);
 }
 
@@ -441,8 +475,8 @@ int client_session::resolve_route(exchange& x) {
   const route* rt = slot_.routes->get().match(x.host_view(), x.path);
   if (rt == nullptr)
     return 404;
-  if (rt->https_redirect && x.host_size > 0 && !shared_->tls && shared_->https_port.load(std::memory_order_relaxed) != 0 &&
-      !x.path.starts_with("/.well-known/acme-challenge/"))
+  if (rt->https_redirect && x.host_size > 0 && !shared_->tls &&
+      shared_->https_port.load(std::memory_order_relaxed) != 0 && !x.path.starts_with(acme_challenge_prefix))
     return to_https;
   x.max_body = rt->max_body != 0 ? rt->max_body : limits_.max_body;
   x.cache = rt->cache.get();

@@ -127,6 +127,7 @@ private:
   static constexpr int wait_instance = -4; ///< wait at the app's gate, then route again
   static constexpr int served = -5;        ///< the cache answered (the result says how to go on)
   static constexpr int to_https = -6;      ///< redirect to the node's HTTPS listener
+  static constexpr int challenge = -7;     ///< an ACME HTTP-01 challenge this node answers
 
   asio::awaitable<next> serve_one();
   asio::awaitable<bool> read_head();
@@ -173,6 +174,8 @@ private:
   void cache_complete(exchange& x);
   asio::awaitable<next> send_error(int status, bool close, std::string_view detail = {},
                                    std::string_view extra_headers = {});
+  /// 200 with the key authorization of the challenge's token (in x.detail).
+  asio::awaitable<next> send_challenge(exchange& x);
   /// 308 (307 for methods other than GET and HEAD) to the same host and
   /// target over HTTPS.
   asio::awaitable<next> send_https_redirect(exchange& x);

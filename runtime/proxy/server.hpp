@@ -5,6 +5,7 @@
 // called from that actor (or before the io threads start) and only ever
 // posts work to the io threads.
 
+#include "runtime/acme/challenge_tokens.hpp"
 #include "runtime/bridge/snapshot.hpp"
 #include "runtime/net/io_pool.hpp"
 #include "runtime/net/tls_context.hpp"
@@ -54,6 +55,8 @@ struct listener_shared {
   /// Plain HTTP: the port of the node's HTTPS listener that routes with TLS
   /// redirect to (0: none).
   std::atomic<std::uint16_t> https_port{0};
+  /// Plain HTTP: the ACME HTTP-01 answers to give (set before start()).
+  std::shared_ptr<const acme::challenge_tokens> challenges;
   bridge::snapshot_cell<route_table> routes;
   std::atomic<bool> draining{false};
   std::atomic<std::uint64_t> connections{0};
@@ -92,8 +95,15 @@ public:
   /// opens tickets).
   void rotate_ticket_keys() { shared_->tickets.rotate(); }
 
+  /// Plain HTTP: answers ACME HTTP-01 challenges from `tokens` (before start()).
+  void set_challenges(std::shared_ptr<const acme::challenge_tokens> tokens) {
+    shared_->challenges = std::move(tokens);
+  }
+
   /// Plain HTTP: where routes with TLS redirect to.
-  void set_https_port(std::uint16_t port) noexcept { shared_->https_port.store(port, std::memory_order_relaxed); }
+  void set_https_port(std::uint16_t port) noexcept {
+    shared_->https_port.store(port, std::memory_order_relaxed);
+  }
 
   /// Stops accepting, closes idle keep-alive connections, and makes busy
   /// ones close after their current response.

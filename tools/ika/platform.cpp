@@ -119,6 +119,8 @@ manifest_record to_record(const config::app_manifest& m) {
   r.cache.enabled = m.cache.enabled;
   r.cache.max_object = m.cache.max_object;
   r.cache.set_cookie = m.cache.set_cookie;
+  r.tls.mode = m.tls.mode;
+  r.tls.redirect = m.tls.redirect;
   r.demand.max_waiters = m.demand.max_waiters;
   r.demand.wait_timeout_ms = static_cast<std::uint64_t>(m.demand.wait_timeout.count());
   return r;

@@ -52,6 +52,8 @@ manifest_record sample_manifest() {
   m.demand.wait_timeout_ms = 900;
   m.cache.enabled = true;
   m.cache.max_object = 65536;
+  m.tls.mode = "self-signed";
+  m.tls.redirect = false;
   return m;
 }
 
@@ -319,6 +321,29 @@ TEST(record_body_format, Format1ManifestsReadWithRolloutAndDemandDefaults) {
   EXPECT_EQ(app->manifest.command, sample_manifest().command);
 }
 
+TEST(record_body_format, ManifestsWithoutTlsReadWithItsDefaults) {
+  // App format 3 and release format 4 (before HTTPS) have no tls map.
+  auto old = edit(encode(sample_app()), [](auto& root, auto&) {
+    field(root, "format") = msgpack::object(3);
+    drop_named(field(root, "manifest"), "tls");
+  });
+  auto app = decode_app_record(old);
+  ASSERT_TRUE(app) << caf::to_string(app.error());
+  EXPECT_EQ(app->manifest.tls, manifest_tls{});
+  EXPECT_EQ(app->manifest.cache, sample_manifest().cache);
+  auto now = decode_app_record(encode(sample_app()));
+  ASSERT_TRUE(now) << caf::to_string(now.error());
+  EXPECT_EQ(now->manifest.tls.mode, "self-signed");
+  EXPECT_FALSE(now->manifest.tls.redirect);
+  auto rel = edit(encode(sample_release()), [](auto& root, auto&) {
+    field(root, "format") = msgpack::object(4);
+    drop_named(field(root, "manifest"), "tls");
+  });
+  auto r = decode_release_record(rel);
+  ASSERT_TRUE(r) << caf::to_string(r.error());
+  EXPECT_EQ(r->manifest.tls, manifest_tls{});
+}
+
 TEST(record_body_format, Format2ReleasesReadAsNeverDeployed) {
   // Format 2 release records (before rollbacks) have no `deployed`.
   auto old = edit(encode(sample_release()), [](auto& root, auto&) {
@@ -346,12 +371,14 @@ TEST(record_body_format, FormatFieldIsCheckedFirst) {
   // A newer format: refused as newer_format even though it also carries a
   // field this reader does not know (that is what newer formats do).
   auto newer = edit(body, [](auto& root, auto& z) {
-    field(root, "format") = msgpack::object(4);
+    field(root, "format") = msgpack::object(app_record::format_version + 1);
     add_field(root, z, "replicas_by_region", msgpack::object(3));
   });
   auto err = app_error(newer);
   EXPECT_TRUE(is_error(err, record_errc::newer_format)) << caf::to_string(err);
-  EXPECT_NE(error_context(err).find("format 4 is newer"), std::string::npos) << error_context(err);
+  EXPECT_NE(error_context(err).find("format " + std::to_string(app_record::format_version + 1) + " is newer"),
+            std::string::npos)
+      << error_context(err);
   EXPECT_TRUE(
       is_error(release_error(edit(encode(sample_release()),
                                   [](auto& root, auto&) { field(root, "format") = msgpack::object(99); })),

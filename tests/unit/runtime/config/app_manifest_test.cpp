@@ -335,5 +335,20 @@ TEST(AppManifestTest, CacheSection) {
   EXPECT_EQ(error_with("[cache]\nenabled = 1\n").message, "expected true or false, got an integer");
 }
 
+TEST(AppManifestTest, TlsSection) {
+  auto d = parse_ok(base);
+  EXPECT_EQ(d.tls.mode, "auto");
+  EXPECT_TRUE(d.tls.redirect);
+  for (std::string mode : {"auto", "acme", "self-signed", "off"}) {
+    auto m = parse_ok(base + "[tls]\nmode = \"" + mode + "\"\nredirect = false\n");
+    EXPECT_EQ(m.tls.mode, mode);
+    EXPECT_FALSE(m.tls.redirect);
+  }
+  auto e = error_with("[tls]\nmode = \"letsencrypt\"\n");
+  EXPECT_EQ(e.key, "tls.mode");
+  EXPECT_NE(e.message.find("unknown mode 'letsencrypt'"), std::string::npos);
+  EXPECT_EQ(error_with("[tls]\ncert = \"a\"\n").key, "tls.cert");
+}
+
 } // namespace
 } // namespace ika::config

@@ -247,20 +247,21 @@ upstreams = ["127.0.0.1:1"]
 
 TEST(node_config, rejects_unknown_top_level_key) {
   EXPECT_EQ(error_of(listener + "\n[[routes]]\nupstreams = []\n"),
-            "ika.toml:4: routes: unknown key (expected one of: node, listener, limits, route, cache)");
+            "ika.toml:4: routes: unknown key (expected one of: node, listener, limits, route, cache, "
+            "certificate, acme)");
 }
 
 TEST(node_config, reports_the_unknown_key_that_comes_first_in_the_file) {
   // toml++ iterates keys in sorted order; the error must still be the first one in the file.
-  EXPECT_EQ(error_of("zzz = 1\naaa = 2\n" + listener),
-            "ika.toml:1: zzz: unknown key (expected one of: node, listener, limits, route, cache)");
+  EXPECT_EQ(error_of("zzz = 1\naaa = 2\n" + listener), "ika.toml:1: zzz: unknown key (expected one of: node, "
+                                                       "listener, limits, route, cache, certificate, acme)");
 }
 
 TEST(node_config, rejects_unknown_keys_in_every_table) {
   EXPECT_EQ(error_of(listener + "[node]\nworkers = 1\nthreads = 2\n"),
             "ika.toml:5: node.threads: unknown key (expected one of: workers, shutdown_timeout)");
   EXPECT_EQ(error_of(listener + "[[listener]]\naddress = \"127.0.0.1:0\"\nport = 80\n"),
-            "ika.toml:5: listener[2].port: unknown key (expected one of: name, address)");
+            "ika.toml:5: listener[2].port: unknown key (expected one of: name, address, tls)");
   EXPECT_EQ(error_of(listener + "[limits]\nmax_body = 1\nmax_bodysize = 1\n"),
             "ika.toml:5: limits.max_bodysize: unknown key (expected one of: max_head_bytes, "
             "max_uri_bytes, max_headers, max_body, client_header_timeout, client_idle_timeout, "
@@ -270,7 +271,7 @@ TEST(node_config, rejects_unknown_keys_in_every_table) {
   EXPECT_EQ(error_of(listener + "[[route]]\nupstreams = [\"127.0.0.1:1\"]\n[[route]]\n"
                                 "hosts = \"a\"\nupstreams = [\"127.0.0.1:1\"]\n"),
             "ika.toml:6: route[2].hosts: unknown key (expected one of: host, path, upstreams, "
-            "max_body, cache, cache_max_object, cache_set_cookie)");
+            "max_body, cache, cache_max_object, cache_set_cookie, https_redirect, tls)");
   // A sub-table of a known table is an unknown key too.
   EXPECT_EQ(error_of(listener + "[limits.client]\nidle = \"1s\"\n"),
             "ika.toml:3: limits.client: unknown key (expected one of: max_head_bytes, "
@@ -764,6 +765,54 @@ TEST(node_config, cache_section_and_route_keys) {
       "\"<n>MiB\", \"<n>GiB\")");
   EXPECT_EQ(error_of(listener + "[[route]]\nupstreams = [\"127.0.0.1:1\"]\ncache = \"yes\"\n"),
             "ika.toml:5: route[1].cache: expected true or false, got a string");
+}
+
+TEST(node_config, tls_listeners_certificates_and_acme) {
+  auto c = parse_ok("[[listener]]\naddress = \"127.0.0.1:0\"\n"
+                    "[[listener]]\naddress = \"127.0.0.1:0\"\ntls = true\n"
+                    "[[listener]]\naddress = \"[::1]:0\"\ntls = true\n"
+                    "[[certificate]]\ncert = \"/etc/a.crt\"\nkey = \"/etc/a.key\"\n"
+                    "[acme]\ndirectory = \"https://127.0.0.1:14000/dir\"\nca_bundle = \"/x.pem\"\n"
+                    "email = \"ops@example.test\"\n"
+                    "[[route]]\nhost = \"a.test\"\nupstreams = [\"127.0.0.1:1\"]\ntls = \"acme\"\n"
+                    "[[route]]\nhost = \"b.test\"\nupstreams = [\"127.0.0.1:1\"]\ntls = \"off\"\n"
+                    "[[route]]\nhost = \"c.test\"\nupstreams = [\"127.0.0.1:1\"]\ntls = \"auto\"\n"
+                    "https_redirect = false\n");
+  ASSERT_EQ(c.listeners.size(), 3u);
+  EXPECT_EQ(c.listeners[0].name, "http");
+  EXPECT_FALSE(c.listeners[0].tls);
+  EXPECT_EQ(c.listeners[1].name, "https");
+  EXPECT_TRUE(c.listeners[1].tls);
+  EXPECT_EQ(c.listeners[2].name, "https-2");
+  ASSERT_EQ(c.certificates.size(), 1u);
+  EXPECT_EQ(c.certificates[0].chain_file, "/etc/a.crt");
+  EXPECT_EQ(c.certificates[0].key_file, "/etc/a.key");
+  EXPECT_EQ(c.acme.directory, "https://127.0.0.1:14000/dir");
+  EXPECT_EQ(c.acme.ca_bundle, "/x.pem");
+  EXPECT_EQ(c.acme.email, "ops@example.test");
+  ASSERT_EQ(c.routes.size(), 3u);
+  EXPECT_EQ(c.routes[0].tls, "acme");
+  EXPECT_TRUE(c.routes[0].https_redirect);
+  EXPECT_EQ(c.routes[1].tls, "off");
+  EXPECT_FALSE(c.routes[1].https_redirect); // nothing to redirect to
+  EXPECT_EQ(c.routes[2].tls, "");           // auto
+  EXPECT_FALSE(c.routes[2].https_redirect);
+  auto d = parse_ok("[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  EXPECT_EQ(d.acme.directory, "https://acme-v02.api.letsencrypt.org/directory");
+  EXPECT_TRUE(d.certificates.empty());
+
+  const std::string listener = "[[listener]]\naddress = \"127.0.0.1:0\"\n";
+  EXPECT_EQ(error_of(listener + "tls = \"yes\"\n"),
+            "ika.toml:3: listener[1].tls: expected true or false, got a string");
+  EXPECT_EQ(error_of(listener + "[[certificate]]\ncert = \"/a.crt\"\n"),
+            "ika.toml:3: certificate[1].key: required key is missing");
+  EXPECT_EQ(error_of(listener + "[[certificate]]\ncert = \"\"\nkey = \"/a.key\"\n"),
+            "ika.toml:4: certificate[1].cert: empty path");
+  EXPECT_EQ(error_of(listener + "[acme]\ndirectory = \"ftp://x\"\n"),
+            "ika.toml:4: acme.directory: expected an https:// URL, got 'ftp://x'");
+  EXPECT_EQ(error_of(listener + "[[route]]\nupstreams = [\"127.0.0.1:1\"]\ntls = \"letsencrypt\"\n"),
+            "ika.toml:5: route[1].tls: unknown mode 'letsencrypt' (expected \"auto\", \"acme\", "
+            "\"self-signed\" or \"off\")");
 }
 
 } // namespace
