@@ -376,8 +376,10 @@ void start(certificate_pointer self, const caf::actor& sink) {
     plan_renewal(self, saved->info.not_before, saved->info.not_after);
     report(self, sink);
   } else {
-    if (saved && !saved->info.expired(now))
-      adopt(self, *saved); // serves while the renewal runs
+    // ACME takes a while: the old certificate serves while the order runs.
+    // The local CA answers at once: no need to announce the old one first.
+    if (saved && !saved->info.expired(now) && s.settings.source == "acme")
+      adopt(self, *saved);
     renew(self, sink);
   }
   arm_next(self);

@@ -254,6 +254,38 @@ TEST_F(CertificateActorTest, SelfSignedIsIssuedSavedAndReused) {
   EXPECT_TRUE(stop(b));
 }
 
+TEST_F(CertificateActorTest, SelfSignedIsRenewedByTheTimerInTheLastThird) {
+  temp_dir dir;
+  // A saved certificate valid from a minute ago for 38 s more: its last
+  // third (32.7 s) begins in 5.3 s, minus up to 4.9 s of jitter.
+  auto ca = crypto::ensure_local_ca(dir.path);
+  ASSERT_TRUE(std::holds_alternative<crypto::local_ca>(ca));
+  auto short_lived =
+      crypto::issue_local_certificate(std::get<crypto::local_ca>(ca).authority, {"soon.test"}, 38s);
+  ASSERT_TRUE(std::holds_alternative<crypto::issued_certificate>(short_lived));
+  auto& pair = std::get<crypto::issued_certificate>(short_lived);
+  ASSERT_FALSE(crypto::save_host_certificate(dir.path, "soon.test", pair.chain_pem, pair.key_pem));
+
+  certificate_settings s;
+  s.name = "soon.test";
+  s.source = "self-signed";
+  s.data_dir = dir.path;
+  auto a = spawn(s);
+  auto first = next_status(5s);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->state, "valid");
+  EXPECT_EQ(first->generation, 1u);
+  EXPECT_LE(first->not_after, unix_now() + 39); // the saved one, not due yet
+  EXPECT_GE(first->next_attempt, unix_now());
+  EXPECT_LE(first->next_attempt, unix_now() + 6);
+  auto renewed = next_status(8s);
+  ASSERT_TRUE(renewed) << history();
+  EXPECT_EQ(renewed->generation, 2u);
+  EXPECT_EQ(renewed->state, "valid");
+  EXPECT_GT(renewed->not_after, unix_now() + 300 * 24 * 3600);
+  EXPECT_TRUE(stop(a));
+}
+
 // -- files ----------------------------------------------------------------------------------
 
 /// A P-256 certificate and key for `name` made with the openssl CLI, valid
@@ -398,7 +430,7 @@ TEST_F(CertificateActorTest, AcmeStopDuringAnOrderReturnsPromptly) {
   s.data_dir = dir.path;
   s.acme.directory_url = "http://127.0.0.1:" + std::to_string(hung.port()) + "/dir";
   s.acme.account_key_file = dir.path + "/account.key";
-  s.acme.request_timeout = 3s;
+  s.acme.request_timeout = 1s;
   s.tokens = std::make_shared<acme::challenge_tokens>();
   auto a = spawn(s);
   auto pending = next_status(5s);
@@ -409,9 +441,14 @@ TEST_F(CertificateActorTest, AcmeStopDuringAnOrderReturnsPromptly) {
   auto during = ask(a, certificate_status{}, renew_atom::value);
   ASSERT_TRUE(during);
   EXPECT_EQ(during->state, "pending");
+  sink_->monitor(a);
   auto t0 = steady_clock::now();
   EXPECT_TRUE(stop(a));
   EXPECT_LT(steady_clock::now() - t0, 1s);
+  // The actor ends once its order thread has given up (request_timeout).
+  bool down = false;
+  sink_->receive([&](const caf::down_msg&) { down = true; }, caf::after(5s) >> [] {});
+  EXPECT_TRUE(down);
   EXPECT_EQ(hung.requests(), 1);
 }
 
@@ -421,17 +458,18 @@ TEST_F(CertificateActorTest, AcmeIssuesFromPebbleRenewsAndReusesTheSavedCertific
   temp_dir dir;
   auto tokens = std::make_shared<acme::challenge_tokens>();
   std::atomic<int> served{0};
+  std::atomic<bool> answer{true};
   acme::test::http_test_server responder{[&](const std::string&, const std::string& path) {
     static constexpr std::string_view prefix = "/.well-known/acme-challenge/";
-    if (path.starts_with(prefix))
-      if (auto answer = tokens->find(std::string_view{path}.substr(prefix.size()))) {
+    if (answer && path.starts_with(prefix))
+      if (auto found = tokens->find(std::string_view{path}.substr(prefix.size()))) {
         ++served;
-        return acme::test::http_test_server::reply{200, *answer, "Content-Type: text/plain\r\n"};
+        return acme::test::http_test_server::reply{200, *found, "Content-Type: text/plain\r\n"};
       }
     return acme::test::http_test_server::reply{404, "no such token", {}};
   }};
-  auto pebble =
-      std::make_unique<acme::test::pebble_ca>(dir.path, responder.port(), std::vector<std::string>{});
+  auto pebble = std::make_unique<acme::test::pebble_ca>(dir.path, responder.port(),
+                                                        std::vector<std::string>{"PEBBLE_AUTHZREUSE=0"});
   ASSERT_TRUE(pebble->ready) << pebble->logs();
 
   certificate_settings s;
@@ -468,6 +506,20 @@ TEST_F(CertificateActorTest, AcmeIssuesFromPebbleRenewsAndReusesTheSavedCertific
   EXPECT_EQ(renewed->generation, 2u) << renewed->error;
   EXPECT_EQ(renewed->state, "valid");
   EXPECT_NE(slurp(valid->chain_file), first_pem);
+
+  // A renewal that fails (the responder stops answering): the current
+  // certificate stays, the error is reported, a retry is planned.
+  answer = false;
+  std::string second_pem = slurp(valid->chain_file);
+  ASSERT_TRUE(ask(a, certificate_status{}, renew_atom::value));
+  auto failed = wait_for([](const certificate_status& x) { return !x.error.empty(); }, 25s);
+  ASSERT_TRUE(failed) << history();
+  EXPECT_EQ(failed->state, "valid");
+  EXPECT_EQ(failed->generation, 2u);
+  EXPECT_NE(failed->error.find("404"), std::string::npos) << failed->error;
+  EXPECT_GE(failed->next_attempt, unix_now() + 25); // min_backoff 30 s
+  EXPECT_EQ(slurp(valid->chain_file), second_pem);
+  EXPECT_EQ(tokens->size(), 0u);
   EXPECT_TRUE(stop(a));
 
   // A new actor (a restarted node) takes the saved certificate without an order.
