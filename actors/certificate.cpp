@@ -256,25 +256,36 @@ void start_order(certificate_pointer self, const caf::actor& sink) {
   s.next_at = system_clock::time_point::max();
   auto handle = caf::actor_cast<certificate_actor>(self);
   acme::secret_text key_pem{std::move(std::get<std::string>(key))};
-  s.order.thread = std::thread{[handle, id, settings = s.settings.acme, name = s.settings.name,
-                                data_dir = s.settings.data_dir, tokens = s.settings.tokens,
-                                cancel = s.order.cancel, key_pem = std::move(key_pem)] {
-    acme::challenge_hooks hooks{[tokens](std::string token, std::string key_authorization) {
-                                  tokens->publish(std::move(token), std::move(key_authorization));
-                                },
-                                [tokens](std::string token) { tokens->withdraw(token); }};
-    std::string error;
-    std::uint32_t retry_after = 0;
-    auto r = acme::issue(settings, {name}, key_pem.view(), hooks, cancel.get());
-    if (auto* e = std::get_if<acme::error>(&r)) {
-      error = e->message.empty() ? std::string{"ACME order failed"} : e->message;
-      retry_after = e->retry_after.value_or(0);
-    } else if (auto saved = crypto::save_host_certificate(data_dir, name, std::get<acme::issued>(r).chain_pem,
-                                                          key_pem.view())) {
-      error = "saving the issued certificate: " + saved->to_string();
-    }
-    caf::anon_send(handle, issued_atom::value, id, std::move(error), retry_after);
-  }};
+  try {
+    s.order.thread = std::thread{[handle, id, settings = s.settings.acme, name = s.settings.name,
+                                  data_dir = s.settings.data_dir, tokens = s.settings.tokens,
+                                  cancel = s.order.cancel, key_pem = std::move(key_pem)] {
+      std::string error;
+      std::uint32_t retry_after = 0;
+      try {
+        acme::challenge_hooks hooks{[tokens](std::string token, std::string key_authorization) {
+                                      tokens->publish(std::move(token), std::move(key_authorization));
+                                    },
+                                    [tokens](std::string token) { tokens->withdraw(token); }};
+        auto r = acme::issue(settings, {name}, key_pem.view(), hooks, cancel.get());
+        if (auto* e = std::get_if<acme::error>(&r)) {
+          error = e->message.empty() ? std::string{"ACME order failed"} : e->message;
+          retry_after = e->retry_after.value_or(0);
+        } else if (auto saved = crypto::save_host_certificate(
+                       data_dir, name, std::get<acme::issued>(r).chain_pem, key_pem.view())) {
+          error = "saving the issued certificate: " + saved->to_string();
+        }
+      } catch (const std::exception& e) {
+        error = std::string{"ACME order: "} + e.what();
+      }
+      caf::anon_send(handle, issued_atom::value, id, std::move(error), retry_after);
+    }};
+  } catch (const std::exception& e) {
+    s.order.running = false;
+    s.status.error = std::string{"cannot start the ACME order's thread: "} + e.what();
+    s.status.state = resting_state(s.status);
+    plan_retry(self, 0);
+  }
   report(self, sink);
 }
 

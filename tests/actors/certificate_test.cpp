@@ -254,6 +254,25 @@ TEST_F(CertificateActorTest, SelfSignedIsIssuedSavedAndReused) {
   EXPECT_TRUE(stop(b));
 }
 
+TEST_F(CertificateActorTest, SelfSignedWildcardCoversItsSubdomains) {
+  temp_dir dir;
+  certificate_settings s;
+  s.name = "*.apps.test";
+  s.source = "self-signed";
+  s.data_dir = dir.path;
+  auto a = spawn(s);
+  auto st = next_status(5s);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->state, "valid") << st->error;
+  EXPECT_EQ(st->chain_file, dir.path + "/certs/_wildcard_.apps.test/certificate.pem");
+  EXPECT_EQ(acme::test::check_chain(slurp(st->chain_file), slurp(dir.path + "/certs/local-ca.crt"), {}), "");
+  auto files = crypto::read_certificate_files(st->chain_file, st->key_file);
+  ASSERT_TRUE(std::holds_alternative<crypto::certificate_files>(files));
+  EXPECT_TRUE(std::get<crypto::certificate_files>(files).info.covers("x.apps.test"));
+  EXPECT_FALSE(std::get<crypto::certificate_files>(files).info.covers("apps.test"));
+  EXPECT_TRUE(stop(a));
+}
+
 TEST_F(CertificateActorTest, SelfSignedIsRenewedByTheTimerInTheLastThird) {
   temp_dir dir;
   // A saved certificate valid from a minute ago for 38 s more: its last
