@@ -26,10 +26,14 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
 
 namespace ika::actors {
 
@@ -51,11 +55,75 @@ struct certificate_settings {
   std::chrono::milliseconds max_backoff{std::chrono::hours{6}};
 };
 
+/// The thread of the ACME order in flight, if any. Dying (with the actor's
+/// state) cancels the order and joins the thread, so no issuing thread
+/// outlives its actor.
+struct certificate_order {
+  std::uint64_t id = 0; ///< the current order; issued_atom of another id is stale
+  bool running = false;
+  std::shared_ptr<std::atomic<bool>> cancel;
+  std::thread thread;
+
+  certificate_order() = default;
+  certificate_order(const certificate_order&) = delete;
+  certificate_order& operator=(const certificate_order&) = delete;
+  ~certificate_order() { finish(); }
+
+  /// Cancels the order (if it still runs) and waits for its thread.
+  void finish() {
+    if (cancel)
+      cancel->store(true);
+    if (thread.joinable())
+      thread.join();
+  }
+};
+
+/// A file's identity and change stamps (files source): a rename, a write or
+/// a chmod changes it.
+struct file_stamp {
+  std::uint64_t device = 0, inode = 0, size = 0;
+  std::int64_t mtime_ns = 0, ctime_ns = 0;
+  bool exists = false;
+  bool operator==(const file_stamp&) const = default;
+};
+
 struct certificate_state {
   static inline const char* name = "ika.certificate";
   certificate_settings settings;
   protocol::certificate_status status;
+
+  // Internals (not part of the contract).
+  std::uint64_t timer_generation = 0; ///< only the timer of this generation counts
+  bool disabled = false;              ///< bad settings: reported once, nothing planned
+  /// When the next renewal or retry is due (self-signed, acme); max(): none.
+  std::chrono::system_clock::time_point next_at = std::chrono::system_clock::time_point::max();
+  std::uint32_t failures = 0;                   ///< failed attempts in a row
+  std::pair<file_stamp, file_stamp> seen_files; ///< files: the stamps of the last read attempt
+  bool files_read = false;
+  certificate_order order; ///< last: its destructor joins the thread first
 };
+
+// -- pure helpers (unit-tested on their own) ----------------------------------------
+
+/// Is a certificate valid over [not_before, not_after] due for renewal at
+/// `now`, i.e. inside the last third of its lifetime (or expired)?
+bool renewal_due(std::chrono::system_clock::time_point not_before,
+                 std::chrono::system_clock::time_point not_after, std::chrono::system_clock::time_point now);
+
+/// When to renew such a certificate: once a third of its lifetime remains,
+/// earlier by `jitter` (0..1, clamped) times 1/20 of the lifetime, never
+/// before `now`.
+std::chrono::system_clock::time_point renewal_time(std::chrono::system_clock::time_point not_before,
+                                                   std::chrono::system_clock::time_point not_after,
+                                                   double jitter, std::chrono::system_clock::time_point now);
+
+/// The wait after the `failures`-th failure in a row (1: the first):
+/// `min_backoff` doubled per earlier failure, capped at `max_backoff`, and
+/// at least `retry_after` (what the CA asked for); never below 100 ms, so
+/// that bad settings cannot make a tight loop.
+std::chrono::milliseconds retry_delay(std::uint32_t failures, std::chrono::milliseconds min_backoff,
+                                      std::chrono::milliseconds max_backoff,
+                                      std::chrono::seconds retry_after = std::chrono::seconds{0});
 
 using certificate_pointer = protocol::certificate_actor::stateful_pointer<certificate_state>;
 
