@@ -629,6 +629,14 @@ admin_actor::behavior_type admin(admin_pointer self, admin_config config) {
       [self](status_atom) -> caf::result<node_status> {
         return self->delegate(self->state.config.node, status_atom::value);
       },
+      [self](certificate_atom) -> caf::result<std::vector<certificate_status>> {
+        return self->delegate(self->state.config.node, certificate_atom::value);
+      },
+      [self](renew_atom, const std::string& name) -> caf::result<certificate_status> {
+        if (name.empty() || name.size() > 253)
+          return caf::make_error(caf::sec::invalid_argument, "a host name is 1 to 253 characters");
+        return self->delegate(self->state.config.node, renew_atom::value, name);
+      },
       [self](cache_atom) -> caf::result<cache_status> {
         return self->delegate(self->state.config.node, cache_atom::value);
       },

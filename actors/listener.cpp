@@ -30,11 +30,23 @@ listener_status listener_state::status() const {
   return s;
 }
 
+namespace {
+constexpr std::chrono::hours ticket_key_rotation{1};
+} // namespace
+
 listener_actor::behavior_type listener(listener_pointer self, std::shared_ptr<proxy::server> server,
                                        std::shared_ptr<proxy::backend_registry> registry) {
   self->state.server = std::move(server);
   self->state.registry = std::move(registry);
+  // HTTPS: a new session ticket key every hour (a ticket stays good for one
+  // to two hours: the previous key still opens it).
+  if (self->state.server->secure())
+    self->delayed_send(self, ticket_key_rotation, timer_atom::value);
   return {
+      [self](timer_atom) {
+        self->state.server->rotate_ticket_keys();
+        self->delayed_send(self, ticket_key_rotation, timer_atom::value);
+      },
       [self](routes_atom, const std::vector<route_spec>& routes,
              const std::vector<app_backends>& backends) -> caf::result<ok_atom> {
         auto err = self->state.apply_routes(routes, backends);

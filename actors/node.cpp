@@ -52,21 +52,15 @@ std::string node_state::open_listeners() {
 std::string node_state::load_configured_certificates() {
   // Certificates from files: each under the names it covers; the first one
   // is the default too.
-  for (const auto& c : config.certificates) {
-    auto files = crypto::read_certificate_files(c.chain_file, c.key_file);
-    if (auto* e = std::get_if<crypto::credential_error>(&files))
-      return "certificate: " + e->to_string();
-    auto& f = std::get<crypto::certificate_files>(files);
+  for (std::size_t i = 0; i < config.certificates.size(); ++i) {
+    const auto& c = config.certificates[i];
     std::string error;
-    auto cert = net::make_tls_certificate(f.info.names.empty() ? std::string{} : f.info.names.front(),
-                                          f.chain_pem, f.key_pem, error);
-    if (!cert)
+    auto names = load_certificate({}, c.chain_file, c.key_file, /*all_names=*/true, i == 0, error);
+    if (!names)
       return "certificate " + c.chain_file + ": " + error;
-    for (const auto& name : f.info.names) {
-      certificates.emplace(name, cert);
-      file_names.insert(name);
-    }
-    certificates.emplace("", cert);
+    file_names.insert(names->begin(), names->end());
+    // Its actor watches the files; it goes by the first name.
+    file_certificates.push_back({names->empty() ? std::string{} : names->front(), c});
   }
   if (!certificates.contains("")) {
     // No file gives a default: the local CA makes one, so a name without a
@@ -91,19 +85,25 @@ std::string node_state::load_configured_certificates() {
   return {};
 }
 
-bool node_state::load_certificate(const std::string& name, const std::string& chain_file,
-                                  const std::string& key_file, std::string& error) {
+std::optional<std::vector<std::string>>
+node_state::load_certificate(const std::string& name, const std::string& chain_file,
+                             const std::string& key_file, bool all_names, bool fallback, std::string& error) {
   auto files = crypto::read_certificate_files(chain_file, key_file);
   if (auto* e = std::get_if<crypto::credential_error>(&files)) {
     error = e->to_string();
-    return false;
+    return std::nullopt;
   }
   auto& f = std::get<crypto::certificate_files>(files);
-  auto cert = net::make_tls_certificate(name, f.chain_pem, f.key_pem, error);
+  std::vector<std::string> names = all_names ? f.info.names : std::vector<std::string>{name};
+  auto cert =
+      net::make_tls_certificate(names.empty() ? std::string{} : names.front(), f.chain_pem, f.key_pem, error);
   if (!cert)
-    return false;
-  certificates[name] = std::move(cert);
-  return true;
+    return std::nullopt;
+  for (const auto& n : names)
+    certificates[n] = cert;
+  if (fallback)
+    certificates[""] = cert;
+  return names;
 }
 
 void node_state::publish_certificates() {
@@ -129,7 +129,23 @@ std::string certificate_source(const route_spec& route) {
 
 void ensure_certificates(node_pointer self) {
   auto& st = self->state;
-  if (st.https_port == 0 || st.config.data_dir.empty())
+  if (st.https_port == 0)
+    return;
+  // Configured files: watched for changes by their actors.
+  for (const auto& fc : st.file_certificates) {
+    if (fc.name.empty() || st.certificate_actors.contains(fc.name))
+      continue;
+    certificate_settings cs;
+    cs.name = fc.name;
+    cs.source = "files";
+    cs.data_dir = st.config.data_dir;
+    cs.chain_file = std::filesystem::absolute(fc.files.chain_file);
+    cs.key_file = std::filesystem::absolute(fc.files.key_file);
+    st.certificate_actors.emplace(
+        fc.name, self->spawn<caf::linked + caf::detached>(certificate, std::move(cs),
+                                                          caf::actor_cast<caf::actor>(self)));
+  }
+  if (st.config.data_dir.empty())
     return;
   for (const auto& route : st.all_routes()) {
     auto source = certificate_source(route);
@@ -146,7 +162,8 @@ void ensure_certificates(node_pointer self) {
     cs.tokens = st.challenges;
     spdlog::info("certificate {}: {} certificate requested", route.host, source);
     st.certificate_actors.emplace(
-        route.host, self->spawn<caf::linked>(certificate, std::move(cs), caf::actor_cast<caf::actor>(self)));
+        route.host, self->spawn<caf::linked + caf::detached>(certificate, std::move(cs),
+                                                             caf::actor_cast<caf::actor>(self)));
   }
 }
 
@@ -412,13 +429,30 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
         if (!fresh || cs.chain_file.empty())
           return;
         std::string error;
-        if (!st.load_certificate(cs.name, cs.chain_file, cs.key_file, error)) {
+        // Files cover the names in them (the first configured file is the
+        // default too); a name's own certificate covers that name.
+        bool files = cs.source == "files";
+        bool fallback =
+            files && !st.file_certificates.empty() && st.file_certificates.front().name == cs.name;
+        if (!st.load_certificate(cs.name, cs.chain_file, cs.key_file, files, fallback, error)) {
           spdlog::error("certificate {}: {}", cs.name, error);
           return;
         }
         spdlog::info("certificate {}: {} certificate loaded (valid until {})", cs.name, cs.source,
                      cs.not_after);
         st.publish_certificates();
+      },
+      [self](certificate_atom) {
+        std::vector<certificate_status> out;
+        for (const auto& [name, cs] : self->state.certificate_news)
+          out.push_back(cs);
+        return out;
+      },
+      [self](renew_atom, const std::string& name) -> caf::result<certificate_status> {
+        auto it = self->state.certificate_actors.find(name);
+        if (it == self->state.certificate_actors.end())
+          return caf::make_error(caf::sec::invalid_argument, "no certificate for '" + name + "'");
+        return self->delegate(it->second, renew_atom::value);
       },
       [self](drain_atom, caf::timespan timeout) -> caf::result<drain_result> {
         auto promise = self->make_response_promise<drain_result>();

@@ -16,6 +16,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -59,9 +60,19 @@ struct node_state {
   std::shared_ptr<acme::challenge_tokens> challenges = std::make_shared<acme::challenge_tokens>();
   /// The port of the first HTTPS listener (0: none).
   std::uint16_t https_port = 0;
-  /// Reads a chain and key and makes them the certificate for `name`.
-  bool load_certificate(const std::string& name, const std::string& chain_file, const std::string& key_file,
-                        std::string& error);
+  /// Reads a chain and key and makes them the certificate for `name`, or
+  /// for every name in the certificate (`all_names`), and the default too
+  /// (`fallback`). The names, or nothing with `error` set.
+  std::optional<std::vector<std::string>> load_certificate(const std::string& name,
+                                                           const std::string& chain_file,
+                                                           const std::string& key_file, bool all_names,
+                                                           bool fallback, std::string& error);
+  /// The configured certificate files and the name their actor goes by.
+  struct file_certificate {
+    std::string name;
+    config::certificate_config files;
+  };
+  std::vector<file_certificate> file_certificates;
   /// The certificates of the node's configuration and the default one.
   std::string load_configured_certificates();
   /// Sends the certificate table to every HTTPS listener.

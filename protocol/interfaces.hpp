@@ -29,7 +29,9 @@ using listener_actor = caf::typed_actor<
     // itself, every few milliseconds while draining: are we done yet?
     caf::reacts_to<check_atom>,
     // node, on SIGINT or after a drain: close everything now.
-    caf::replies_to<stop_atom>::with<ok_atom>>;
+    caf::replies_to<stop_atom>::with<ok_atom>,
+    // itself, hourly on HTTPS listeners: rotate the session ticket keys.
+    caf::reacts_to<timer_atom>>;
 
 /// One per process: spawns the listeners and stops them in order.
 using node_actor = caf::typed_actor<
@@ -60,7 +62,11 @@ using node_actor = caf::typed_actor<
     caf::replies_to<cache_atom>::with<cache_status>,
     // a certificate actor, whenever its certificate or its state changes:
     // load the files of a new generation into every HTTPS listener.
-    caf::reacts_to<certificate_atom, certificate_status>>;
+    caf::reacts_to<certificate_atom, certificate_status>,
+    // admin (ika certs): what every certificate actor last said.
+    caf::replies_to<certificate_atom>::with<std::vector<certificate_status>>,
+    // admin (ika certs renew HOST): renew now; replies at once.
+    caf::replies_to<renew_atom, std::string>::with<certificate_status>>;
 
 /// One per certificate name (a host or "*.parent"): gets, keeps and renews
 /// its certificate from its source (ACME, the node's local CA, or files it
@@ -178,6 +184,8 @@ using admin_actor = caf::typed_actor<
     // anyone: the node's status (listeners, bound addresses).
     caf::replies_to<status_atom>::with<node_status>,
     // ika cache stats / ika cache purge APP [PATH-PREFIX].
+    caf::replies_to<certificate_atom>::with<std::vector<certificate_status>>,
+    caf::replies_to<renew_atom, std::string>::with<certificate_status>,
     caf::replies_to<cache_atom>::with<cache_status>,
     caf::replies_to<purge_atom, std::string, std::string>::with<std::uint64_t>,
     // ika serve, at shutdown: stop every app's instances (SIGTERM, then

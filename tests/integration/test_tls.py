@@ -71,6 +71,21 @@ class QuickProxyTls(TlsTestCase):
         self.assertEqual(version, "TLSv1.3")
         self.assertEqual(alpn, "http/1.1")
         self.assertEqual(origin.requests[-1].header("X-Forwarded-Proto"), "https")
+        # Sessions resume from a ticket (TLS 1.3 and 1.2).
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx = ssl.create_default_context(cafile=cert)
+            ctx.minimum_version = ctx.maximum_version = version
+            session = None
+            reused = []
+            for _ in range(2):
+                s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", ika.port), timeout=10),
+                                    server_hostname="example.test", session=session)
+                s.sendall(build_request("GET", "/", host="example.test"))
+                self.assertEqual(read_response(Stream(s)).status, 200)
+                reused.append(s.session_reused)
+                session = s.session
+                s.close()
+            self.assertEqual(reused, [False, True], version)
         # TLS 1.2 too, with the same certificate (a wildcard name).
         resp, _, version, _ = tls_request(ika.port, "a.example.test", cafile=cert, version=ssl.TLSVersion.TLSv1_2)
         self.assertEqual((resp.status, version), (200, "TLSv1.2"))
@@ -211,3 +226,230 @@ class ServeTls(TlsTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_udp_and_tcp_port():
+    while True:
+        port = free_port()
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+
+
+class Pebble:
+    """pebble (Let's Encrypt's test CA) and pebble-challtestsrv as its DNS
+    server (every name resolves to 127.0.0.1), on free loopback ports; its
+    HTTP-01 validations go to `http_port`. Killed by pid at stop()."""
+
+    def __init__(self, directory, http_port, env=None):
+        self.dir = directory
+        # pebble's own HTTPS certificate, from a throwaway CA.
+        ca_key, ca_crt = os.path.join(directory, "pebble-ca.key"), os.path.join(directory, "pebble-ca.crt")
+        key, csr, crt = (os.path.join(directory, n) for n in ("pebble.key", "pebble.csr", "pebble.crt"))
+        run = lambda *a: subprocess.run(list(a), check=True, capture_output=True)
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", ca_key, "-out", ca_crt, "-days", "2", "-subj", "/CN=pebble test CA")
+        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+            "-out", csr, "-subj", "/CN=127.0.0.1")
+        ext = os.path.join(directory, "pebble.ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+        run("openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial", "-out", crt,
+            "-days", "2", "-extfile", ext)
+        self.ca_file = ca_crt
+        dns, mgmt, self.acme_port, self.mgmt_port, tls_port = (free_udp_and_tcp_port(), free_port(), free_port(),
+                                                               free_port(), free_port())
+        self.challtest_mgmt = mgmt
+        config = os.path.join(directory, "pebble.json")
+        import json
+        with open(config, "w") as f:
+            json.dump({"pebble": {"listenAddress": "127.0.0.1:%d" % self.acme_port,
+                                  "managementListenAddress": "127.0.0.1:%d" % self.mgmt_port,
+                                  "certificate": crt, "privateKey": key, "httpPort": http_port,
+                                  "tlsPort": tls_port, "ocspResponderURL": "",
+                                  "externalAccountBindingRequired": False}}, f)
+        self.logs = [open(os.path.join(directory, n), "wb") for n in ("challtestsrv.log", "pebble.log")]
+        self.challtestsrv = subprocess.Popen(
+            ["pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dns01",
+             "127.0.0.1:%d" % dns, "-http01", "", "-https01", "", "-tlsalpn01", "", "-management",
+             "127.0.0.1:%d" % mgmt], stdout=self.logs[0], stderr=subprocess.STDOUT)
+        penv = dict(os.environ, PEBBLE_VA_NOSLEEP="1", **(env or {}))
+        self.pebble = subprocess.Popen(["pebble", "-config", config, "-dnsserver", "127.0.0.1:%d" % dns],
+                                       stdout=self.logs[1], stderr=subprocess.STDOUT, env=penv)
+        wait_until(self._ready, timeout=20, interval=0.05, message="pebble to serve its directory")
+
+    @property
+    def directory_url(self):
+        return "https://127.0.0.1:%d/dir" % self.acme_port
+
+    def _get(self, url):
+        import urllib.request
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        with urllib.request.urlopen(url, context=ctx, timeout=5) as r:
+            return r.read()
+
+    def _ready(self):
+        if self.pebble.poll() is not None or self.challtestsrv.poll() is not None:
+            raise AssertionError("pebble exited:\n" + self.log_text())
+        try:
+            self._get(self.directory_url)
+            return True
+        except OSError:
+            return False
+
+    def root_pem(self):
+        return self._get("https://127.0.0.1:%d/roots/0" % self.mgmt_port)
+
+    def resolve(self, host, address):
+        """Makes challtestsrv answer `address` for `host`."""
+        import json
+        import urllib.request
+        req = urllib.request.Request("http://127.0.0.1:%d/add-a" % self.challtest_mgmt,
+                                     data=json.dumps({"host": host, "addresses": [address]}).encode())
+        urllib.request.urlopen(req, timeout=5).read()
+
+    def log_text(self):
+        out = ""
+        for n in ("pebble.log", "challtestsrv.log"):
+            with open(os.path.join(self.dir, n), "rb") as f:
+                out += "--- %s\n%s\n" % (n, f.read().decode("utf-8", "replace")[-3000:])
+        return out
+
+    def stop(self):
+        for p in (self.pebble, self.challtestsrv):
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
+        for f in self.logs:
+            f.close()
+
+
+class AcmeTls(TlsTestCase):
+    """ika orders certificates from pebble: HTTP-01 answered by ika's own
+    HTTP listener, the chain served over HTTPS, renewal on request, and a
+    failing challenge that leaves the default certificate serving."""
+
+    def test_certificate_from_pebble_is_served_renewed_and_failures_reported(self):
+        http_port = free_port()
+        # Half of pebble's nonces are refused on purpose: ika retries them.
+        pebble = Pebble(self.tmp.name, http_port, env={"PEBBLE_WFE_NONCEREJECT": "30"})
+        self.addCleanup(pebble.stop)
+        pebble.resolve("broken.example.com.", "127.0.0.2")  # nothing listens there
+        origin = self.start(Origin(b"hello from the app"))
+        up = ["127.0.0.1:%d" % origin.port]
+        ika = self.start_ika({
+            "listener": [{"name": "http", "address": "127.0.0.1:%d" % http_port},
+                         {"name": "https", "address": "127.0.0.1:0", "tls": True}],
+            "acme": {"directory": pebble.directory_url, "ca_bundle": pebble.ca_file},
+            "route": [{"host": "app.example.com", "upstreams": up},
+                      {"host": "broken.example.com", "upstreams": up}],
+        })
+        https = ika.ports["https"]
+        root = os.path.join(self.tmp.name, "pebble-root.pem")
+        with open(root, "wb") as f:
+            f.write(pebble.root_pem())
+
+        def certs():
+            return {c["name"]: c for c in ika.cli_json("certs")}
+
+        wait_until(lambda: certs().get("app.example.com", {}).get("state") == "valid", timeout=60, interval=0.2,
+                   message="the ACME certificate (ika: %s)" % ika.stderr[-2000:])
+        info = certs()["app.example.com"]
+        self.assertEqual(info["source"], "acme")
+        self.assertIn("Pebble", info["issuer"])
+        # curl trusts only pebble's root and the name: the chain is ika's from pebble.
+        url = "https://app.example.com:%d/" % https
+        curl = ["curl", "-sS", "--cacert", root, "--resolve", "app.example.com:%d:127.0.0.1" % https, url]
+        out = subprocess.run(curl, capture_output=True, text=True, timeout=20)
+        self.assertEqual(out.stdout, "hello from the app", out.stderr)
+        serial = lambda: subprocess.run(
+            "openssl s_client -connect 127.0.0.1:%d -servername app.example.com </dev/null 2>/dev/null"
+            " | openssl x509 -noout -serial" % https, shell=True, capture_output=True, text=True).stdout
+        first = serial()
+        self.assertIn("serial=", first)
+
+        # The failing name: reported, retried later, and the default serves it.
+        wait_until(lambda: certs().get("broken.example.com", {}).get("error"), timeout=60, interval=0.2,
+                   message="the failed order to be reported")
+        broken = certs()["broken.example.com"]
+        self.assertEqual(broken["state"], "failed")
+        self.assertNotEqual(broken["next_attempt"], "-")
+        resp, der, _, _ = tls_request(https, "broken.example.com")
+        self.assertEqual((resp.status, resp.body), (200, b"hello from the app"))
+        self.assertIn("ika.invalid", subject_of(der))
+
+        # ika certs renew: a new certificate replaces the old one while an
+        # open keep-alive connection goes on working.
+        ctx = ssl.create_default_context(cafile=root)
+        kept = ctx.wrap_socket(socket.create_connection(("127.0.0.1", https), timeout=10),
+                               server_hostname="app.example.com")
+        self.addCleanup(kept.close)
+        stream = Stream(kept)
+        kept.sendall(build_request("GET", "/", host="app.example.com"))
+        self.assertEqual(read_response(stream).status, 200)
+        generation = info["generation"]
+        out = ika.cli("certs", "renew", "app.example.com", check=True)
+        self.assertIn("app.example.com", out.stdout)
+        wait_until(lambda: certs()["app.example.com"]["generation"] > generation and
+                   certs()["app.example.com"]["state"] == "valid", timeout=60, interval=0.2,
+                   message="the renewed certificate")
+        wait_until(lambda: serial() != first, timeout=10, message="new handshakes to get the new certificate")
+        kept.sendall(build_request("GET", "/again", host="app.example.com"))
+        self.assertEqual(read_response(stream).status, 200)
+        # Bad input to the command is a clear error.
+        out = ika.cli("certs", "renew", "nothing.example.com")
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("no certificate for 'nothing.example.com'", out.stderr)
+
+
+class FileCertificates(TlsTestCase):
+    def test_replaced_files_take_effect_without_a_restart(self):
+        cert, key = make_pair(self.tmp.name, "site", ["example.test"])
+        origin = self.start(Origin(b"ok"))
+        ika = self.start_ika(args=["proxy", "--from", "127.0.0.1:0", "--to", "127.0.0.1:%d" % origin.port,
+                                   "--cert", cert, "--key", key])
+        ctx = ssl.create_default_context(cafile=cert)
+        kept = ctx.wrap_socket(socket.create_connection(("127.0.0.1", ika.port), timeout=10),
+                               server_hostname="example.test")
+        self.addCleanup(kept.close)
+        stream = Stream(kept)
+        kept.sendall(build_request("GET", "/"))
+        self.assertEqual(read_response(stream).status, 200)
+        # New files under the same names (written aside, then renamed).
+        new_cert, new_key = make_pair(self.tmp.name, "next", ["example.test", "new.example.test"])
+        os.rename(new_key, key)
+        os.rename(new_cert, cert)
+        wait_until(lambda: tls_request(ika.port, "example.test", cafile=cert)[0].status == 200
+                   if self._verifies(ika.port, cert) else False, timeout=15, interval=0.1,
+                   message="the new certificate to be served")
+        # The name only the new certificate has is served with it too.
+        resp, der, _, _ = tls_request(ika.port, "new.example.test", cafile=cert)
+        self.assertEqual(resp.status, 200)
+        # The connection opened before goes on with the old one.
+        kept.sendall(build_request("GET", "/still"))
+        self.assertEqual(read_response(stream).status, 200)
+        # A broken key keeps the current certificate.
+        with open(key + ".tmp", "w") as f:
+            f.write("not a key\n")
+        os.chmod(key + ".tmp", 0o600)
+        os.rename(key + ".tmp", key)
+        for _ in range(3):
+            self.assertEqual(tls_request(ika.port, "example.test", cafile=cert)[0].status, 200)
+        self.assertTrue(ika.running())
+
+    @staticmethod
+    def _verifies(port, cafile):
+        try:
+            tls_request(port, "example.test", cafile=cafile)
+            return True
+        except ssl.SSLError:
+            return False

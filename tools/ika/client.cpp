@@ -21,11 +21,13 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <variant>
 
 namespace ika::tools {
@@ -641,6 +643,85 @@ int cache_stats_command(const client_options& o) {
         return 0;
       },
       cache_atom::value);
+}
+
+namespace {
+
+std::string utc_time(std::int64_t unix_seconds) {
+  if (unix_seconds <= 0)
+    return "-";
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json certificate_json(const certificate_status& c) {
+  return json{{"name", c.name},
+              {"source", c.source},
+              {"state", c.state},
+              {"issuer", c.issuer},
+              {"not_before", utc_time(c.not_before)},
+              {"not_after", utc_time(c.not_after)},
+              {"generation", c.generation},
+              {"error", c.error},
+              {"next_attempt", utc_time(c.next_attempt)}};
+}
+
+} // namespace
+
+int certs_command(const client_options& o) {
+  return ask<std::vector<certificate_status>>(
+      o,
+      [&](std::vector<certificate_status>& certs) {
+        if (o.json) {
+          json out = json::array();
+          for (const auto& c : certs)
+            out.push_back(certificate_json(c));
+          std::printf("%s\n", out.dump(2).c_str());
+          return 0;
+        }
+        if (certs.empty()) {
+          std::printf("no certificates (the node has no HTTPS listener, or no route needs one)\n");
+          return 0;
+        }
+        std::printf("%-32s %-11s %-9s %-21s %s\n", "HOST", "SOURCE", "STATE", "EXPIRES", "ISSUER");
+        for (const auto& c : certs) {
+          std::printf("%-32s %-11s %-9s %-21s %s\n", c.name.c_str(), c.source.c_str(), c.state.c_str(),
+                      utc_time(c.not_after).c_str(), c.issuer.empty() ? "-" : c.issuer.c_str());
+          if (!c.error.empty())
+            std::printf("  error: %s (next attempt %s)\n", c.error.c_str(), utc_time(c.next_attempt).c_str());
+        }
+        return 0;
+      },
+      certificate_atom::value);
+}
+
+int certs_renew_command(const client_options& o, const std::string& host) {
+  return ask<certificate_status>(
+      o,
+      [&](certificate_status& c) {
+        if (o.json)
+          std::printf("%s\n", certificate_json(c).dump(2).c_str());
+        else
+          std::printf("%s: %s (%s)\n", c.name.c_str(), c.state.c_str(), c.source.c_str());
+        return 0;
+      },
+      renew_atom::value, host);
+}
+
+int certs_ca_command(const client_options& o) {
+  auto path =
+      std::filesystem::path{o.data_dir.empty() ? data_dir_default() : o.data_dir} / "certs" / "local-ca.crt";
+  std::ifstream in{path};
+  if (!in)
+    return fail("no local CA at " + path.string() + " (the node makes it when it first needs a certificate)");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::fputs(text.str().c_str(), stdout);
+  return 0;
 }
 
 int cache_purge_command(const client_options& o, const std::string& app, const std::string& prefix) {

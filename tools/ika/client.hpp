@@ -43,6 +43,12 @@ int rollback_command(const client_options& o, const std::string& app, const std:
 /// The response cache's shards: objects, bytes against the budget, hits,
 /// misses, stale, bypass, collapsed waits, stores and evictions.
 int cache_stats_command(const client_options& o);
+/// ika certs: every certificate, its issuer, expiry and state.
+int certs_command(const client_options& o);
+/// ika certs renew HOST.
+int certs_renew_command(const client_options& o, const std::string& host);
+/// ika certs ca: the node's local CA certificate (PEM), to trust.
+int certs_ca_command(const client_options& o);
 /// Drops `app`'s cached responses whose path starts with `prefix` (all of
 /// them when empty).
 int cache_purge_command(const client_options& o, const std::string& app, const std::string& prefix);

@@ -203,6 +203,15 @@ int main(int argc, char** argv) {
   cache_purge->add_option("app", app_name, "App name")->required();
   cache_purge->add_option("prefix", cache_prefix, "Path prefix, e.g. /static/ (default: every path)");
   client_flags(cache_purge, copts);
+  auto* certs = app.add_subcommand("certs", "The node's TLS certificates: hosts, issuer, expiry, state");
+  client_flags(certs, copts);
+  std::string cert_host;
+  auto* certs_renew = certs->add_subcommand("renew", "Renew HOST's certificate now");
+  certs_renew->add_option("host", cert_host, "Host name")->required();
+  client_flags(certs_renew, copts);
+  auto* certs_ca = certs->add_subcommand("ca", "Print the node's local CA certificate (PEM) to trust");
+  certs_ca->add_option("--data", copts.data_dir,
+                       "The node's data dir (default: $IKA_DATA or ~/.local/share/ika)");
   auto* secrets_unset = secrets->add_subcommand("unset", "Remove a secret");
   secrets_unset->add_option("app", app_name, "App name")->required();
   secrets_unset->add_option("key", secret_key, "Variable name")->required();
@@ -249,6 +258,12 @@ int main(int argc, char** argv) {
     return secrets_set_command(copts, app_name, secret_key, secret_file);
   if (cache_stats->parsed())
     return cache_stats_command(copts);
+  if (certs_renew->parsed())
+    return certs_renew_command(copts, cert_host);
+  if (certs_ca->parsed())
+    return certs_ca_command(copts);
+  if (certs->parsed())
+    return certs_command(copts);
   if (cache_purge->parsed())
     return cache_purge_command(copts, app_name, cache_prefix);
   if (secrets_list->parsed())

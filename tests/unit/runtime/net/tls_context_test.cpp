@@ -24,7 +24,8 @@ class TlsContextTest : public ::testing::Test {
 protected:
   void SetUp() override {
     auto ca = crypto::ensure_local_ca(dir.path());
-    ASSERT_TRUE(std::holds_alternative<crypto::local_ca>(ca)) << std::get<crypto::credential_error>(ca).to_string();
+    ASSERT_TRUE(std::holds_alternative<crypto::local_ca>(ca))
+        << std::get<crypto::credential_error>(ca).to_string();
     ca_.emplace(std::get<crypto::local_ca>(std::move(ca)));
   }
 
