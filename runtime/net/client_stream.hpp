@@ -39,6 +39,8 @@ public:
 
   asio::ip::tcp::socket& socket() noexcept { return socket_; }
   bool secure() const noexcept { return ssl_ != nullptr; }
+  /// Ciphertext read from the socket and not yet decrypted.
+  std::size_t buffered() const noexcept { return in_end_ - in_begin_; }
 
   /// The server side of a TLS handshake on `context`, with `app_data` as
   /// the SSL's app data (what the context's callbacks read). An error ends

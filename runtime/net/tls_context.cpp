@@ -82,7 +82,8 @@ int choose_certificate(SSL* ssl, int* alert, void*) {
     *alert = SSL_AD_UNRECOGNIZED_NAME;
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
-  if (SSL_set_SSL_CTX(ssl, cert->context.get()) == nullptr) {
+  // Connections start on the default certificate's context: most pick it.
+  if (SSL_get_SSL_CTX(ssl) != cert->context.get() && SSL_set_SSL_CTX(ssl, cert->context.get()) == nullptr) {
     *alert = SSL_AD_INTERNAL_ERROR;
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
@@ -103,6 +104,9 @@ bool apply_settings(SSL_CTX* ctx) {
   SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_callback);
   // ALPN is answered from the context the connection ends up on.
   SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+  // Called for every ClientHello, with SNI or without, on whichever
+  // context the connection started.
+  SSL_CTX_set_tlsext_servername_callback(ctx, choose_certificate);
   return true;
 }
 
@@ -248,8 +252,6 @@ ssl_ctx_ptr make_listener_context(std::string& error) {
     error = "cannot create a TLS context: " + openssl_errors();
     return nullptr;
   }
-  // Called for every ClientHello, with SNI or without.
-  SSL_CTX_set_tlsext_servername_callback(ctx.get(), choose_certificate);
   return ctx;
 }
 

@@ -118,7 +118,10 @@ protected:
 };
 
 /// A listener's base context: settings and callbacks, no certificate. Each
-/// SSL made from it must carry a handshake_source as its app data.
+/// SSL made from it (or from a certificate's context, which has the same
+/// callbacks: a connection may start on the default certificate's context
+/// and is switched only when SNI picks another) must carry a
+/// handshake_source as its app data.
 ssl_ctx_ptr make_listener_context(std::string& error);
 
 } // namespace ika::net

@@ -12,6 +12,8 @@
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <sys/ioctl.h>
+
 #include <array>
 #include <cstring>
 #include <utility>
@@ -143,7 +145,11 @@ asio::awaitable<void> client_session::run() {
   if (shared_->tls) {
     // The handshake has the head's time limit.
     arm(limits_.client_header_timeout);
-    std::error_code ec = co_await client_.accept_tls(shared_->tls.get(), &slot_.handshakes);
+    // Start on the default certificate's context (SNI switches only when
+    // it picks another one); the base context when there is none yet.
+    const auto& fallback = slot_.handshakes.certificates().fallback();
+    SSL_CTX* initial = fallback ? fallback->context.get() : shared_->tls.get();
+    std::error_code ec = co_await client_.accept_tls(initial, &slot_.handshakes);
     disarm();
     if (ec) {
       client_.close(ec);
@@ -172,8 +178,14 @@ asio::awaitable<void> client_session::lingering_close() {
     arm(std::chrono::milliseconds{2000});
     co_await client_.close_notify();
   }
+  // A complete exchange with nothing more from the client (nothing
+  // buffered, nothing in the socket) closes at once, as nginx does; anything
+  // else lingers.
+  int pending = 0;
+  bool quiet = parser_.message_complete() && begin_ == end_ && client_.buffered() == 0 &&
+               ::ioctl(client_.socket().native_handle(), FIONREAD, &pending) == 0 && pending == 0;
   client_.socket().shutdown(asio::socket_base::shutdown_send, ec);
-  if (!ec && !timed_out_) {
+  if (!ec && !timed_out_ && !quiet) {
     arm(std::chrono::milliseconds{2000});
     std::size_t drained = 0;
     while (drained < (1u << 20)) {

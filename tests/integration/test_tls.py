@@ -250,7 +250,7 @@ class Pebble:
     server (every name resolves to 127.0.0.1), on free loopback ports; its
     HTTP-01 validations go to `http_port`. Killed by pid at stop()."""
 
-    def __init__(self, directory, http_port, env=None):
+    def __init__(self, directory, http_port, env=None, validity=None):
         self.dir = directory
         # pebble's own HTTPS certificate, from a throwaway CA.
         ca_key, ca_crt = os.path.join(directory, "pebble-ca.key"), os.path.join(directory, "pebble-ca.crt")
@@ -276,7 +276,8 @@ class Pebble:
                                   "managementListenAddress": "127.0.0.1:%d" % self.mgmt_port,
                                   "certificate": crt, "privateKey": key, "httpPort": http_port,
                                   "tlsPort": tls_port, "ocspResponderURL": "",
-                                  "externalAccountBindingRequired": False}}, f)
+                                  "externalAccountBindingRequired": False,
+                                  **({"certificateValidityPeriod": validity} if validity else {})}}, f)
         self.logs = [open(os.path.join(directory, n), "wb") for n in ("challtestsrv.log", "pebble.log")]
         self.challtestsrv = subprocess.Popen(
             ["pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dns01",
@@ -409,6 +410,32 @@ class AcmeTls(TlsTestCase):
         out = ika.cli("certs", "renew", "nothing.example.com")
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("no certificate for 'nothing.example.com'", out.stderr)
+
+
+class AcmeRenewal(TlsTestCase):
+    def test_short_lived_certificates_are_renewed_before_they_expire(self):
+        http_port = free_port()
+        pebble = Pebble(self.tmp.name, http_port, validity=15)
+        self.addCleanup(pebble.stop)
+        origin = self.start(Origin(b"ok"))
+        ika = self.start_ika({
+            "listener": [{"name": "http", "address": "127.0.0.1:%d" % http_port},
+                         {"name": "https", "address": "127.0.0.1:0", "tls": True}],
+            "acme": {"directory": pebble.directory_url, "ca_bundle": pebble.ca_file},
+            "route": [{"host": "short.example.com", "upstreams": ["127.0.0.1:%d" % origin.port]}],
+        })
+
+        def cert():
+            return {c["name"]: c for c in ika.cli_json("certs")}.get("short.example.com", {})
+
+        first = wait_until(lambda: cert() if cert().get("state") == "valid" else None, timeout=60, interval=0.2,
+                           message="the first certificate")
+        # A third of 15 s before expiry (less some jitter), without anyone asking.
+        renewed = wait_until(lambda: cert() if cert().get("generation", 0) > first["generation"] else None,
+                             timeout=30, interval=0.2, message="the renewal")
+        self.assertEqual(renewed["state"], "valid")
+        self.assertGreater(renewed["not_after"], first["not_after"])
+        self.assertLess(renewed["generation"], first["generation"] + 3)  # renewed, not looping
 
 
 class FileCertificates(TlsTestCase):
