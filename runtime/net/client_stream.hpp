@@ -39,8 +39,11 @@ public:
 
   asio::ip::tcp::socket& socket() noexcept { return socket_; }
   bool secure() const noexcept { return ssl_ != nullptr; }
-  /// Ciphertext read from the socket and not yet decrypted.
-  std::size_t buffered() const noexcept { return in_end_ - in_begin_; }
+  /// Bytes read from the socket and not yet returned by a read (ciphertext
+  /// ours or OpenSSL's, which reads ahead); 0 means nothing is pending.
+  std::size_t buffered() const noexcept {
+    return in_end_ - in_begin_ + (ssl_ != nullptr && SSL_has_pending(ssl_) ? 1 : 0);
+  }
 
   /// The server side of a TLS handshake on `context`, with `app_data` as
   /// the SSL's app data (what the context's callbacks read). An error ends

@@ -10,7 +10,10 @@ import subprocess
 import tempfile
 import unittest
 
-from ikatest import Client, IkaTestCase, Origin, build_request, read_response, Stream, wait_until
+import hashlib
+
+from ikatest import (Client, Echo, IkaTestCase, LargeOrigin, MiB, Origin, Stream, WebSocketEcho, build_request,
+                     pattern_sha256, read_response, wait_until, ws_frame, ws_handshake_request, ws_read_frame)
 
 
 def make_pair(directory, name, names, days=30):
@@ -141,6 +144,56 @@ class QuickProxyTls(TlsTestCase):
             self.assertNotEqual(out.returncode, 0, extra)
             self.assertIn(message, out.stderr, extra)
             os.chmod(key, 0o644)
+
+
+class TlsStreams(TlsTestCase):
+    """Bodies, pipelining and tunnels over TLS: the record layer carries
+    whatever the plain path carries."""
+
+    def tls_proxy(self, upstream):
+        cert, key = make_pair(self.tmp.name, "site", ["example.test"])
+        ika = self.start_ika(args=["proxy", "--from", "127.0.0.1:0", "--to", "127.0.0.1:%d" % upstream.port,
+                                   "--cert", cert, "--key", key])
+        ctx = ssl.create_default_context(cafile=cert)
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", ika.port), timeout=20),
+                            server_hostname="example.test")
+        self.addCleanup(s.close)
+        return s, Stream(s, timeout=20)
+
+    def test_large_bodies_both_ways_and_pipelining(self):
+        echo = self.start(Echo())
+        s, stream = self.tls_proxy(echo)
+        body = os.urandom(3 * MiB + 17)
+        s.sendall(build_request("POST", "/up", body=body))
+        resp = read_response(stream, "POST")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(hashlib.sha256(resp.body).digest(), hashlib.sha256(body).digest())
+        # Three requests in one write: three answers, in order.
+        s.sendall(b"".join(build_request("POST", "/p%d" % i, body=b"n%d" % i) for i in range(3)))
+        for i in range(3):
+            r = read_response(stream, "POST")
+            self.assertEqual((r.status, r.body), (200, b"n%d" % i))
+
+    def test_download(self):
+        large = self.start(LargeOrigin(5 * MiB))
+        s, stream = self.tls_proxy(large)
+        for _ in range(2):
+            s.sendall(build_request("GET", "/big"))
+            resp = read_response(stream)
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(hashlib.sha256(resp.body).hexdigest(), pattern_sha256(5 * MiB))
+
+    def test_websocket_tunnel(self):
+        ws = self.start(WebSocketEcho())
+        s, stream = self.tls_proxy(ws)
+        req, _ = ws_handshake_request()
+        s.sendall(req)
+        resp = read_response(stream, interim=True)
+        self.assertEqual(resp.status, 101)
+        for payload in (b"hello", os.urandom(200 * 1024)):
+            s.sendall(ws_frame(2, payload))
+            fin, opcode, echoed = ws_read_frame(stream)
+            self.assertEqual((fin, opcode, echoed), (True, 2, payload))
 
 
 class ServeTls(TlsTestCase):
