@@ -632,6 +632,12 @@ admin_actor::behavior_type admin(admin_pointer self, admin_config config) {
       [self](certificate_atom) -> caf::result<std::vector<certificate_status>> {
         return self->delegate(self->state.config.node, certificate_atom::value);
       },
+      [self](certificate_atom, const std::string& host, const std::string& chain_pem,
+             const std::string& key_pem) -> caf::result<certificate_status> {
+        if (chain_pem.size() > (1u << 20) || key_pem.size() > (64u << 10))
+          return caf::make_error(caf::sec::invalid_argument, "certificate or key file too large");
+        return self->delegate(self->state.config.node, certificate_atom::value, host, chain_pem, key_pem);
+      },
       [self](renew_atom, const std::string& name) -> caf::result<certificate_status> {
         if (name.empty() || name.size() > 253)
           return caf::make_error(caf::sec::invalid_argument, "a host name is 1 to 253 characters");

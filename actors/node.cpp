@@ -127,6 +127,23 @@ std::string certificate_source(const route_spec& route) {
   return crypto::is_local_name(route.host) ? "self-signed" : "acme";
 }
 
+void spawn_added_certificate(node_pointer self, const std::string& name) {
+  auto& st = self->state;
+  auto dir = crypto::host_certificate_dir_of(st.added_certificates_dir(), name);
+  if (auto* e = std::get_if<crypto::credential_error>(&dir)) {
+    spdlog::error("certificate {}: {}", name, e->to_string());
+    return;
+  }
+  certificate_settings cs;
+  cs.name = name;
+  cs.source = "files";
+  cs.data_dir = st.config.data_dir;
+  cs.chain_file = cs.key_file = std::get<std::filesystem::path>(dir) / "certificate.pem";
+  st.certificate_sources[name] = "files";
+  st.certificate_actors.emplace(name, self->spawn<caf::linked + caf::detached>(
+                                          certificate, std::move(cs), caf::actor_cast<caf::actor>(self)));
+}
+
 void ensure_certificates(node_pointer self) {
   auto& st = self->state;
   if (st.https_port == 0)
@@ -141,12 +158,17 @@ void ensure_certificates(node_pointer self) {
     cs.data_dir = st.config.data_dir;
     cs.chain_file = std::filesystem::absolute(fc.files.chain_file);
     cs.key_file = std::filesystem::absolute(fc.files.key_file);
+    st.certificate_sources[fc.name] = "files";
     st.certificate_actors.emplace(
         fc.name, self->spawn<caf::linked + caf::detached>(certificate, std::move(cs),
                                                           caf::actor_cast<caf::actor>(self)));
   }
   if (st.config.data_dir.empty())
     return;
+  // Certificates added with `ika certs add` come before anything made.
+  for (const auto& name : crypto::saved_certificate_names(st.added_certificates_dir()))
+    if (!st.certificate_actors.contains(name))
+      spawn_added_certificate(self, name);
   for (const auto& route : st.all_routes()) {
     auto source = certificate_source(route);
     if (source.empty() || st.file_names.contains(route.host) || st.certificate_actors.contains(route.host))
@@ -161,6 +183,7 @@ void ensure_certificates(node_pointer self) {
     cs.acme.account_key_file = (crypto::certs_dir_of(st.config.data_dir) / "acme-account.key").string();
     cs.tokens = st.challenges;
     spdlog::info("certificate {}: {} certificate requested", route.host, source);
+    st.certificate_sources[route.host] = source;
     st.certificate_actors.emplace(
         route.host, self->spawn<caf::linked + caf::detached>(certificate, std::move(cs),
                                                              caf::actor_cast<caf::actor>(self)));
@@ -423,6 +446,11 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
       },
       [self](certificate_atom, const certificate_status& cs) {
         auto& st = self->state;
+        // Only the name's current actor speaks for it (a replaced one, of
+        // another source, may still have a message on the way).
+        auto current = st.certificate_sources.find(cs.name);
+        if (current == st.certificate_sources.end() || current->second != cs.source)
+          return;
         auto& known = st.certificate_news[cs.name];
         bool fresh = cs.generation != known.generation || cs.chain_file != known.chain_file;
         known = cs;
@@ -446,6 +474,38 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
         std::vector<certificate_status> out;
         for (const auto& [name, cs] : self->state.certificate_news)
           out.push_back(cs);
+        return out;
+      },
+      [self](certificate_atom, const std::string& raw_host, const std::string& chain_pem,
+             const std::string& key_pem) -> caf::result<certificate_status> {
+        auto& st = self->state;
+        auto host = crypto::canonical_certificate_name(raw_host);
+        if (!crypto::valid_certificate_name(host))
+          return caf::make_error(caf::sec::invalid_argument, "invalid host name '" + raw_host + "'");
+        if (st.config.data_dir.empty() || st.https_port == 0)
+          return caf::make_error(caf::sec::invalid_argument, "the node has no HTTPS listener");
+        auto info = crypto::inspect_certificate(chain_pem, key_pem);
+        if (auto* e = std::get_if<crypto::credential_error>(&info))
+          return caf::make_error(caf::sec::invalid_argument, e->message);
+        auto& ci = std::get<crypto::certificate_info>(info);
+        if (!ci.covers(host))
+          return caf::make_error(caf::sec::invalid_argument, "the certificate does not cover " + host);
+        if (auto err = crypto::save_host_certificate(st.added_certificates_dir(), host, chain_pem, key_pem))
+          return caf::make_error(caf::sec::invalid_argument, err->to_string());
+        // Its own files actor from now on (replacing an ACME or local one).
+        if (auto it = st.certificate_actors.find(host); it != st.certificate_actors.end()) {
+          self->unlink_from(it->second);
+          self->send_exit(it->second, caf::exit_reason::user_shutdown);
+          st.certificate_actors.erase(it);
+        }
+        spawn_added_certificate(self, host);
+        certificate_status out;
+        out.name = host;
+        out.source = "files";
+        out.state = "valid";
+        out.issuer = ci.issuer;
+        out.not_before = std::chrono::system_clock::to_time_t(ci.not_before);
+        out.not_after = std::chrono::system_clock::to_time_t(ci.not_after);
         return out;
       },
       [self](renew_atom, const std::string& name) -> caf::result<certificate_status> {

@@ -14,6 +14,7 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -56,8 +57,14 @@ struct node_state {
   std::set<std::string> file_names;
   /// One actor per name that needs a certificate (hosts of routes).
   std::map<std::string, protocol::certificate_actor> certificate_actors;
+  std::map<std::string, std::string> certificate_sources; ///< of each name's current actor
   /// ACME HTTP-01 answers, served by the plain HTTP listeners.
   std::shared_ptr<acme::challenge_tokens> challenges = std::make_shared<acme::challenge_tokens>();
+  /// Where `ika certs add` keeps certificates (as a data dir of its own:
+  /// <data>/added/certs/<host>/certificate.pem).
+  std::filesystem::path added_certificates_dir() const {
+    return std::filesystem::path{config.data_dir} / "added";
+  }
   /// The port of the first HTTPS listener (0: none).
   std::uint16_t https_port = 0;
   /// Reads a chain and key and makes them the certificate for `name`, or
@@ -95,6 +102,9 @@ std::string certificate_source(const protocol::route_spec& route);
 /// Spawns a certificate actor for every route host that needs one and has
 /// none yet (only with an HTTPS listener and a data dir).
 void ensure_certificates(node_pointer self);
+
+/// Spawns the files actor of a certificate added with `ika certs add`.
+void spawn_added_certificate(node_pointer self, const std::string& name);
 
 /// `registry` holds the apps' per-instance counters; the node makes its own
 /// when none is given.

@@ -66,7 +66,10 @@ using node_actor = caf::typed_actor<
     // admin (ika certs): what every certificate actor last said.
     caf::replies_to<certificate_atom>::with<std::vector<certificate_status>>,
     // admin (ika certs renew HOST): renew now; replies at once.
-    caf::replies_to<renew_atom, std::string>::with<certificate_status>>;
+    caf::replies_to<renew_atom, std::string>::with<certificate_status>,
+    // admin (ika certs add HOST): this chain and key (PEM) serve HOST from
+    // now on, kept in the data dir; replaces its ACME or self-signed one.
+    caf::replies_to<certificate_atom, std::string, std::string, std::string>::with<certificate_status>>;
 
 /// One per certificate name (a host or "*.parent"): gets, keeps and renews
 /// its certificate from its source (ACME, the node's local CA, or files it
@@ -185,6 +188,7 @@ using admin_actor = caf::typed_actor<
     caf::replies_to<status_atom>::with<node_status>,
     // ika cache stats / ika cache purge APP [PATH-PREFIX].
     caf::replies_to<certificate_atom>::with<std::vector<certificate_status>>,
+    caf::replies_to<certificate_atom, std::string, std::string, std::string>::with<certificate_status>,
     caf::replies_to<renew_atom, std::string>::with<certificate_status>,
     caf::replies_to<cache_atom>::with<cache_status>,
     caf::replies_to<purge_atom, std::string, std::string>::with<std::uint64_t>,

@@ -244,6 +244,60 @@ class ServeTls(TlsTestCase):
                                 capture_output=True, check=True).stdout.decode()
         self.assertIn("ika local CA", issuer)
 
+    def test_local_names_get_local_certificates_and_certs_add_replaces_them(self):
+        origin = self.start(Origin(b"ok"))
+        config = {
+            "listener": [{"name": "http", "address": "127.0.0.1:0"},
+                         {"name": "https", "address": "127.0.0.1:0", "tls": True}],
+            "route": [{"host": "added.test", "upstreams": ["127.0.0.1:%d" % origin.port]}],
+        }
+        from ikatest import to_toml
+        config_path = os.path.join(self.tmp.name, "node.toml")
+        with open(config_path, "w") as f:
+            f.write(to_toml(config))
+        data = os.path.join(self.tmp.name, "data")
+        args = ["serve", "--config", config_path, "--data", data]
+        ika = self.start_ika(args=args, listeners=2)
+        https = ika.ports["https"]
+
+        def certs():
+            return {c["name"]: c for c in ika.cli_json("certs")}
+
+        wait_until(lambda: certs().get("added.test", {}).get("state") == "valid", timeout=20,
+                   message="the local certificate")
+        self.assertEqual(certs()["added.test"]["source"], "self-signed")
+        # `ika certs ca` prints the CA that signed it: clients that trust it verify.
+        ca = ika.cli("certs", "ca", check=True).stdout
+        self.assertIn("BEGIN CERTIFICATE", ca)
+        ca_file = os.path.join(self.tmp.name, "local-ca.pem")
+        with open(ca_file, "w") as f:
+            f.write(ca)
+        wait_until(lambda: self._status(https, "added.test", ca_file) == 200, timeout=10,
+                   message="the local certificate to be served")
+
+        cert, key = make_pair(self.tmp.name, "added", ["added.test"])
+        other, other_key = make_pair(self.tmp.name, "other", ["other.test"])
+        bad = ika.cli("certs", "add", "added.test", "--cert", other, "--key", other_key)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("does not cover added.test", bad.stderr)
+        out = ika.cli("certs", "add", "added.test", "--cert", cert, "--key", key, check=True)
+        self.assertIn("added.test", out.stdout)
+        wait_until(lambda: self._status(https, "added.test", cert) == 200, timeout=10,
+                   message="the added certificate to be served")
+        wait_until(lambda: certs()["added.test"]["source"] == "files", timeout=10, message="ika certs")
+        # Kept across a restart.
+        ika.stop()
+        again = self.start_ika(args=args, listeners=2)
+        wait_until(lambda: self._status(again.ports["https"], "added.test", cert) == 200, timeout=10,
+                   message="the added certificate after a restart")
+
+    @staticmethod
+    def _status(port, name, cafile):
+        try:
+            return tls_request(port, name, cafile=cafile)[0].status
+        except (ssl.SSLError, OSError):
+            return None
+
     def test_plain_http_redirects_to_https(self):
         cert, key = make_pair(self.tmp.name, "site", ["example.test", "plain.test"])
         origin = self.start(Origin(b"ok"))

@@ -4,6 +4,7 @@
 #include "protocol/interfaces.hpp"
 #include "protocol/types.hpp"
 #include "runtime/config/app_manifest.hpp"
+#include "runtime/crypto/certs.hpp"
 #include "runtime/crypto/mutual_tls.hpp"
 #include "runtime/deploy/archive.hpp"
 #include "tools/ika/node_files.hpp"
@@ -710,6 +711,30 @@ int certs_renew_command(const client_options& o, const std::string& host) {
         return 0;
       },
       renew_atom::value, host);
+}
+
+int certs_add_command(const client_options& o, const std::string& host, const std::string& cert,
+                      const std::string& key) {
+  // Checked here first (a readable key file is refused), then on the node.
+  auto files = crypto::read_certificate_files(cert, key);
+  if (auto* e = std::get_if<crypto::credential_error>(&files))
+    return fail(e->to_string(), exit_usage);
+  auto& f = std::get<crypto::certificate_files>(files);
+  if (!f.info.covers(crypto::canonical_certificate_name(host)))
+    return fail(cert + " does not cover " + host + " (it is for " +
+                    (f.info.names.empty() ? std::string{"no name"} : f.info.names.front()) + ")",
+                exit_usage);
+  return ask<certificate_status>(
+      o,
+      [&](certificate_status& c) {
+        if (o.json)
+          std::printf("%s\n", certificate_json(c).dump(2).c_str());
+        else
+          std::printf("%s: %s certificate from %s, valid until %s\n", c.name.c_str(), c.source.c_str(),
+                      c.issuer.c_str(), utc_time(c.not_after).c_str());
+        return 0;
+      },
+      certificate_atom::value, host, f.chain_pem, std::string{f.key_pem});
 }
 
 int certs_ca_command(const client_options& o) {

@@ -47,6 +47,9 @@ int cache_stats_command(const client_options& o);
 int certs_command(const client_options& o);
 /// ika certs renew HOST.
 int certs_renew_command(const client_options& o, const std::string& host);
+/// ika certs add HOST --cert F --key F: serve HOST with this pair.
+int certs_add_command(const client_options& o, const std::string& host, const std::string& cert,
+                      const std::string& key);
 /// ika certs ca: the node's local CA certificate (PEM), to trust.
 int certs_ca_command(const client_options& o);
 /// Drops `app`'s cached responses whose path starts with `prefix` (all of

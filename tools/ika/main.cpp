@@ -209,6 +209,13 @@ int main(int argc, char** argv) {
   auto* certs_renew = certs->add_subcommand("renew", "Renew HOST's certificate now");
   certs_renew->add_option("host", cert_host, "Host name")->required();
   client_flags(certs_renew, copts);
+  std::string add_cert, add_key;
+  auto* certs_add =
+      certs->add_subcommand("add", "Serve HOST with this certificate (replaces ACME/self-signed)");
+  certs_add->add_option("host", cert_host, "Host name")->required();
+  certs_add->add_option("--cert", add_cert, "PEM chain, leaf first")->required();
+  certs_add->add_option("--key", add_key, "PEM private key (mode 0600)")->required();
+  client_flags(certs_add, copts);
   auto* certs_ca = certs->add_subcommand("ca", "Print the node's local CA certificate (PEM) to trust");
   certs_ca->add_option("--data", copts.data_dir,
                        "The node's data dir (default: $IKA_DATA or ~/.local/share/ika)");
@@ -260,6 +267,8 @@ int main(int argc, char** argv) {
     return cache_stats_command(copts);
   if (certs_renew->parsed())
     return certs_renew_command(copts, cert_host);
+  if (certs_add->parsed())
+    return certs_add_command(copts, cert_host, add_cert, add_key);
   if (certs_ca->parsed())
     return certs_ca_command(copts);
   if (certs->parsed())
