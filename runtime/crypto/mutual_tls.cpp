@@ -173,6 +173,10 @@ std::optional<credential_error> require_mutual_tls(caf::actor_system& system) {
                                 "required); refusing anonymous TLS"};
   if (!system.openssl_manager().authentication_enabled())
     return credential_error{"", "caf::openssl does not authenticate peers"};
+  if (!openssl_error_guard_active())
+    return credential_error{"",
+                            "the OpenSSL error-queue guard (runtime/crypto/openssl_error_guard.cpp) is not "
+                            "linked into this executable; without it caf::openssl drops healthy connections"};
   return std::nullopt;
 }
 

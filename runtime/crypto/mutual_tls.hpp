@@ -72,8 +72,13 @@ std::optional<credential_error> configure_mutual_tls(caf::actor_system_config& c
 
 /// Checks a running actor system before it publishes or connects with
 /// caf::openssl: the OpenSSL module is loaded and certificate, key and CA
-/// file are all set (so CAF cannot fall back to anonymous TLS). An error
-/// otherwise.
+/// file are all set (so CAF cannot fall back to anonymous TLS), and the
+/// OpenSSL error-queue guard is linked in. An error otherwise.
 std::optional<credential_error> require_mutual_tls(caf::actor_system& system);
+
+/// Whether libcaf_openssl's SSL_read/SSL_write/SSL_accept/SSL_connect calls
+/// go through ika's guard, which clears OpenSSL's per-thread error queue
+/// first (openssl_error_guard.cpp says why caf::openssl 0.17 needs it).
+bool openssl_error_guard_active();
 
 } // namespace ika::crypto

@@ -243,20 +243,41 @@ class RolloutStateTest(AppsTestCase):
         self.assertEqual(second.returncode, 1, second.stdout + second.stderr)
         self.assertIn("in progress", second.stdout + second.stderr)
 
-        # The rollout completes (watched through status: the first deploy's
-        # own client may miss its reply on a loaded machine, a caf::openssl
-        # stall noted in the issue; the other tests check deploy replies).
+        # The rollout completes, and the first deploy's client gets its reply
+        # (the other clients connecting and leaving meanwhile used to break
+        # its connection: the stale OpenSSL error queue under caf::openssl).
         wait_until(lambda: self.status(ika, "slowroll")["release"] == seen["next_release"], timeout=60,
                    interval=0.3, message="the rollout finishes")
         runner.join(timeout=15)
-        if "proc" in rollout:
-            self.assertEqual(rollout["proc"].returncode, 0, rollout["proc"].stdout + rollout["proc"].stderr)
+        self.assertIn("proc", rollout, "the first deploy's client got no reply")
+        self.assertEqual(rollout["proc"].returncode, 0, rollout["proc"].stdout + rollout["proc"].stderr)
         st = self.status(ika, "slowroll")
         self.assertEqual(st["release"], seen["next_release"])
         self.assertEqual(st.get("next_release", ""), "")
         wait_until(lambda: {i["release"] for i in self.instances(ika, "slowroll")} == {st["release"]}, timeout=20,
                    message="the old release's instances stop")
         self.assertEqual(self.get(ika, "slow.test").body.split()[1], b"two")
+
+    def test_a_deploy_whose_node_dies_fails_at_once(self):
+        # The client watches its connection: when the node goes away in the
+        # middle of a rollout, `ika deploy` says so instead of waiting out
+        # its hour-long request timeout.
+        ika = self.node()
+        self.deploy(ika, self.release_dir("one", hold="0s"))
+        rollout = {}
+        runner = threading.Thread(target=lambda: rollout.update(proc=ika.cli("deploy", self.release_dir(
+            "two", hold="120s"), timeout=100)), daemon=True)
+        runner.start()
+        wait_until(lambda: self.status(ika, "slowroll").get("next_release"), timeout=30, interval=0.3,
+                   message="the rollout holding its first batch")
+        killed_at = time.monotonic()
+        ika.stop(signal.SIGKILL)
+        runner.join(timeout=90)
+        self.assertIn("proc", rollout, "ika deploy still waits after the node died")
+        proc = rollout["proc"]
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        self.assertIn("lost the connection to the node", proc.stderr)
+        self.assertLess(time.monotonic() - killed_at, 60)
 
 
 if __name__ == "__main__":

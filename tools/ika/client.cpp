@@ -81,10 +81,10 @@ std::variant<admin_actor, std::string> connect(client_system& cs, const client_o
       return *err;
     address = std::get<node_file>(files).admin;
   }
-  // A first round trip proves the connection. caf::openssl 0.17 now and
-  // then leaves a fresh connection on which nothing comes back (seen with
-  // several clients connecting at once on a loaded machine: the command
-  // then waited forever); a new actor system makes a new connection.
+  // A first round trip proves the connection; a new actor system makes a
+  // new one. (Connections that were dropped under caf::openssl with nothing
+  // coming back were the stale OpenSSL error queue that
+  // runtime/crypto/openssl_error_guard.cpp now clears.)
   for (int attempt = 1;; ++attempt) {
     auto admin = connect_admin(*cs.sys, address);
     if (auto* err = std::get_if<std::string>(&admin))
@@ -197,6 +197,47 @@ void print_status(const app_status& s) {
   }
 }
 
+/// The reply to one request to the admin actor, or why none came: the
+/// node's error, the timeout, or the connection lost meanwhile. A helper
+/// makes the request and watches the node's proxy, so a lost connection
+/// ends the wait at once (a blocking request would sit out its timeout).
+template <class Reply, class... Ts>
+std::variant<Reply, std::string> call(client_system& cs, const admin_actor& admin, caf::timespan timeout,
+                                      const Ts&... xs) {
+  caf::scoped_actor self{*cs.sys};
+  auto waiter = caf::actor_cast<caf::actor>(self);
+  cs.sys->spawn([=](caf::event_based_actor* helper) {
+    helper->monitor(admin);
+    helper->set_down_handler([=](caf::down_msg&) {
+      helper->send(waiter, caf::make_error(caf::sec::socket_disconnected));
+      helper->quit();
+    });
+    helper->request(admin, timeout, xs...)
+        .then(
+            [=](Reply& r) {
+              helper->send(waiter, std::move(r));
+              helper->quit();
+            },
+            [=](caf::error& err) {
+              helper->send(waiter, std::move(err));
+              helper->quit();
+            });
+  });
+  std::variant<Reply, std::string> out{std::string{}};
+  self->receive([&](Reply& r) { out = std::move(r); },
+                [&](caf::error& err) {
+                  if (err == caf::sec::socket_disconnected)
+                    out = std::string{"lost the connection to the node"};
+                  else if (err == caf::sec::request_timeout)
+                    out = "the node did not answer within " +
+                          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) +
+                          " s";
+                  else
+                    out = cs.sys->render(err);
+                });
+  return out;
+}
+
 /// Sends one request and waits; `ok` gets the reply. Returns the exit code.
 template <class Reply, class... Ts>
 int ask(const client_options& o, std::function<int(Reply&)> ok, Ts... xs) {
@@ -204,13 +245,10 @@ int ask(const client_options& o, std::function<int(Reply&)> ok, Ts... xs) {
   auto conn = connect(cs, o);
   if (auto* err = std::get_if<std::string>(&conn))
     return fail(*err);
-  auto admin = std::get<admin_actor>(conn);
-  caf::scoped_actor self{*cs.sys};
-  int code = exit_failure;
-  self->request(admin, command_timeout, xs...)
-      .receive([&](Reply& r) { code = ok(r); },
-               [&](const caf::error& err) { code = fail(cs.sys->render(err)); });
-  return code;
+  auto reply = call<Reply>(cs, std::get<admin_actor>(conn), command_timeout, xs...);
+  if (auto* err = std::get_if<std::string>(&reply))
+    return fail(*err);
+  return ok(std::get<Reply>(reply));
 }
 
 int with_app(const std::string& app, std::string& id) {
@@ -342,7 +380,6 @@ int deploy_command(const client_options& o, const std::string& dir) {
   if (auto* err = std::get_if<std::string>(&conn))
     return fail(*err);
   auto admin = std::get<admin_actor>(conn);
-  caf::scoped_actor self{*cs.sys};
   auto watcher = cs.sys->spawn(progress_printer, o.json);
   deploy_request req{archive.version, caf::actor_cast<caf::actor>(watcher)};
 
@@ -350,9 +387,11 @@ int deploy_command(const client_options& o, const std::string& dir) {
   std::string error;
   auto send_deploy = [&] {
     result.reset();
-    self->request(admin, std::chrono::seconds{3600}, deploy_atom::value, req)
-        .receive([&](deploy_result& r) { result = std::move(r); },
-                 [&](const caf::error& err) { error = cs.sys->render(err); });
+    auto reply = call<deploy_result>(cs, admin, std::chrono::seconds{3600}, deploy_atom::value, req);
+    if (auto* r = std::get_if<deploy_result>(&reply))
+      result = std::move(*r);
+    else
+      error = std::get<std::string>(reply);
   };
   send_deploy();
   if (result && result->unknown_release) {
@@ -365,8 +404,9 @@ int deploy_command(const client_options& o, const std::string& dir) {
       c.total = static_cast<std::uint32_t>(total);
       c.size = archive.bytes.size();
       c.data = std::string{chunks[i]};
-      self->request(admin, command_timeout, upload_atom::value, std::move(c))
-          .receive([&](std::uint32_t) {}, [&](const caf::error& err) { error = cs.sys->render(err); });
+      auto reply = call<std::uint32_t>(cs, admin, command_timeout, upload_atom::value, c);
+      if (auto* err = std::get_if<std::string>(&reply))
+        error = *err;
       if (!o.json && error.empty())
         std::printf("  uploaded %zu/%zu\n", i + 1, total);
       std::fflush(stdout);
@@ -374,7 +414,7 @@ int deploy_command(const client_options& o, const std::string& dir) {
     if (error.empty())
       send_deploy();
   }
-  self->send_exit(watcher, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
   if (!error.empty())
     return fail(error);
   if (!result)
@@ -464,30 +504,29 @@ int logs_command(const client_options& o, const std::string& app, const std::str
   if (auto* err = std::get_if<std::string>(&conn))
     return fail(*err);
   auto admin = std::get<admin_actor>(conn);
-  caf::scoped_actor self{*cs.sys};
   log_query q{id, instance, lines};
-  int code = 0;
-  self->request(admin, command_timeout, logs_atom::value, q)
-      .receive(
-          [&](std::vector<log_line>& ls) {
-            if (o.json && !follow) {
-              json out = json::array();
-              for (const auto& l : ls)
-                out.push_back(to_json(l));
-              std::printf("%s\n", out.dump(2).c_str());
-              return;
-            }
-            // Following: one JSON object per line, as they come.
-            for (const auto& l : ls)
-              if (o.json)
-                std::printf("%s\n", to_json(l).dump().c_str());
-              else
-                print_line(l);
-          },
-          [&](const caf::error& err) { code = fail(cs.sys->render(err)); });
+  auto reply = call<std::vector<log_line>>(cs, admin, command_timeout, logs_atom::value, q);
+  if (auto* err = std::get_if<std::string>(&reply))
+    return fail(*err);
+  const auto& ls = std::get<std::vector<log_line>>(reply);
+  if (o.json && !follow) {
+    json out = json::array();
+    for (const auto& l : ls)
+      out.push_back(to_json(l));
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    // Following: one JSON object per line, as they come.
+    for (const auto& l : ls)
+      if (o.json)
+        std::printf("%s\n", to_json(l).dump().c_str());
+      else
+        print_line(l);
+  }
   std::fflush(stdout);
-  if (code != 0 || !follow)
-    return code;
+  if (!follow)
+    return 0;
+  int code = 0;
+  caf::scoped_actor self{*cs.sys};
   auto printer = cs.sys->spawn(log_printer, o.json);
   self->request(admin, command_timeout, follow_atom::value, q, caf::actor_cast<caf::actor>(printer))
       .receive([](ok_atom) {}, [&](const caf::error& err) { code = fail(cs.sys->render(err)); });
@@ -514,19 +553,13 @@ std::variant<deploy_result, std::string> watched(const client_options& o, const 
   if (auto* err = std::get_if<std::string>(&conn))
     return *err;
   auto admin = std::get<admin_actor>(conn);
-  caf::scoped_actor self{*cs.sys};
   auto watcher = cs.sys->spawn(progress_printer, o.json);
-  std::optional<deploy_result> result;
-  std::string error;
-  self->request(admin, std::chrono::seconds{3600}, xs..., caf::actor_cast<caf::actor>(watcher))
-      .receive([&](deploy_result& r) { result = std::move(r); },
-               [&](const caf::error& err) { error = cs.sys->render(err); });
-  self->send_exit(watcher, caf::exit_reason::user_shutdown);
-  if (!error.empty())
-    return error;
-  if (!result)
-    return std::string{"no answer from the node"};
-  return std::move(*result);
+  auto reply =
+      call<deploy_result>(cs, admin, std::chrono::seconds{3600}, xs..., caf::actor_cast<caf::actor>(watcher));
+  caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
+  if (auto* err = std::get_if<std::string>(&reply))
+    return *err;
+  return std::move(std::get<deploy_result>(reply));
 }
 
 /// Sends a secret change and prints its outcome (the app's restart).
