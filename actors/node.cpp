@@ -12,12 +12,24 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <functional>
 #include <utility>
 
 namespace ika::actors {
 
 using namespace protocol;
+
+namespace {
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names)
+    out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "no names" : out;
+}
+
+} // namespace
 
 std::string node_state::open_listeners() {
   pool = std::make_unique<net::io_pool>(config.workers);
@@ -50,14 +62,20 @@ std::string node_state::open_listeners() {
 }
 
 std::string node_state::load_configured_certificates() {
-  // Certificates from files: each under the names it covers; the first one
-  // is the default too.
+  // Certificates from files: each under the names it covers; the first
+  // [[certificate]] is the default too. A route's own must cover its host.
   for (std::size_t i = 0; i < config.certificates.size(); ++i) {
     const auto& c = config.certificates[i];
     std::string error;
-    auto names = load_certificate({}, c.chain_file, c.key_file, /*all_names=*/true, i == 0, error);
+    bool fallback = i == 0 && c.route_host.empty();
+    auto names = load_certificate({}, c.chain_file, c.key_file, /*all_names=*/true, fallback, error);
     if (!names)
       return "certificate " + c.chain_file + ": " + error;
+    if (!c.route_host.empty() && std::ranges::none_of(*names, [&](const std::string& n) {
+          return n == c.route_host || crypto::certificate_name_matches(n, c.route_host);
+        }))
+      return "certificate " + c.chain_file + " does not cover its route's host " + c.route_host +
+             " (it covers " + join_names(*names) + ")";
     file_names.insert(names->begin(), names->end());
     // Its actor watches the files; it goes by the first name.
     file_certificates.push_back({names->empty() ? std::string{} : names->front(), c});

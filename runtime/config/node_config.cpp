@@ -242,6 +242,23 @@ void parse_limits(const checker& check, const toml::node& node, proxy::limits& o
   }
 }
 
+/// `cert` and `key`, both required paths.
+certificate_config parse_certificate_files(const checker& check, const toml::table& table,
+                                           const std::string& path) {
+  reject_unknown(check, table, path, std::array<std::string_view, 2>{"cert", "key"});
+  certificate_config c;
+  for (auto [field, target] : {std::pair{"cert", &c.chain_file}, std::pair{"key", &c.key_file}}) {
+    const auto* n = table.get(field);
+    auto key = join(path, field);
+    if (n == nullptr)
+      check.fail(table, key, "required key is missing");
+    *target = expect_string(check, *n, key);
+    if (target->empty())
+      check.fail(*n, key, "empty path");
+  }
+  return c;
+}
+
 void parse_routes(const checker& check, const toml::node& node, node_config& out) {
   const auto& array = expect_table_array(check, node, "route");
   std::map<std::pair<std::string, std::string>, std::string> seen; // (host, path) -> key path
@@ -314,7 +331,15 @@ void parse_routes(const checker& check, const toml::node& node, node_config& out
       route.cache_set_cookie = expect_bool(check, *n, join(path, "cache_set_cookie"));
     if (const auto* n = table.get("https_redirect"))
       route.https_redirect = expect_bool(check, *n, join(path, "https_redirect"));
-    if (const auto* n = table.get("tls")) {
+    if (const auto* n = table.get("tls"); n != nullptr && n->is_table()) {
+      // The route's own certificate files.
+      auto key = join(path, "tls");
+      if (route.host == "*")
+        check.fail(*n, key,
+                   "a route for every host has no name to serve a certificate for (use [[certificate]])");
+      out.certificates.push_back(parse_certificate_files(check, *n->as_table(), key));
+      out.certificates.back().route_host = route.host;
+    } else if (n != nullptr) {
       auto key = join(path, "tls");
       route.tls = expect_string(check, *n, key);
       if (route.tls != "auto" && route.tls != "acme" && route.tls != "self-signed" && route.tls != "off")
@@ -352,22 +377,11 @@ void parse_acme(const checker& check, const toml::node& node, acme_config& out) 
 
 void parse_certificates(const checker& check, const toml::node& node, node_config& out) {
   const auto& array = expect_table_array(check, node, "certificate");
-  for (std::size_t i = 0; i < array.size(); ++i) {
-    const auto& table = *array[i].as_table();
-    auto path = indexed("certificate", i);
-    reject_unknown(check, table, path, std::array<std::string_view, 2>{"cert", "key"});
-    certificate_config c;
-    for (auto [field, target] : {std::pair{"cert", &c.chain_file}, std::pair{"key", &c.key_file}}) {
-      const auto* n = table.get(field);
-      auto key = join(path, field);
-      if (n == nullptr)
-        check.fail(table, key, "required key is missing");
-      *target = expect_string(check, *n, key);
-      if (target->empty())
-        check.fail(*n, key, "empty path");
-    }
-    out.certificates.push_back(std::move(c));
-  }
+  // Before the routes' own certificates: the first one here is the default.
+  std::vector<certificate_config> listed;
+  for (std::size_t i = 0; i < array.size(); ++i)
+    listed.push_back(parse_certificate_files(check, *array[i].as_table(), indexed("certificate", i)));
+  out.certificates.insert(out.certificates.begin(), listed.begin(), listed.end());
 }
 
 node_config build(const checker& check, const toml::table& root) {

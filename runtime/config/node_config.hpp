@@ -37,7 +37,8 @@
 //   cache_set_cookie = false     # optional: also store responses with Set-Cookie
 //   https_redirect = true        # optional: plain HTTP goes to the HTTPS listener (if any)
 //   tls = "auto"                 # optional: the host's certificate: "auto" (ACME for public
-//                                # names, the local CA for local ones), "acme", "self-signed", "off"
+//                                # names, the local CA for local ones), "acme", "self-signed", "off",
+//                                # or { cert = "chain.pem", key = "key.pem" } (files, watched)
 //
 //   [cache]                      # optional: the node's response cache
 //   memory = "64MiB"             # byte budget of everything cached (default 64MiB)
@@ -95,6 +96,9 @@ struct acme_config {
 struct certificate_config {
   std::string chain_file;
   std::string key_file;
+  /// Set for a route's own certificate (`tls = { cert, key }`): the route's
+  /// host, which the certificate must cover; such a one is never the default.
+  std::string route_host;
 };
 
 /// The node's response cache (used by routes that turn caching on).

@@ -231,6 +231,33 @@ class ServeTls(TlsTestCase):
         self.assertEqual(resp.status, 200)
         self.assertIn("CN = example.test", subject_of(der))
 
+    def test_a_route_serves_its_own_certificate_files(self):
+        own_cert, own_key = make_pair(self.tmp.name, "own", ["own.test"])
+        origin = self.start(Origin(b"ok"))
+        ika = self.start_node([{"host": "own.test", "upstreams": ["127.0.0.1:%d" % origin.port],
+                                "tls": {"cert": own_cert, "key": own_key}},
+                               {"host": "other.test", "upstreams": ["127.0.0.1:%d" % origin.port]}])
+        port = ika.ports["https"]
+        resp, der, _, _ = tls_request(port, "own.test", cafile=own_cert)
+        self.assertEqual(resp.status, 200)
+        self.assertIn("CN = own.test", subject_of(der))
+        # Not the default: another name gets a certificate of its own.
+        _, der, _, _ = tls_request(port, "other.test")
+        self.assertNotIn("CN = own.test", subject_of(der))
+        # The route still redirects plain HTTP to HTTPS.
+        resp = Client(ika.ports["http"]).roundtrip("GET", "/x", host="own.test")
+        self.assertEqual(resp.status, 308)
+
+        # A route's files must cover its host: a clear error, nothing served.
+        from ikatest import run_ika, to_toml
+        config = {"listener": [{"address": "127.0.0.1:0", "tls": True}],
+                  "route": [{"host": "wrong.test", "upstreams": ["127.0.0.1:1"],
+                             "tls": {"cert": own_cert, "key": own_key}}]}
+        proc = run_ika(["serve", "--config", "{config}", "--data", os.path.join(self.tmp.name, "d2")],
+                       config_text=to_toml(config))
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        self.assertIn("does not cover its route's host wrong.test (it covers own.test)", proc.stderr)
+
     def test_unknown_name_gets_the_local_default_and_a_clean_404(self):
         origin = self.start(Origin(b"ok"))
         ika = self.start_node([{"host": "known.test", "upstreams": ["127.0.0.1:%d" % origin.port],
@@ -517,6 +544,54 @@ class AcmeTls(TlsTestCase):
         out = ika.cli("certs", "renew", "nothing.example.com")
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("no certificate for 'nothing.example.com'", out.stderr)
+
+
+class AcmeDeployedApp(TlsTestCase):
+    """An app deployed with ACME routes: its certificates come from pebble,
+    and `ika status APP` shows their state, a failed order with its reason."""
+
+    def test_deployed_app_gets_certificates_and_status_reports_them(self):
+        from test_apps import PY_APP
+        http_port = free_port()
+        pebble = Pebble(self.tmp.name, http_port)
+        self.addCleanup(pebble.stop)
+        pebble.resolve("down.example.com.", "127.0.0.2")  # nothing listens there
+        ika = self.start_ika({
+            "listener": [{"name": "http", "address": "127.0.0.1:%d" % http_port},
+                         {"name": "https", "address": "127.0.0.1:0", "tls": True}],
+            "acme": {"directory": pebble.directory_url, "ca_bundle": pebble.ca_file},
+        })
+        app = os.path.join(self.tmp.name, "shop")
+        os.makedirs(app)
+        with open(os.path.join(app, "app.py"), "w") as f:
+            f.write(PY_APP)
+        with open(os.path.join(app, "ika.toml"), "w") as f:
+            f.write('name = "shop"\ncommand = ["python3", "app.py"]\n[tls]\nmode = "acme"\n'
+                    '[[routes]]\nhost = "shop.example.com"\n[[routes]]\nhost = "down.example.com"\n')
+        ika.cli("deploy", app, check=True, timeout=90)
+
+        def certs():
+            return {c["name"]: c for c in ika.cli_json("status", "shop")["certificates"]}
+
+        wait_until(lambda: certs().get("shop.example.com", {}).get("state") == "valid", timeout=60, interval=0.3,
+                   message="the app's ACME certificate (ika: %s)" % ika.stderr[-2000:])
+        self.assertEqual(certs()["shop.example.com"]["source"], "acme")
+        root = os.path.join(self.tmp.name, "pebble-root.pem")
+        with open(root, "wb") as f:
+            f.write(pebble.root_pem())
+        https = ika.ports["https"]
+        curl = ["curl", "-sS", "--cacert", root, "--resolve", "shop.example.com:%d:127.0.0.1" % https,
+                "https://shop.example.com:%d/hi" % https]
+        out = subprocess.run(curl, capture_output=True, text=True, timeout=20)
+        self.assertRegex(out.stdout, r"^shop-production-\d+ v1 /hi$", out.stderr)
+        # The failing order, with the CA's reason, in status (JSON and text).
+        wait_until(lambda: certs().get("down.example.com", {}).get("error"), timeout=60, interval=0.3,
+                   message="the failed order in status")
+        self.assertEqual(certs()["down.example.com"]["state"], "failed")
+        text = ika.cli("status", "shop", check=True).stdout
+        self.assertRegex(text, r"down\.example\.com +acme +failed")
+        self.assertIn("  error: ", text)
+        self.assertRegex(text, r"shop\.example\.com +acme +valid")
 
 
 class AcmeRenewal(TlsTestCase):

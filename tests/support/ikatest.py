@@ -1082,6 +1082,8 @@ def _toml_value(v):
         return str(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # an inline table
+        return "{ " + ", ".join("%s = %s" % (k, _toml_value(x)) for k, x in v.items()) + " }"
     if hasattr(v, "address"):
         v = v.address
     s = str(v).replace("\\", "\\\\").replace('"', '\\"')

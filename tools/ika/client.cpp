@@ -105,6 +105,16 @@ std::variant<admin_actor, std::string> connect(client_system& cs, const client_o
   }
 }
 
+/// Connects, or says why not (on stderr) and returns nothing.
+std::optional<admin_actor> connect_or_fail(client_system& cs, const client_options& o) {
+  auto conn = connect(cs, o);
+  if (auto* err = std::get_if<std::string>(&conn)) {
+    fail(*err);
+    return std::nullopt;
+  }
+  return std::get<admin_actor>(conn);
+}
+
 std::string json_or(const json& j) {
   return j.dump(2);
 }
@@ -197,6 +207,29 @@ void print_status(const app_status& s) {
   }
 }
 
+std::string utc_time(std::int64_t unix_seconds) {
+  if (unix_seconds <= 0)
+    return "-";
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json certificate_json(const certificate_status& c) {
+  return json{{"name", c.name},
+              {"source", c.source},
+              {"state", c.state},
+              {"issuer", c.issuer},
+              {"not_before", utc_time(c.not_before)},
+              {"not_after", utc_time(c.not_after)},
+              {"generation", c.generation},
+              {"error", c.error},
+              {"next_attempt", utc_time(c.next_attempt)}};
+}
+
 /// The reply to one request to the admin actor, or why none came: the
 /// node's error, the timeout, or the connection lost meanwhile. A helper
 /// makes the request and watches the node's proxy, so a lost connection
@@ -242,10 +275,10 @@ std::variant<Reply, std::string> call(client_system& cs, const admin_actor& admi
 template <class Reply, class... Ts>
 int ask(const client_options& o, std::function<int(Reply&)> ok, Ts... xs) {
   client_system cs{o};
-  auto conn = connect(cs, o);
-  if (auto* err = std::get_if<std::string>(&conn))
-    return fail(*err);
-  auto reply = call<Reply>(cs, std::get<admin_actor>(conn), command_timeout, xs...);
+  auto admin = connect_or_fail(cs, o);
+  if (!admin)
+    return exit_failure;
+  auto reply = call<Reply>(cs, *admin, command_timeout, xs...);
   if (auto* err = std::get_if<std::string>(&reply))
     return fail(*err);
   return ok(std::get<Reply>(reply));
@@ -376,10 +409,10 @@ int deploy_command(const client_options& o, const std::string& dir) {
                 short_release(archive.version).c_str());
 
   client_system cs{o};
-  auto conn = connect(cs, o);
-  if (auto* err = std::get_if<std::string>(&conn))
-    return fail(*err);
-  auto admin = std::get<admin_actor>(conn);
+  auto connected = connect_or_fail(cs, o);
+  if (!connected)
+    return exit_failure;
+  const auto& admin = *connected;
   auto watcher = cs.sys->spawn(progress_printer, o.json);
   deploy_request req{archive.version, caf::actor_cast<caf::actor>(watcher)};
 
@@ -463,7 +496,49 @@ int app_status_command(const client_options& o, const std::string& app, Atom ato
 int status_command(const client_options& o, const std::string& app) {
   if (app.empty())
     return apps_command(o);
-  return app_status_command(o, app, status_atom::value);
+  std::string id;
+  if (int rc = with_app(app, id))
+    return rc;
+  client_system cs{o};
+  auto connected = connect_or_fail(cs, o);
+  if (!connected)
+    return exit_failure;
+  const auto& admin = *connected;
+  auto reply = call<app_status>(cs, admin, command_timeout, status_atom::value, id);
+  if (auto* err = std::get_if<std::string>(&reply))
+    return fail(*err);
+  const auto& s = std::get<app_status>(reply);
+  // The certificates that serve the app's hosts (their state, and why an
+  // order failed).
+  std::vector<certificate_status> certs;
+  auto all = call<std::vector<certificate_status>>(cs, admin, command_timeout, certificate_atom::value);
+  if (auto* list = std::get_if<std::vector<certificate_status>>(&all))
+    for (auto& c : *list)
+      for (const auto& r : s.routes) {
+        auto host = r.substr(0, r.find(' '));
+        if (c.name == host || crypto::certificate_name_matches(c.name, host)) {
+          certs.push_back(std::move(c));
+          break;
+        }
+      }
+  if (o.json) {
+    auto out = to_json(s);
+    out["certificates"] = json::array();
+    for (const auto& c : certs)
+      out["certificates"].push_back(certificate_json(c));
+    std::printf("%s\n", json_or(out).c_str());
+    return 0;
+  }
+  print_status(s);
+  if (!certs.empty())
+    std::printf("\n%-32s %-11s %-9s %s\n", "CERTIFICATE", "SOURCE", "STATE", "EXPIRES");
+  for (const auto& c : certs) {
+    std::printf("%-32s %-11s %-9s %s\n", c.name.c_str(), c.source.c_str(), c.state.c_str(),
+                utc_time(c.not_after).c_str());
+    if (!c.error.empty())
+      std::printf("  error: %s (next attempt %s)\n", c.error.c_str(), utc_time(c.next_attempt).c_str());
+  }
+  return 0;
 }
 
 int scale_command(const client_options& o, const std::string& app, std::uint32_t instances) {
@@ -500,10 +575,10 @@ int logs_command(const client_options& o, const std::string& app, const std::str
   if (int rc = with_app(app, id))
     return rc;
   client_system cs{o};
-  auto conn = connect(cs, o);
-  if (auto* err = std::get_if<std::string>(&conn))
-    return fail(*err);
-  auto admin = std::get<admin_actor>(conn);
+  auto connected = connect_or_fail(cs, o);
+  if (!connected)
+    return exit_failure;
+  const auto& admin = *connected;
   log_query q{id, instance, lines};
   auto reply = call<std::vector<log_line>>(cs, admin, command_timeout, logs_atom::value, q);
   if (auto* err = std::get_if<std::string>(&reply))
@@ -678,33 +753,6 @@ int cache_stats_command(const client_options& o) {
       },
       cache_atom::value);
 }
-
-namespace {
-
-std::string utc_time(std::int64_t unix_seconds) {
-  if (unix_seconds <= 0)
-    return "-";
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-json certificate_json(const certificate_status& c) {
-  return json{{"name", c.name},
-              {"source", c.source},
-              {"state", c.state},
-              {"issuer", c.issuer},
-              {"not_before", utc_time(c.not_before)},
-              {"not_after", utc_time(c.not_after)},
-              {"generation", c.generation},
-              {"error", c.error},
-              {"next_attempt", utc_time(c.next_attempt)}};
-}
-
-} // namespace
 
 int certs_command(const client_options& o) {
   return ask<std::vector<certificate_status>>(

@@ -37,7 +37,7 @@ int proxy_command(const std::string& from, const std::vector<std::string>& to, u
     return fail("--from: invalid address '" + from + "' (expected IP:PORT, e.g. 127.0.0.1:8080)");
   config.listeners.push_back({"proxy", ika::net::to_string(*listen), !cert.empty()});
   if (!cert.empty())
-    config.certificates.push_back({cert, key});
+    config.certificates.push_back({cert, key, {}});
   ika::protocol::route_spec route;
   for (const auto& t : to) {
     std::string error;

@@ -815,5 +815,34 @@ TEST(node_config, tls_listeners_certificates_and_acme) {
             "\"self-signed\" or \"off\")");
 }
 
+TEST(node_config, a_route_can_name_its_own_certificate_files) {
+  // The route's files come after every [[certificate]] (the first of which
+  // is the default), whatever the order in the file.
+  auto c = parse_ok("[[listener]]\naddress = \"127.0.0.1:0\"\ntls = true\n"
+                    "[[route]]\nhost = \"Own.Example.com\"\nupstreams = [\"127.0.0.1:1\"]\n"
+                    "tls = { cert = \"/etc/own.crt\", key = \"/etc/own.key\" }\n"
+                    "[[certificate]]\ncert = \"/etc/a.crt\"\nkey = \"/etc/a.key\"\n");
+  ASSERT_EQ(c.certificates.size(), 2u);
+  EXPECT_EQ(c.certificates[0].chain_file, "/etc/a.crt");
+  EXPECT_EQ(c.certificates[0].route_host, "");
+  EXPECT_EQ(c.certificates[1].chain_file, "/etc/own.crt");
+  EXPECT_EQ(c.certificates[1].key_file, "/etc/own.key");
+  EXPECT_EQ(c.certificates[1].route_host, "own.example.com");
+  ASSERT_EQ(c.routes.size(), 1u);
+  EXPECT_EQ(c.routes[0].tls, "");
+  EXPECT_TRUE(c.routes[0].https_redirect);
+
+  const std::string head = "[[listener]]\naddress = \"127.0.0.1:0\"\n[[route]]\nhost = \"a.test\"\n"
+                           "upstreams = [\"127.0.0.1:1\"]\n";
+  EXPECT_EQ(error_of(head + "tls = { cert = \"/a.crt\" }\n"),
+            "ika.toml:6: route[1].tls.key: required key is missing");
+  EXPECT_EQ(error_of(head + "tls = { cert = \"/a.crt\", key = \"/a.key\", chain = \"x\" }\n"),
+            "ika.toml:6: route[1].tls.chain: unknown key (expected one of: cert, key)");
+  EXPECT_EQ(error_of("[[listener]]\naddress = \"127.0.0.1:0\"\n[[route]]\nupstreams = [\"127.0.0.1:1\"]\n"
+                     "tls = { cert = \"/a.crt\", key = \"/a.key\" }\n"),
+            "ika.toml:5: route[1].tls: a route for every host has no name to serve a certificate for (use "
+            "[[certificate]])");
+}
+
 } // namespace
 } // namespace ika::config
