@@ -238,24 +238,27 @@ template <class Reply, class... Ts>
 std::variant<Reply, std::string> call(client_system& cs, const admin_actor& admin, caf::timespan timeout,
                                       const Ts&... xs) {
   caf::scoped_actor self{*cs.sys};
-  auto waiter = caf::actor_cast<caf::actor>(self);
-  cs.sys->spawn([=](caf::event_based_actor* helper) {
-    helper->monitor(admin);
-    helper->set_down_handler([=](caf::down_msg&) {
-      helper->send(waiter, caf::make_error(caf::sec::socket_disconnected));
-      helper->quit();
-    });
-    helper->request(admin, timeout, xs...)
-        .then(
-            [=](Reply& r) {
-              helper->send(waiter, std::move(r));
-              helper->quit();
-            },
-            [=](caf::error& err) {
-              helper->send(waiter, std::move(err));
-              helper->quit();
-            });
-  });
+  // The waiter goes in as an argument: CAF 0.17 spawning a function actor
+  // with none binds a reference to a null pointer (UBSan stops there).
+  cs.sys->spawn(
+      [=](caf::event_based_actor* helper, const caf::actor& waiter) {
+        helper->monitor(admin);
+        helper->set_down_handler([=](caf::down_msg&) {
+          helper->send(waiter, caf::make_error(caf::sec::socket_disconnected));
+          helper->quit();
+        });
+        helper->request(admin, timeout, xs...)
+            .then(
+                [=](Reply& r) {
+                  helper->send(waiter, std::move(r));
+                  helper->quit();
+                },
+                [=](caf::error& err) {
+                  helper->send(waiter, std::move(err));
+                  helper->quit();
+                });
+      },
+      caf::actor_cast<caf::actor>(self));
   std::variant<Reply, std::string> out{std::string{}};
   self->receive([&](Reply& r) { out = std::move(r); },
                 [&](caf::error& err) {
