@@ -164,7 +164,8 @@ std::optional<crypto::certificate_files> load_saved(certificate_pointer self, st
   if (!saved)
     return std::nullopt;
   const auto& names = saved->info.names;
-  if (std::find(names.begin(), names.end(), s.name) == names.end() && !saved->info.covers(s.name)) {
+  if (std::none_of(names.begin(), names.end(),
+                   [&](const std::string& n) { return crypto::certificate_name_serves(n, s.name); })) {
     *problem = saved->chain_file.string() + ": the saved certificate does not cover " + s.name;
     return std::nullopt;
   }

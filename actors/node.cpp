@@ -72,7 +72,7 @@ std::string node_state::load_configured_certificates() {
     if (!names)
       return "certificate " + c.chain_file + ": " + error;
     if (!c.route_host.empty() && std::ranges::none_of(*names, [&](const std::string& n) {
-          return n == c.route_host || crypto::certificate_name_matches(n, c.route_host);
+          return crypto::certificate_name_serves(n, c.route_host);
         }))
       return "certificate " + c.chain_file + " does not cover its route's host " + c.route_host +
              " (it covers " + join_names(*names) + ")";

@@ -611,6 +611,10 @@ bool certificate_name_matches(std::string_view pattern, std::string_view host) {
   return std::string_view{h}.substr(0, h.size() - suffix.size()).find('.') == std::string_view::npos;
 }
 
+bool certificate_name_serves(std::string_view name, std::string_view host) {
+  return name == host || certificate_name_matches(name, host);
+}
+
 bool is_local_name(std::string_view host) {
   std::string h = canonical_certificate_name(host);
   if (h.substr(0, 2) == "*.")

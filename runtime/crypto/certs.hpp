@@ -56,6 +56,10 @@ bool is_ip_literal(std::string_view host);
 /// nothing.
 bool certificate_name_matches(std::string_view pattern, std::string_view host);
 
+/// Does a certificate going by `name` serve `host`: is it `host` itself (a
+/// wildcard name for the same wildcard host) or does it cover it?
+bool certificate_name_serves(std::string_view name, std::string_view host);
+
 /// Names that get a certificate from the local CA by default (everything
 /// else gets one from ACME): "localhost" and names under it, names under
 /// ".test" and ".internal", single-label names and IP literals. Applies to

@@ -230,6 +230,17 @@ json certificate_json(const certificate_status& c) {
               {"next_attempt", utc_time(c.next_attempt)}};
 }
 
+/// The table `ika certs` prints, also under `ika status APP`.
+void print_certificates(const std::vector<certificate_status>& certs) {
+  std::printf("%-32s %-11s %-9s %-21s %s\n", "HOST", "SOURCE", "STATE", "EXPIRES", "ISSUER");
+  for (const auto& c : certs) {
+    std::printf("%-32s %-11s %-9s %-21s %s\n", c.name.c_str(), c.source.c_str(), c.state.c_str(),
+                utc_time(c.not_after).c_str(), c.issuer.empty() ? "-" : c.issuer.c_str());
+    if (!c.error.empty())
+      std::printf("  error: %s (next attempt %s)\n", c.error.c_str(), utc_time(c.next_attempt).c_str());
+  }
+}
+
 /// The reply to one request to the admin actor, or why none came: the
 /// node's error, the timeout, or the connection lost meanwhile. A helper
 /// makes the request and watches the node's proxy, so a lost connection
@@ -453,9 +464,7 @@ int deploy_command(const client_options& o, const std::string& dir) {
   caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
   if (!error.empty())
     return fail(error);
-  if (!result)
-    return fail("no answer from the node");
-  return report_deploy(o, *result, "deploy of " + app_id);
+  return report_deploy(o, *result, "deploy of " + app_id); // each call gave a result or an error
 }
 
 int apps_command(const client_options& o) {
@@ -519,7 +528,7 @@ int status_command(const client_options& o, const std::string& app) {
     for (auto& c : *list)
       for (const auto& r : s.routes) {
         auto host = r.substr(0, r.find(' '));
-        if (c.name == host || crypto::certificate_name_matches(c.name, host)) {
+        if (crypto::certificate_name_serves(c.name, host)) {
           certs.push_back(std::move(c));
           break;
         }
@@ -533,13 +542,9 @@ int status_command(const client_options& o, const std::string& app) {
     return 0;
   }
   print_status(s);
-  if (!certs.empty())
-    std::printf("\n%-32s %-11s %-9s %s\n", "CERTIFICATE", "SOURCE", "STATE", "EXPIRES");
-  for (const auto& c : certs) {
-    std::printf("%-32s %-11s %-9s %s\n", c.name.c_str(), c.source.c_str(), c.state.c_str(),
-                utc_time(c.not_after).c_str());
-    if (!c.error.empty())
-      std::printf("  error: %s (next attempt %s)\n", c.error.c_str(), utc_time(c.next_attempt).c_str());
+  if (!certs.empty()) {
+    std::printf("\n");
+    print_certificates(certs);
   }
   return 0;
 }
@@ -772,13 +777,7 @@ int certs_command(const client_options& o) {
           std::printf("no certificates (the node has no HTTPS listener, or no route needs one)\n");
           return 0;
         }
-        std::printf("%-32s %-11s %-9s %-21s %s\n", "HOST", "SOURCE", "STATE", "EXPIRES", "ISSUER");
-        for (const auto& c : certs) {
-          std::printf("%-32s %-11s %-9s %-21s %s\n", c.name.c_str(), c.source.c_str(), c.state.c_str(),
-                      utc_time(c.not_after).c_str(), c.issuer.empty() ? "-" : c.issuer.c_str());
-          if (!c.error.empty())
-            std::printf("  error: %s (next attempt %s)\n", c.error.c_str(), utc_time(c.next_attempt).c_str());
-        }
+        print_certificates(certs);
         return 0;
       },
       certificate_atom::value);
