@@ -169,6 +169,18 @@ TEST_F(AcmePebble, SucceedsWhenTheCaRejectsHalfTheNonces) {
   EXPECT_TRUE(tokens_.tokens.empty());
 }
 
+TEST_F(AcmePebble, GivesUpWhenTheCaRejectsEveryNonce) {
+  ASSERT_NO_FATAL_FAILURE(start({"PEBBLE_WFE_NONCEREJECT=100"}));
+  auto begin = std::chrono::steady_clock::now();
+  auto r = issue(settings_, {"never.ika.test"}, new_certificate_key(), tokens_.hooks(), nullptr);
+  ASSERT_TRUE(std::holds_alternative<error>(r));
+  const auto& message = std::get<error>(r).message;
+  EXPECT_NE(message.find("newAccount"), std::string::npos) << message;
+  EXPECT_NE(message.find("badNonce"), std::string::npos) << message;
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 15s); // bounded retries, not a loop
+  EXPECT_EQ(tokens_.published, 0);
+}
+
 TEST_F(AcmePebble, FailedChallengeIsAnErrorNamingIt) {
   ASSERT_NO_FATAL_FAILURE(start({}, /*answer_challenges=*/false));
   auto begin = std::chrono::steady_clock::now();
