@@ -6,12 +6,51 @@ instances stop. Timeouts give 504, a start that fails 502, too many waiters
 """
 
 import os
+import shutil
 import tempfile
 import threading
 import unittest
 
 from ikatest import Client, wait_until
 from test_apps import PY_APP, AppsTestCase, manifest
+
+# An app that answers "<instance> <path>" and logs "request <path>". On
+# SIGTERM it writes $CTL_DIR/<instance>.term and keeps serving (listening
+# socket and all) until $CTL_DIR/release exists (bounded at 20 s for a
+# broken test); it writes <instance>.exited just before it exits. So a test
+# decides how long an instance stays in ika's `stopping` state.
+LINGERING_APP = r'''
+import http.server, os, signal, socketserver, threading, time
+ctl, me = os.environ["CTL_DIR"], os.environ["IKA_INSTANCE"]
+def mark(what):
+    with open(os.path.join(ctl, me + "." + what), "w") as f:
+        f.write(str(os.getpid()))
+def linger():
+    deadline = time.monotonic() + 20
+    while not os.path.exists(os.path.join(ctl, "release")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    mark("exited")
+    os._exit(0)
+def on_term(*_):
+    mark("term")
+    print("SIGTERM: still serving until released", flush=True)
+    threading.Thread(target=linger, daemon=True).start()
+signal.signal(signal.SIGTERM, on_term)
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        print("request " + self.path, flush=True)
+        body = ("%s %s\n" % (me, self.path)).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.wfile.write(b"".join(self._headers_buffer) + b"\r\n" + body)
+        self._headers_buffer = []
+    def log_message(self, *a):
+        pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+S((os.environ["HOST"], int(os.environ["PORT"])), H).serve_forever()
+'''
 
 
 class OnDemandTest(AppsTestCase):
@@ -27,13 +66,13 @@ class OnDemandTest(AppsTestCase):
     def wait_cold(self, ika, app, timeout=30):
         wait_until(lambda: self.instances(ika, app) == [], timeout=timeout, message="%s idles to zero" % app)
 
-    def concurrent_gets(self, ika, host, n):
+    def concurrent_gets(self, ika, host, n, prefix="/req-"):
         results = [None] * n
 
         def one(i):
             c = Client(ika.port, timeout=30)
             try:
-                c.request("GET", "/req-%d" % i, host=host)
+                c.request("GET", "%s%d" % (prefix, i), host=host)
                 results[i] = c.response()
             except Exception as e:  # noqa: BLE001 - reported by the assertions
                 results[i] = e
@@ -109,14 +148,68 @@ class OnDemandTest(AppsTestCase):
                 self.assertEqual(r.header("Retry-After"), "1")
 
     def test_requests_around_the_idle_stop_are_all_served(self):
+        """Requests sent while an idle instance is `stopping` (SIGTERM sent,
+        the process still up and listening, held there by the test) are each
+        served exactly once, by it or by a fresh instance; twice over, the
+        second time with two instances stopping."""
+        ctl = tempfile.mkdtemp(prefix="ika-ctl-")
+        self.addCleanup(shutil.rmtree, ctl, True)
         ika = self.node()
-        self.deploy(ika, self.on_demand_app("edge", "edge.test", demand='idle_timeout = "300ms"\n'))
-        # Requests spaced around the idle timeout land while instances stop
-        # or just stopped: each is served, by the old instance or a new one.
-        for gap in (0.25, 0.3, 0.32, 0.35, 0.28, 0.31, 0.4, 0.29, 0.33, 0.36):
-            r = self.get(ika, "edge.test")
-            self.assertEqual(r.status, 200, r.body)
-            threading.Event().wait(gap)
+        # Cleanups run last-in first-out: every held instance is let go
+        # before the node stops (and SIGTERMs whatever still runs).
+        self.addCleanup(lambda: open(os.path.join(ctl, "release"), "w").close())
+        text = manifest("edge", "edge.test", instances=0, env={"CTL_DIR": ctl},
+                        extra='stop_timeout = "30s"\n[on_demand]\nidle_timeout = "300ms"\n'
+                              '[deploy]\nhold = "0s"\n')
+        self.deploy(ika, self.app_dir({"ika.toml": text, "app.py": LINGERING_APP}))
+
+        def marked(what):
+            return {f[:-len(what) - 1] for f in os.listdir(ctl) if f.endswith("." + what)}
+
+        def state_of(instance):
+            return next((i["state"] for i in self.instances(ika, "edge") if i["id"] == instance), None)
+
+        sent, stopping_ids = [], []
+        for round_ in ("a", "b"):
+            # The instance serving now idles and gets its SIGTERM.
+            new = wait_until(lambda: marked("term") - set(stopping_ids), timeout=20,
+                             message="an idle instance to get SIGTERM (round %s)" % round_)
+            # (One, unless a slow round let the fresh instance idle too.)
+            stopping_ids += sorted(new)
+            for instance in stopping_ids:
+                wait_until(lambda: state_of(instance) == "stopping", timeout=10,
+                           message="%s shown as stopping" % instance)
+            self.assertFalse(marked("exited"))
+            # 8 at once (they wait for a fresh instance together), then 8
+            # one after another.
+            paths = ["/%s-together-%d" % (round_, i) for i in range(8)]
+            responses = list(zip(paths, self.concurrent_gets(ika, "edge.test", 8, "/%s-together-" % round_)))
+            for i in range(8):
+                path = "/%s-alone-%d" % (round_, i)
+                responses.append((path, self.get(ika, "edge.test", path)))
+            for path, r in responses:
+                self.assertNotIsInstance(r, Exception, (path, r))
+                self.assertEqual(r.status, 200, (path, r.body))
+                # Served by a held instance or a fresh one: either is right.
+                self.assertEqual(r.body.decode().split()[1], path)
+                sent.append(path)
+            # Every request above was sent and answered while the held
+            # instances were stopping: still up, and still shown so.
+            self.assertFalse(marked("exited"), "an instance exited before it was released")
+            for instance in stopping_ids:
+                self.assertEqual(state_of(instance), "stopping", instance)
+
+        open(os.path.join(ctl, "release"), "w").close()
+        wait_until(lambda: set(stopping_ids) <= marked("exited"), timeout=10, message="the held instances exit")
+        wait_until(lambda: not any(i["id"] in stopping_ids for i in self.instances(ika, "edge")), timeout=10,
+                   message="the stopped instances leave the status")
+        # Each request reached an app exactly once.
+        logs = ika.cli("logs", "edge", "-n", "1000").stdout
+        for path in sent:
+            self.assertEqual(logs.count("request %s\n" % path), 1, "%s in:\n%s" % (path, logs))
+        self.assertEqual(len(sent), 32)
+        self.assertIn("idle for", logs)
+        self.assertIn("SIGTERM: still serving", logs)
 
     def test_scale_to_zero_and_back(self):
         ika = self.node()

@@ -17,6 +17,8 @@ import stat
 import subprocess
 import tempfile
 import textwrap
+import threading
+import time
 import unittest
 
 from ikatest import IKA_BIN, Client, Ika, IkaTestCase, wait_until
@@ -50,6 +52,25 @@ def sha256_of(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def snapshot(root):
+    """Every entry under `root`: a file's content hash and mode, a
+    directory's mode, a symlink's target; keyed by relative path."""
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                what = ("link", os.readlink(path))
+            elif stat.S_ISDIR(st.st_mode):
+                what = ("dir", stat.S_IMODE(st.st_mode))
+            else:
+                what = ("file", stat.S_IMODE(st.st_mode), sha256_of(path))
+            out[os.path.relpath(path, root)] = what
+    out["."] = ("dir", stat.S_IMODE(os.stat(root).st_mode))
+    return out
+
+
 class SecretsTestCase(IkaTestCase):
 
     def temp_dir(self, prefix):
@@ -60,10 +81,10 @@ class SecretsTestCase(IkaTestCase):
     def node(self, data):
         return self.start_ika(args=["serve", "--http", "127.0.0.1:0", "--data", data])
 
-    def app_dir(self, name, host, env=None):
+    def app_dir(self, name, host, env=None, instances=1):
         d = self.temp_dir("ika-app-")
-        toml = 'name = "%s"\ncommand = ["python3", "app.py"]\ninstances = 1\n\n[[routes]]\nhost = "%s"\n' % (
-            name, host)
+        toml = 'name = "%s"\ncommand = ["python3", "app.py"]\ninstances = %d\n\n[[routes]]\nhost = "%s"\n' % (
+            name, instances, host)
         if env:
             toml += "\n[env]\n" + "".join('%s = "%s"\n' % kv for kv in env.items())
         with open(os.path.join(d, "ika.toml"), "w") as f:
@@ -171,6 +192,10 @@ class SecretsTest(SecretsTestCase):
             (("set", "sec", "NUL"), SECRET + "\0x", "NUL byte"),
             (("set", "sec", "BIG"), SECRET + "x" * (64 * 1024), "at most 65536"),
             (("unset", "sec", "NEVER_SET"), None, "no secret 'NEVER_SET'"),
+            # A value on argv (ps and shell history show it): refused
+            # before anything is sent, and not echoed back.
+            (("set", "sec", "ARGV", SECRET), None, "never from the command line"),
+            (("set", "sec", "ARGV", SECRET), SECRET, "never from the command line"),
         ]
         for args, value, why in cases:
             proc = ika.cli("secrets", *args, input=value)
@@ -182,6 +207,7 @@ class SecretsTest(SecretsTestCase):
         self.assertIn("/nonexistent/file", proc.stderr)
         self.assertEqual(ika.cli_json("secrets", "list", "sec"), [])
         self.assertNotIn(SECRET, ika.stderr + "\n".join(ika.stdout_lines))
+        self.assert_not_in_files(data, SECRET.encode())
 
     def test_wrong_or_missing_key_refuses_to_start_and_changes_nothing(self):
         data = self.temp_dir("ika-data-")
@@ -192,10 +218,20 @@ class SecretsTest(SecretsTestCase):
         self.assertEqual(ika.stop(), 0)
 
         key_path = os.path.join(data, "secrets.key")
-        db_path = os.path.join(data, "state.db")
         with open(key_path, "rb") as f:
             right_key = f.read()
-        db_before = sha256_of(db_path)
+        self.assertTrue(os.path.isfile(os.path.join(data, "state.db")))
+
+        def refused_changes_nothing(why):
+            """`ika serve` refuses with `why`; every entry of the data dir
+            (state.db and its -wal/-shm, the key, node files, logs, run/)
+            is as it was, byte for byte and mode for mode: no exclusions."""
+            before = snapshot(data)
+            self.assertIn("state.db", before)
+            err = self.serve_refused(data)
+            self.assertIn(why, err)
+            self.assertEqual(snapshot(data), before, "a refused start changed the data dir")
+            return err
 
         # Another valid key.
         wrong = b"ika-secret-key 1\n" + os.urandom(32).hex().encode() + b"\n"
@@ -203,28 +239,20 @@ class SecretsTest(SecretsTestCase):
         fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.write(fd, wrong)
         os.close(fd)
-        err = self.serve_refused(data)
-        self.assertIn("is not the key the stored secrets were sealed with", err)
+        err = refused_changes_nothing("is not the key the stored secrets were sealed with")
         self.assertIn(key_path, err)
-        with open(key_path, "rb") as f:
-            self.assertEqual(f.read(), wrong)
-        self.assertEqual(sha256_of(db_path), db_before)
 
         # No key at all: not created anew.
         os.remove(key_path)
-        err = self.serve_refused(data)
-        self.assertIn("is missing", err)
+        refused_changes_nothing("is missing")
         self.assertFalse(os.path.exists(key_path))
-        self.assertEqual(sha256_of(db_path), db_before)
 
         # The right key, readable by others.
         fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.write(fd, right_key)
         os.close(fd)
         os.chmod(key_path, 0o644)
-        err = self.serve_refused(data)
-        self.assertIn("chmod 0600", err)
-        self.assertEqual(sha256_of(db_path), db_before)
+        refused_changes_nothing("chmod 0600")
 
         # The right key, 0600: the node starts, and the app deployed now
         # gets the secret stored before.
@@ -234,6 +262,85 @@ class SecretsTest(SecretsTestCase):
         self.deploy(ika, self.app_dir("later", "later.test"))
         self.assertEqual(self.env_of(ika, "later.test", "TOKEN"), SECRET)
         self.assert_not_in_files(data, SECRET.encode())
+
+    def test_a_change_is_a_rolling_restart_without_a_failed_request(self):
+        """`ika secrets set` on an app of 2 instances under a request loop:
+        every request gets 200 (old or new value, the new one once the
+        command returned), new instances overlap the old ones before those
+        leave, there is always one serving, and every pid is replaced."""
+        data = self.temp_dir("ika-data-")
+        ika = self.node(data)
+        self.deploy(ika, self.app_dir("roll", "roll.test", instances=2))
+        old = {i["id"]: i["pid"] for i in ika.cli_json("status", "roll")["instance_list"]}
+        self.assertEqual(len(old), 2, old)
+        self.assertEqual(self.env_of(ika, "roll.test", "TOKEN"), "<unset>")
+
+        stop = threading.Event()
+        deadline = time.monotonic() + 60  # a bound for a broken test only
+        results = []  # (sent at, status or exception, body)
+        samples = []  # `ika status roll` as seen before, during and after
+
+        def load():
+            while not stop.is_set() and time.monotonic() < deadline and len(results) < 50000:
+                sent = time.monotonic()
+                c = Client(ika.port, timeout=30)
+                try:
+                    c.request("GET", "/env/TOKEN", host="roll.test")
+                    r = c.response()
+                    results.append((sent, r.status, r.body.decode()))
+                except Exception as e:  # noqa: BLE001 - a failed request, reported below
+                    results.append((sent, e, ""))
+                finally:
+                    c.close()
+
+        def sample():
+            while not stop.is_set() and time.monotonic() < deadline:
+                samples.append(ika.cli_json("status", "roll"))
+
+        threads = [threading.Thread(target=load) for _ in range(4)] + [threading.Thread(target=sample)]
+        for t in threads:
+            t.start()
+        try:
+            wait_until(lambda: len(results) >= 50 and samples, timeout=30, message="the load to run")
+            began = time.monotonic()
+            proc = self.apply(ika, "roll", "set", "roll", "TOKEN", input=SECRET)
+            returned = time.monotonic()
+            mark = len(results)
+            wait_until(lambda: len(results) >= mark + 50, timeout=30, message="load after the change")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(40)
+        self.assertNotIn(SECRET, proc.stdout + proc.stderr)
+
+        failed = [(status, body) for _, status, body in results if status != 200]
+        self.assertEqual(failed, [], "%d of %d requests failed" % (len(failed), len(results)))
+        self.assertEqual({body for _, _, body in results} - {"<unset>", SECRET}, set())
+        during = [body for sent, _, body in results if began <= sent <= returned]
+        self.assertGreater(len(during), 20, "too few requests during the restart to tell")
+        late = [body for sent, _, body in results if sent > returned]
+        self.assertTrue(late)
+        self.assertEqual(set(late), {SECRET}, "a request after the change saw the old environment")
+
+        # Every instance is new: ids and pids.
+        now = ika.cli_json("status", "roll")
+        new = {i["id"]: i["pid"] for i in now["instance_list"]}
+        self.assertEqual(len(new), 2, now)
+        self.assertEqual(now["healthy"], 2, now)
+        self.assertFalse(set(new) & set(old), (old, new))
+        self.assertFalse(set(new.values()) & set(old.values()), (old, new))
+
+        # A rolling update: no sample without a serving instance (`healthy`
+        # counts those in the balancer), and in some sample an old and a new
+        # instance were both up and healthy.
+        self.assertGreater(len(samples), 3)
+        for st in samples:
+            self.assertGreaterEqual(st["healthy"], 1, "a moment with no serving instance: %r" % st)
+        both = [st for st in samples
+                if {i["id"] for i in st["instance_list"] if i["state"] == "healthy"} & set(old)
+                and {i["id"] for i in st["instance_list"] if i["state"] == "healthy"} - set(old)]
+        self.assertTrue(both, "old and new instances never ran side by side: %r" % samples)
+        self.assertEqual(self.env_of(ika, "roll.test", "TOKEN"), SECRET)
 
     def assert_not_in_files(self, root, *needles):
         checked = 0

@@ -190,6 +190,9 @@ int main(int argc, char** argv) {
   secrets_set->add_option("key", secret_key, "Variable name")->required();
   secrets_set->add_option("--from-file", secret_file, "Read the value from this file (as is)");
   client_flags(secrets_set, copts);
+  // A value given after KEY is refused below without being echoed (CLI11's
+  // own "not expected" error would print it).
+  secrets_set->allow_extras();
   auto* secrets_list = secrets->add_subcommand("list", "List an app's secrets (names, never values)");
   secrets_list->add_option("app", app_name, "App name")->required();
   client_flags(secrets_list, copts);
@@ -261,8 +264,13 @@ int main(int argc, char** argv) {
     return releases_command(copts, app_name);
   if (rollback->parsed())
     return rollback_command(copts, app_name, version);
-  if (secrets_set->parsed())
+  if (secrets_set->parsed()) {
+    if (!secrets_set->remaining().empty())
+      return fail(
+          "ika secrets set takes APP and KEY only: the value is read from stdin or --from-file, "
+          "never from the command line (ps and the shell's history would show it); nothing was stored");
     return secrets_set_command(copts, app_name, secret_key, secret_file);
+  }
   if (cache_stats->parsed())
     return cache_stats_command(copts);
   if (certs_renew->parsed())

@@ -1,8 +1,14 @@
 // The gate of an on-demand app, with waiters on real io threads: limits,
 // timeout, failure, opening (and how fast), one wake per episode, and a
-// client that leaves while waiting.
+// client that leaves while waiting; the defaults an app gets without an
+// [on_demand] table.
 
 #include "runtime/proxy/demand_gate.hpp"
+
+#include "protocol/messages.hpp"
+#include "protocol/records.hpp"
+#include "runtime/config/app_manifest.hpp"
+#include "runtime/proxy/backends.hpp"
 #include "runtime/proxy/demand_wait.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -19,7 +25,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 namespace {
@@ -195,6 +203,57 @@ TEST(demand_gate, RefusesPastMaxWaitersAndUsesDefaults) {
   EXPECT_EQ(gate.waiting(), 3u);
   gate.open(nullptr);
   ASSERT_TRUE(eventually([&] { return all_done(slots); }));
+}
+
+/// How many requests `gate` lets wait at once (it admits until it refuses,
+/// at most `probe` of them); leaves it empty again.
+std::size_t admitted(demand_gate& gate, std::size_t probe) {
+  asio::io_context never_run; // the waiters are only counted, never resumed
+  std::size_t n = 0;
+  while (n < probe && gate.enter(never_run.get_executor(), nullptr))
+    ++n;
+  gate.fail("counted");
+  return n;
+}
+
+// Issue 4: up to 1000 waiters and 30 s, for a gate as built and for an app
+// whose ika.toml has no [on_demand] table, through each layer its limits
+// pass (parsed manifest, stored record, published backends, bind). The
+// expected numbers are the documented ones, not the code's constants.
+TEST(demand_gate, DefaultsAreAThousandWaitersForThirtySeconds) {
+  {
+    demand_gate gate{"as-built"};
+    EXPECT_EQ(gate.wait_timeout(), 30s);
+    EXPECT_EQ(admitted(gate, 1001), 1000u);
+  }
+
+  auto parsed = ika::config::parse_app_manifest("name = \"lazy\"\ncommand = [\"python3\", \"app.py\"]\n"
+                                                "instances = 0\n[[routes]]\nhost = \"lazy.test\"\n",
+                                                "ika.toml");
+  ASSERT_TRUE(std::holds_alternative<ika::config::app_manifest>(parsed));
+  const auto& demand = std::get<ika::config::app_manifest>(parsed).demand;
+  ika::protocol::manifest_demand stored; // a release record without the fields
+
+  struct source {
+    const char* what;
+    std::uint32_t max_waiters;
+    std::uint64_t wait_timeout_ms;
+  };
+  for (const auto& s : {source{"ika.toml without [on_demand]", static_cast<std::uint32_t>(demand.max_waiters),
+                               static_cast<std::uint64_t>(demand.wait_timeout.count())},
+                        source{"a stored record's defaults", stored.max_waiters, stored.wait_timeout_ms},
+                        source{"published without limits (0)", 0, 0}}) {
+    SCOPED_TRACE(s.what);
+    backend_registry registry;
+    ika::protocol::app_backends published{"lazy/production", {}};
+    published.on_demand = true;
+    published.max_waiters = s.max_waiters;
+    published.wait_timeout_ms = s.wait_timeout_ms;
+    auto binding = registry.bind(published);
+    ASSERT_TRUE(binding->gate);
+    EXPECT_EQ(binding->gate->wait_timeout(), 30s);
+    EXPECT_EQ(admitted(*binding->gate, 1001), 1000u);
+  }
 }
 
 TEST(demand_gate, HandlerInstalledLateIsWokenAndOldTokensDoNotClear) {
