@@ -148,9 +148,9 @@ void stop_member(app_pointer self, const std::string& id, std::function<void()> 
 /// Takes instances out of traffic for good: each stops once the node
 /// confirmed it gets no new request and its in-flight requests are done
 /// (or the drain timeout passed).
-void drain(app_pointer self, const std::vector<std::string>& ids) {
+void drain(app_pointer self, const std::vector<std::string>& ids, milliseconds timeout) {
   auto& st = self->state;
-  auto deadline = steady_clock::now() + milliseconds{st.current.manifest.rollout.drain_timeout_ms};
+  auto deadline = steady_clock::now() + timeout;
   for (const auto& id : ids)
     if (auto it = st.members.find(id); it != st.members.end() && !it->second.stopping) {
       it->second.serving = false;
@@ -245,7 +245,7 @@ void reconcile(app_pointer self) {
       return ha != hb ? !ha : false;
     });
     std::vector<std::string> extra(serving.begin(), serving.begin() + (serving.size() - wanted));
-    drain(self, extra);
+    drain(self, extra, milliseconds{st.current.manifest.rollout.drain_timeout_ms});
   }
 }
 
@@ -287,6 +287,19 @@ void apply(app_pointer self, deploy::rollout_step step) {
     finish_deploy(self, false, step.why);
 }
 
+/// The routes an app holds while a rollout runs: the old release's as they
+/// are, then those of the new release on a host and path the old one does
+/// not serve.
+std::vector<route_spec> routes_during_rollout(const std::vector<route_spec>& old_routes,
+                                              const std::vector<route_spec>& new_routes) {
+  std::vector<route_spec> out = old_routes;
+  for (const auto& r : new_routes)
+    if (std::none_of(old_routes.begin(), old_routes.end(),
+                     [&](const route_spec& o) { return o.host == r.host && o.path == r.path; }))
+      out.push_back(r);
+  return out;
+}
+
 void finish_deploy(app_pointer self, bool ok, std::string message) {
   auto& st = self->state;
   auto d = std::move(*st.deploy);
@@ -299,6 +312,8 @@ void finish_deploy(app_pointer self, bool ok, std::string message) {
   r.message = std::move(message);
   if (ok) {
     bool changed_release = st.current.version != d.release.version;
+    // The old instances drain by the rules of the release they run.
+    milliseconds old_drain{st.current.manifest.rollout.drain_timeout_ms};
     st.current = d.release;
     st.running = true;
     progress(self, d.watcher,
@@ -307,22 +322,31 @@ void finish_deploy(app_pointer self, bool ok, std::string message) {
     std::vector<std::string> old = d.plan.retired();
     for (const auto& id : d.plan.old_serving())
       old.push_back(id);
-    drain(self, old);
+    drain(self, old, old_drain);
     reconcile(self);
-    // The reply says "live": new requests must see the new instances, and
-    // nothing the old release answered comes from the cache any more (a
-    // response filling meanwhile is not admitted either: the purge bumps
-    // the shards' generation).
-    when_published(self, [self, changed_release, promise = d.promise, r = std::move(r)]() mutable {
-      if (!changed_release) {
-        promise.deliver(std::move(r));
-        return;
-      }
-      self->request(self->state.config.node, caf::infinite, purge_atom::value, self->state.config.id,
-                    std::string{})
-          .then([promise, r](std::uint64_t) mutable { promise.deliver(std::move(r)); },
-                [promise, r](const caf::error&) mutable { promise.deliver(std::move(r)); });
-    });
+    // The reply says "live": new requests must see the new instances and
+    // the new release's routes only, and nothing the old release answered
+    // comes from the cache any more (a response filling meanwhile is not
+    // admitted either: the purge bumps the shards' generation).
+    auto reply = [self, changed_release, promise = d.promise, r = std::move(r)]() mutable {
+      when_published(self, [self, changed_release, promise, r = std::move(r)]() mutable {
+        if (!changed_release) {
+          promise.deliver(std::move(r));
+          return;
+        }
+        self->request(self->state.config.node, caf::infinite, purge_atom::value, self->state.config.id,
+                      std::string{})
+            .then([promise, r](std::uint64_t) mutable { promise.deliver(std::move(r)); },
+                  [promise, r](const caf::error&) mutable { promise.deliver(std::move(r)); });
+      });
+    };
+    auto routes = st.routes_of(st.current);
+    if (routes_during_rollout(d.previous_routes, routes) == routes) {
+      reply();
+      return;
+    }
+    self->request(st.config.node, caf::infinite, claim_atom::value, st.config.id, std::move(routes))
+        .then([reply](ok_atom) mutable { reply(); }, [reply](const caf::error&) mutable { reply(); });
     return;
   }
   // Failed: the new instances go (the rollout's step stopped them), what
@@ -356,7 +380,10 @@ caf::result<deploy_result> start_rollout(app_pointer self, const release_spec& r
                      deploy::rollout{settings, serving_ids(st)},
                      st.current.version.empty() ? std::vector<route_spec>{} : st.routes_of(st.current),
                      0};
-  self->request(st.config.node, caf::infinite, claim_atom::value, st.config.id, st.routes_of(release))
+  // Until the switch the old release serves its own routes as they were,
+  // the new release's routes are claimed beside them.
+  self->request(st.config.node, caf::infinite, claim_atom::value, st.config.id,
+                routes_during_rollout(st.deploy->previous_routes, st.routes_of(release)))
       .then(
           [self](ok_atom) {
             if (self->state.deploy)
@@ -454,7 +481,7 @@ void on_idle_check(app_pointer self) {
                        "idle for " +
                            std::to_string(st.current.manifest.demand.idle_timeout_ms / 1000.0).substr(0, 5) +
                            " s: stopping " + std::to_string(serving.size()) + " instance(s)"});
-    drain(self, serving);
+    drain(self, serving, milliseconds{st.current.manifest.rollout.drain_timeout_ms});
     st.seen_requests = 0;
   }
   arm_idle(self);

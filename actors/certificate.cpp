@@ -402,6 +402,10 @@ void start(certificate_pointer self, const caf::actor& sink) {
 certificate_actor::behavior_type certificate(certificate_pointer self, certificate_settings settings,
                                              caf::actor sink) {
   self->state.settings = std::move(settings);
+  // This actor makes keys on its own thread (it is detached), which CAF does
+  // not join: the thread's random generators go with the actor, not after
+  // OpenSSL's exit-time cleanup (where they would leak).
+  self->attach_functor([] { crypto::release_thread_state(); });
   auto& st = self->state.status;
   st.name = self->state.settings.name;
   st.source = self->state.settings.source;

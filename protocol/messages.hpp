@@ -44,6 +44,8 @@ struct route_spec {
   /// names, the node's local CA for local ones), "acme", "self-signed", or
   /// "off" (no certificate is made for it).
   std::string tls;
+
+  friend bool operator==(const route_spec&, const route_spec&) = default;
 };
 
 template <class Inspector>

@@ -901,4 +901,8 @@ std::vector<std::string> saved_certificate_names(const fs::path& data_dir) {
   return out;
 }
 
+void release_thread_state() noexcept {
+  OPENSSL_thread_stop();
+}
+
 } // namespace ika::crypto

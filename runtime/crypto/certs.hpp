@@ -218,4 +218,10 @@ load_host_certificate(const std::filesystem::path& data_dir, std::string_view ho
 /// not map back to a valid name are skipped.
 std::vector<std::string> saved_certificate_names(const std::filesystem::path& data_dir);
 
+/// Frees the calling thread's OpenSSL state (its random generators, its
+/// error queue) now. For threads that may still be ending when the process
+/// exits, after OpenSSL's own thread-exit hook is gone: CAF's detached
+/// actors run on threads it never joins.
+void release_thread_state() noexcept;
+
 } // namespace ika::crypto

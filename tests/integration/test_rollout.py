@@ -478,7 +478,10 @@ class RolloutEdgesTest(AppsTestCase):
         wait_until(lambda: any(i["in_flight"] > 0 for i in self.instances(ika, "drain")), timeout=10,
                    message="the long request reaches the instance")
 
-        code, lines, out, err = watched_deploy(ika, self.app("drain", "two", instances=1, deploy=deploy))
+        # Release two's own drain_timeout (30 s) applies to its instances, not
+        # to release one's, which drain by the 1 s they were started with.
+        code, lines, out, err = watched_deploy(ika, self.app("drain", "two", instances=1,
+                                                             deploy=dict(deploy, drain_timeout="30s")))
         self.assertEqual(code, 0, out + err)
         switched = next((t for t, l in lines if "traffic switched" in l), None)
         self.assertIsNotNone(switched, out)
@@ -505,6 +508,34 @@ class RolloutEdgesTest(AppsTestCase):
         self.assertNotIn("error", result, result)
         self.assertEqual(result["status"], 502, result)
         self.assertLess(result["ended"] - gone, 1.0)
+
+    def test_a_release_that_moves_its_route_keeps_the_old_host_until_the_switch(self):
+        ika = self.node()
+        def release(host, version, hold):
+            return self.app_dir({"ika.toml": roll_manifest("mover", host, version, 1, deploy={"hold": hold}),
+                                 "app.py": ROLL_APP})
+        self.deploy(ika, release("old-host.test", "one", "0s"))
+        [observer] = self.observe(ika, "old-host.test")
+        # Release two serves new-host.test only; while it holds (2 s), the
+        # old host still reaches release one.
+        code, lines, out, err = watched_deploy(ika, release("new-host.test", "two", "2s"))
+        self.assertEqual(code, 0, out + err)
+        switched = next((t for t, l in lines if "traffic switched" in l), None)
+        self.assertIsNotNone(switched, out)
+        held = next((t for t, l in lines if l.endswith(": healthy")), None)
+        self.assertIsNotNone(held, out)
+        samples, errors = self.stop_observers([observer])
+        # The node switches no sooner than 2 s after it saw the instance
+        # healthy; the client reads either line a little later than the node
+        # wrote it, so 1.5 s after the first is surely before the switch.
+        self.assertGreater(switched - held, 1.5, out)
+        during = [s for s in samples if held <= s[0] and s[1] <= held + 1.5]
+        self.assertGreaterEqual(len(during), 20, "too few requests while release two held")
+        self.assertEqual({(s[2], s[3]) for s in during}, {(200, "one")})
+        self.assertEqual(errors, [])
+        # Live: the new host serves release two, the old one is gone.
+        self.assertEqual(parse_body(self.get(ika, "new-host.test").body)[1], "two")
+        self.assertEqual(self.get(ika, "old-host.test").status, 404)
 
     def check_untouched(self, ika, app, before, observer_samples, errors, t0, t1):
         """Release one served every request during [t0, t1] and its
@@ -572,7 +603,10 @@ class RolloutEdgesTest(AppsTestCase):
         self.assertRegex(err, r"deploy of sick/production failed: new instance %s unhealthy: "
                               r"health check: status 503" % sick)
         self.assertIn("last output of the new instances:", err)
-        self.assertRegex(err, r"%s stdout health check 2 of release two fails on purpose" % sick)
+        # Its output up to the failure (the line it printed with its failing
+        # answer travels apart from the health check's result and may come
+        # after the report).
+        self.assertRegex(err, r"%s stdout starting %s of release two" % (sick, sick))
         self.check_untouched(ika, "sick", before, samples, errors, t0, t1)
 
     def test_max_surge_two_new_instances_at_a_time_out_of_traffic_until_switched(self):
