@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -102,6 +104,28 @@ TEST(SecretBox, CheckValueIsStableAndRevealsNoKeyBytes) {
   EXPECT_EQ(a->check().size(), 32u);
   EXPECT_EQ(a->check().find("000102030405"), std::string::npos);
   EXPECT_FALSE(secret_key::from_bytes(raw, 31));
+}
+
+// The key lives in libsodium's guarded memory: read-only once loaded, and
+// a guard page right after it (an overrun faults instead of reading on).
+TEST(SecretKeyDeathTest, LivesInGuardedReadOnlyMemory) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto key = secret_key::generate();
+  ASSERT_TRUE(key);
+  unsigned char first = key->data()[0]; // readable
+  EXPECT_DEATH(
+      {
+        auto* p = const_cast<volatile unsigned char*>(key->data());
+        p[0] = static_cast<unsigned char>(first + 1);
+      },
+      "");
+  EXPECT_DEATH(
+      {
+        auto* p = const_cast<volatile unsigned char*>(key->data());
+        std::printf("%d", p[secret_key_size + 64]);
+      },
+      "");
+  EXPECT_EQ(key->data()[0], first); // untouched in this process
 }
 
 TEST(SecretKeyFile, CreatedWith0600AndLoadsTheSameKey) {
