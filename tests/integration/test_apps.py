@@ -21,6 +21,16 @@ from ikatest import Client, IkaTestCase, wait_until
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
 
+# The end of every Python test app: handler class H (its last method
+# silences the request log) served by a threading server on ika's HOST and
+# PORT.
+PY_SERVE = r'''    def log_message(self, *a):
+        pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+S((os.environ["HOST"], int(os.environ["PORT"])), H).serve_forever()
+'''
+
 # An app that answers "<instance> <$VERSION> <path>"; /crash exits the
 # process; /slow answers after 2 s; $LOG_REQUESTS prints each path; with
 # $CRASH_FILE present it dies at start (a crash loop); $SLOW_START delays
@@ -60,12 +70,7 @@ class H(http.server.BaseHTTPRequestHandler):
         # repair (the kill-under-load test counts every failed request).
         self.wfile.write(b"".join(self._headers_buffer) + b"\r\n" + body)
         self._headers_buffer = []
-    def log_message(self, *a):
-        pass
-class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-S((os.environ["HOST"], int(os.environ["PORT"])), H).serve_forever()
-'''
+''' + PY_SERVE
 
 
 def manifest(name, host, instances=1, command='["python3", "app.py"]', env=None, health=None, extra=""):

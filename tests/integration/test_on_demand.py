@@ -12,7 +12,7 @@ import threading
 import unittest
 
 from ikatest import Client, wait_until
-from test_apps import PY_APP, AppsTestCase, manifest
+from test_apps import PY_APP, PY_SERVE, AppsTestCase, manifest
 
 # An app that answers "<instance> <path>" and logs "request <path>". On
 # SIGTERM it writes $CTL_DIR/<instance>.term and keeps serving (listening
@@ -45,12 +45,7 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.wfile.write(b"".join(self._headers_buffer) + b"\r\n" + body)
         self._headers_buffer = []
-    def log_message(self, *a):
-        pass
-class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-S((os.environ["HOST"], int(os.environ["PORT"])), H).serve_forever()
-'''
+''' + PY_SERVE
 
 
 class OnDemandTest(AppsTestCase):

@@ -30,7 +30,7 @@ import time
 import unittest
 
 from ikatest import IKA_BIN, Client, wait_until
-from test_apps import PY_APP, AppsTestCase
+from test_apps import PY_APP, PY_SERVE, AppsTestCase
 
 # An app answering "<instance> <$VERSION> <path> <arrival>" (arrival: the
 # app's CLOCK_MONOTONIC when the request came in, the clock of the test's
@@ -71,12 +71,7 @@ class H(http.server.BaseHTTPRequestHandler):
         # Head and body in one send (see PY_APP in test_apps).
         self.wfile.write(b"".join(self._headers_buffer) + b"\r\n" + body)
         self._headers_buffer = []
-    def log_message(self, *a):
-        pass
-class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-S((os.environ["HOST"], int(os.environ["PORT"])), H).serve_forever()
-'''
+''' + PY_SERVE
 
 
 def toml_value(v):
