@@ -29,7 +29,10 @@ struct probe_result {
   std::string detail; ///< why it failed ("connection refused", "status 503", "timed out")
 };
 
-/// Starts probes on `io` (whose thread runs them). Thread-safe.
+/// Starts probes on `io` (whose thread runs them). Thread-safe. A queued
+/// probe refers to its prober: keep the prober alive until `io` has run
+/// or dropped every probe started on it (the platform owns one for the
+/// node's whole life).
 class prober {
 public:
   explicit prober(asio::io_context& io) : io_{io} {}
