@@ -145,6 +145,12 @@ void stop_member(app_pointer self, const std::string& id, std::function<void()> 
           });
 }
 
+/// How long instances of release `r` may take to finish their requests
+/// once out of traffic.
+milliseconds drain_timeout(const release_spec& r) {
+  return milliseconds{r.manifest.rollout.drain_timeout_ms};
+}
+
 /// Takes instances out of traffic for good: each stops once the node
 /// confirmed it gets no new request and its in-flight requests are done
 /// (or the drain timeout passed).
@@ -245,7 +251,7 @@ void reconcile(app_pointer self) {
       return ha != hb ? !ha : false;
     });
     std::vector<std::string> extra(serving.begin(), serving.begin() + (serving.size() - wanted));
-    drain(self, extra, milliseconds{st.current.manifest.rollout.drain_timeout_ms});
+    drain(self, extra, drain_timeout(st.current));
   }
 }
 
@@ -295,7 +301,7 @@ std::vector<route_spec> routes_during_rollout(const std::vector<route_spec>& old
   std::vector<route_spec> out = old_routes;
   for (const auto& r : new_routes)
     if (std::none_of(old_routes.begin(), old_routes.end(),
-                     [&](const route_spec& o) { return o.host == r.host && o.path == r.path; }))
+                     [&](const route_spec& o) { return o.same_place(r); }))
       out.push_back(r);
   return out;
 }
@@ -313,7 +319,7 @@ void finish_deploy(app_pointer self, bool ok, std::string message) {
   if (ok) {
     bool changed_release = st.current.version != d.release.version;
     // The old instances drain by the rules of the release they run.
-    milliseconds old_drain{st.current.manifest.rollout.drain_timeout_ms};
+    auto old_drain = drain_timeout(st.current);
     st.current = d.release;
     st.running = true;
     progress(self, d.watcher,
@@ -481,7 +487,7 @@ void on_idle_check(app_pointer self) {
                        "idle for " +
                            std::to_string(st.current.manifest.demand.idle_timeout_ms / 1000.0).substr(0, 5) +
                            " s: stopping " + std::to_string(serving.size()) + " instance(s)"});
-    drain(self, serving, milliseconds{st.current.manifest.rollout.drain_timeout_ms});
+    drain(self, serving, drain_timeout(st.current));
     st.seen_requests = 0;
   }
   arm_idle(self);

@@ -221,17 +221,16 @@ void node_state::shut_down_io() {
 }
 
 std::string node_state::check_claim(const std::string& app, const std::vector<route_spec>& routes) const {
-  auto same = [](const route_spec& a, const route_spec& b) { return a.host == b.host && a.path == b.path; };
   for (const auto& r : routes) {
     if (r.app != app)
       return "route " + r.host + " " + r.path + " names app '" + r.app + "', not '" + app + "'";
     for (const auto& s : config.routes)
-      if (same(r, s))
+      if (r.same_place(s))
         return "route " + r.host + " " + r.path + " is taken by the node's configuration";
     for (const auto& [owner, owned] : app_routes)
       if (owner != app)
         for (const auto& o : owned)
-          if (same(r, o))
+          if (r.same_place(o))
             return "route " + r.host + " " + r.path + " is taken by app " + owner;
   }
   return {};
@@ -372,7 +371,7 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
         for (const auto& [owner, owned] : st.app_routes)
           for (const auto& r : routes)
             for (const auto& o : owned)
-              if (r.host == o.host && r.path == o.path)
+              if (r.same_place(o))
                 return caf::make_error(caf::sec::invalid_argument,
                                        "route " + r.host + " " + r.path + " is taken by app " + owner);
         auto previous = std::exchange(st.config.routes, routes);

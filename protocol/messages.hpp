@@ -45,6 +45,10 @@ struct route_spec {
   /// "off" (no certificate is made for it).
   std::string tls;
 
+  /// The same host and path: the same place in the route table, which one
+  /// owner holds at a time.
+  bool same_place(const route_spec& o) const { return host == o.host && path == o.path; }
+
   friend bool operator==(const route_spec&, const route_spec&) = default;
 };
 

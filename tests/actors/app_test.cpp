@@ -18,6 +18,7 @@
 #include "actors/app.hpp"
 
 #include "protocol/types.hpp"
+#include "tests/actors/actor_test_config.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -58,15 +59,6 @@ using strings = std::vector<std::string>;
 using id_set = std::set<std::string>;
 
 const std::string app_id = "web/production";
-
-caf::actor_system_config& test_config() {
-  static caf::actor_system_config* cfg = [] {
-    auto* c = new caf::actor_system_config;
-    register_types(*c);
-    return c;
-  }();
-  return *cfg;
-}
 
 // -- the node -----------------------------------------------------------------------------
 
@@ -381,9 +373,9 @@ class AppActorTest : public ::testing::Test {
 protected:
   AppActorTest()
       : guard_{asio::make_work_guard(io_)}, io_thread_{[this] { io_.run(); }}, host_{io_},
-        sys_{std::make_unique<caf::actor_system>(test_config())}, self_{std::make_unique<caf::scoped_actor>(
-                                                                      *sys_)},
-        node_log_{std::make_shared<node_log>()}, registry_{std::make_shared<proxy::backend_registry>()} {
+        sys_{std::make_unique<caf::actor_system>(test::actor_test_config())},
+        self_{std::make_unique<caf::scoped_actor>(*sys_)}, node_log_{std::make_shared<node_log>()},
+        registry_{std::make_shared<proxy::backend_registry>()} {
     node_ = sys_->spawn(fake_node, node_log_);
   }
 
@@ -414,14 +406,19 @@ protected:
 
   caf::scoped_actor& self() { return *self_; }
 
-  deploy_result deploy(const release_spec& r, const caf::actor& watcher = {}) {
+  /// The answer to a deploy or restart request; an error comes back as
+  /// the message of a failed result.
+  template <class Handle>
+  deploy_result result_of(Handle&& pending) {
     deploy_result out;
     out.message = "no reply";
-    self()
-        ->request(app_, 30s, deploy_atom::value, r, watcher)
-        .receive([&](deploy_result& x) { out = std::move(x); },
-                 [&](caf::error& e) { out.message = sys_->render(e); });
+    pending.receive([&](deploy_result& x) { out = std::move(x); },
+                    [&](caf::error& e) { out.message = sys_->render(e); });
     return out;
+  }
+
+  deploy_result deploy(const release_spec& r, const caf::actor& watcher = {}) {
+    return result_of(self()->request(app_, 30s, deploy_atom::value, r, watcher));
   }
 
   app_status status() {
@@ -595,9 +592,7 @@ TEST_F(AppActorTest, ASecondDeployAndOtherCommandsAreRefusedDuringARollout) {
     if (old.count(id) == 0)
       fresh = id;
   host_.set_healthy(fresh, true);
-  deploy_result first;
-  pending.receive([&](deploy_result& r) { first = r; },
-                  [&](caf::error& e) { first.message = sys_->render(e); });
+  auto first = result_of(pending);
   EXPECT_TRUE(first.ok) << first.message;
   EXPECT_EQ(first.release, "v2");
   wait_published({fresh});
@@ -699,9 +694,7 @@ TEST_F(AppActorTest, UnhealthyDuringTheHoldFailsAndTheOldKeepServing) {
   ASSERT_FALSE(fresh.empty());
   EXPECT_EQ(ids_of(*node_log_->last_published()), old) << "held out of traffic";
   host_.set_healthy(fresh, false);
-  deploy_result result;
-  pending.receive([&](deploy_result& r) { result = r; },
-                  [&](caf::error& e) { result.message = sys_->render(e); });
+  auto result = result_of(pending);
   EXPECT_FALSE(result.ok);
   EXPECT_EQ(result.message, "new instance " + fresh + " unhealthy: health check: status 503");
   EXPECT_EQ(ids_of(*node_log_->last_published()), old);
@@ -742,9 +735,7 @@ TEST_F(AppActorTest, ACrashDuringTheHoldOfALaterBatchRestoresTheRetiredOldInstan
   EXPECT_EQ(r->detail, "not in traffic");
 
   host_.crash(second_new, -9);
-  deploy_result result;
-  pending.receive([&](deploy_result& x) { result = x; },
-                  [&](caf::error& e) { result.message = sys_->render(e); });
+  auto result = result_of(pending);
   EXPECT_FALSE(result.ok);
   EXPECT_EQ(result.message.rfind("new instance " + second_new + " backoff: killed by signal 9", 0), 0u)
       << result.message;
@@ -778,9 +769,7 @@ TEST_F(AppActorTest, AServingOldInstanceCrashingDuringARolloutDoesNotFailIt) {
   for (const auto& id : instance_ids(s))
     if (old.count(id) == 0)
       host_.set_healthy(id, true);
-  deploy_result result;
-  pending.receive([&](deploy_result& x) { result = x; },
-                  [&](caf::error& e) { result.message = sys_->render(e); });
+  auto result = result_of(pending);
   EXPECT_TRUE(result.ok) << result.message;
 }
 
@@ -810,11 +799,7 @@ TEST_F(AppActorTest, OnlyHealthyInstancesArePublished) {
 TEST_F(AppActorTest, RestartRollsTheLiveReleaseOntoFreshInstances) {
   spawn_app();
   auto old = live(release("v1", "serve", 2));
-  deploy_result result;
-  self()
-      ->request(app_, 30s, restart_atom::value, caf::actor{})
-      .receive([&](deploy_result& r) { result = r; },
-               [&](caf::error& e) { result.message = sys_->render(e); });
+  auto result = result_of(self()->request(app_, 30s, restart_atom::value, caf::actor{}));
   EXPECT_TRUE(result.ok) << result.message;
   EXPECT_EQ(result.release, "v1");
   auto s = wait_status([&](const app_status& x) {

@@ -7,6 +7,7 @@
 
 #include "protocol/types.hpp"
 #include "runtime/crypto/certs.hpp"
+#include "tests/actors/actor_test_config.hpp"
 #include "tests/support/pebble_fixture.hpp"
 #include "tests/unit/runtime/acme/acme_test_support.hpp"
 
@@ -44,19 +45,10 @@ std::int64_t unix_now() {
   return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
 }
 
-caf::actor_system_config& test_config() {
-  static caf::actor_system_config* cfg = [] {
-    auto* c = new caf::actor_system_config;
-    register_types(*c);
-    return c;
-  }();
-  return *cfg;
-}
-
 /// An actor system and a scoped actor that is the certificate actor's sink.
 class CertificateActorTest : public ::testing::Test {
 protected:
-  CertificateActorTest() : sys_(test_config()), sink_(sys_) {}
+  CertificateActorTest() : sys_(test::actor_test_config()), sink_(sys_) {}
 
   certificate_actor spawn(certificate_settings settings) {
     return sys_.spawn(certificate, std::move(settings), caf::actor_cast<caf::actor>(sink_));

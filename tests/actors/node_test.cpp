@@ -3,6 +3,7 @@
 
 #include "actors/node.hpp"
 #include "protocol/types.hpp"
+#include "tests/actors/actor_test_config.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -67,16 +68,7 @@ std::string dead_address() {
 }
 
 struct node_fixture : ::testing::Test {
-  node_fixture() : sys(make_config()), self(sys) {}
-
-  static caf::actor_system_config& make_config() {
-    static caf::actor_system_config* cfg = [] {
-      auto* c = new caf::actor_system_config;
-      register_types(*c);
-      return c;
-    }();
-    return *cfg;
-  }
+  node_fixture() : sys(test::actor_test_config()), self(sys) {}
 
   config::node_config base_config() {
     config::node_config c;

@@ -5,6 +5,7 @@
 
 #include "actors/store.hpp"
 #include "protocol/types.hpp"
+#include "tests/actors/actor_test_config.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -32,15 +33,6 @@ using namespace ika;
 using namespace ika::protocol;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-caf::actor_system_config& test_config() {
-  static caf::actor_system_config* cfg = [] {
-    auto* c = new caf::actor_system_config;
-    register_types(*c);
-    return c;
-  }();
-  return *cfg;
-}
 
 hlc make_hlc(std::uint64_t ms, std::uint32_t logical, std::string node) {
   hlc x;
@@ -82,7 +74,7 @@ struct store_client {
   store_actor store;
 
   explicit store_client(bool detached = true)
-      : sys(test_config()), self(sys),
+      : sys(test::actor_test_config()), self(sys),
         store(detached ? sys.spawn<caf::detached>(actors::store, actors::store_config{})
                        : sys.spawn(actors::store, actors::store_config{})) {}
 
