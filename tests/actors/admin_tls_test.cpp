@@ -8,6 +8,7 @@
 #include "protocol/types.hpp"
 #include "runtime/crypto/credentials.hpp"
 #include "runtime/crypto/mutual_tls.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -28,18 +29,17 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
-#include <system_error>
 
 namespace {
 
 using namespace ika;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
+using ika::test::temp_dir;
 
 /// Test-only interface: answers get with a fixed string.
 using echo_actor = caf::typed_actor<caf::replies_to<protocol::get_atom>::with<std::string>>;
@@ -49,26 +49,6 @@ using echo_actor = caf::typed_actor<caf::replies_to<protocol::get_atom>::with<st
 echo_actor::behavior_type echo_impl(std::string answer) {
   return {[answer](protocol::get_atom) { return answer; }};
 }
-
-class temp_dir {
-public:
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "ika-admin-tls-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr)
-      path_ = pattern;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    if (!path_.empty())
-      fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
-private:
-  fs::path path_;
-};
 
 crypto::node_credentials make_node(const fs::path& data) {
   auto result = crypto::ensure_node_credentials(data, "admin-tls-test");
@@ -242,8 +222,6 @@ bool use_identity(SSL_CTX* ctx, const crypto::tls_files& files) {
 class AdminTls : public ::testing::Test {
 protected:
   void SetUp() override {
-    ASSERT_FALSE(node_dir.path().empty());
-    ASSERT_FALSE(other_dir.path().empty());
     node = std::make_unique<crypto::node_credentials>(make_node(node_dir.path()));
     auto error = start_server(node->node_files, srv);
     ASSERT_TRUE(error.empty()) << error;
@@ -253,8 +231,8 @@ protected:
   /// The admin client is admitted: the node still serves.
   void expect_admin_admitted() { EXPECT_EQ(ask_node(node->credentials_file, srv.port), "admitted"); }
 
-  temp_dir node_dir;
-  temp_dir other_dir;
+  temp_dir node_dir{"ika-admin-tls"};
+  temp_dir other_dir{"ika-admin-tls"};
   std::unique_ptr<crypto::node_credentials> node;
   server srv;
 };
@@ -438,8 +416,7 @@ TEST_F(AdminTls, FailedConnectionsLeaveEstablishedOnesWorking) {
 }
 
 TEST(AdminTlsSetup, MissingCredentialsPublishNothing) {
-  temp_dir dir;
-  ASSERT_FALSE(dir.path().empty());
+  temp_dir dir{"ika-admin-tls"};
   {
     server srv;
     auto error = start_server(crypto::tls_files{}, srv);

@@ -8,7 +8,9 @@
 #include "protocol/types.hpp"
 #include "runtime/crypto/certs.hpp"
 #include "tests/actors/actor_test_config.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/pebble_fixture.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/unit/runtime/acme/acme_test_support.hpp"
 
 #include <caf/actor_system.hpp>
@@ -32,7 +34,7 @@ using namespace ika::actors;
 using namespace ika::protocol;
 using namespace std::chrono;
 using namespace std::chrono_literals;
-using acme::test::temp_dir;
+using ika::test::temp_dir;
 
 std::string slurp(const std::filesystem::path& path) {
   std::ifstream in(path);
@@ -156,11 +158,11 @@ TEST(CertificateActorHelpers, RetryDelayDoublesCapsAndHonoursRetryAfter) {
 // -- names ----------------------------------------------------------------------------------
 
 TEST_F(CertificateActorTest, InvalidNameFailsWithAClearError) {
-  temp_dir dir;
+  temp_dir dir{"ika-certificate"};
   certificate_settings s;
   s.name = "Bad Name/..";
   s.source = "self-signed";
-  s.data_dir = dir.path;
+  s.data_dir = dir.path();
   auto a = spawn(s);
   auto st = next_status(5s);
   ASSERT_TRUE(st);
@@ -168,19 +170,19 @@ TEST_F(CertificateActorTest, InvalidNameFailsWithAClearError) {
   EXPECT_NE(st->error.find("invalid certificate name"), std::string::npos) << st->error;
   EXPECT_EQ(st->generation, 0u);
   EXPECT_TRUE(st->chain_file.empty());
-  EXPECT_FALSE(std::filesystem::exists(dir.path + "/certs"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "certs"));
   EXPECT_TRUE(stop(a));
 }
 
 TEST_F(CertificateActorTest, WildcardWithAcmeFailsWithoutAnOrder) {
-  temp_dir dir;
+  temp_dir dir{"ika-certificate"};
   acme::test::http_test_server ca{[](const std::string&, const std::string&) {
     return acme::test::http_test_server::reply{500, "no", {}};
   }};
   certificate_settings s;
   s.name = "*.apps.example.com";
   s.source = "acme";
-  s.data_dir = dir.path;
+  s.data_dir = dir.path();
   s.acme.directory_url = "http://127.0.0.1:" + std::to_string(ca.port()) + "/dir";
   s.tokens = std::make_shared<acme::challenge_tokens>();
   auto a = spawn(s);
@@ -199,11 +201,11 @@ TEST_F(CertificateActorTest, WildcardWithAcmeFailsWithoutAnOrder) {
 // -- self-signed ----------------------------------------------------------------------------
 
 TEST_F(CertificateActorTest, SelfSignedIsIssuedSavedAndReused) {
-  temp_dir dir;
+  temp_dir dir{"ika-certificate"};
   certificate_settings s;
   s.name = "app.test";
   s.source = "self-signed";
-  s.data_dir = dir.path;
+  s.data_dir = dir.path();
   auto a = spawn(s);
   auto st = wait_for([](const certificate_status& x) { return x.state == "valid"; });
   ASSERT_TRUE(st) << history();
@@ -212,7 +214,7 @@ TEST_F(CertificateActorTest, SelfSignedIsIssuedSavedAndReused) {
   EXPECT_EQ(st->generation, 1u);
   EXPECT_EQ(st->error, "");
   EXPECT_EQ(st->chain_file, st->key_file);
-  EXPECT_EQ(st->chain_file, dir.path + "/certs/app.test/certificate.pem");
+  EXPECT_EQ(st->chain_file, dir / "certs/app.test/certificate.pem");
   EXPECT_NEAR(static_cast<double>(st->not_after - st->not_before),
               static_cast<double>(duration_cast<seconds>(crypto::local_certificate_validity).count()), 120.0);
   EXPECT_NE(st->issuer.find("ika local CA"), std::string::npos) << st->issuer;
@@ -221,7 +223,7 @@ TEST_F(CertificateActorTest, SelfSignedIsIssuedSavedAndReused) {
   ASSERT_EQ(::stat(st->chain_file.c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600u);
   std::string pem = slurp(st->chain_file);
-  EXPECT_EQ(acme::test::check_chain(pem, slurp(dir.path + "/certs/local-ca.crt"), {"app.test"}), "");
+  EXPECT_EQ(acme::test::check_chain(pem, slurp(dir / "certs/local-ca.crt"), {"app.test"}), "");
   EXPECT_TRUE(stop(a));
 
   // A second actor on the same data dir takes the saved one as it is.
@@ -247,17 +249,17 @@ TEST_F(CertificateActorTest, SelfSignedIsIssuedSavedAndReused) {
 }
 
 TEST_F(CertificateActorTest, SelfSignedWildcardCoversItsSubdomains) {
-  temp_dir dir;
+  temp_dir dir{"ika-certificate"};
   certificate_settings s;
   s.name = "*.apps.test";
   s.source = "self-signed";
-  s.data_dir = dir.path;
+  s.data_dir = dir.path();
   auto a = spawn(s);
   auto st = next_status(5s);
   ASSERT_TRUE(st);
   EXPECT_EQ(st->state, "valid") << st->error;
-  EXPECT_EQ(st->chain_file, dir.path + "/certs/_wildcard_.apps.test/certificate.pem");
-  EXPECT_EQ(acme::test::check_chain(slurp(st->chain_file), slurp(dir.path + "/certs/local-ca.crt"), {}), "");
+  EXPECT_EQ(st->chain_file, dir / "certs/_wildcard_.apps.test/certificate.pem");
+  EXPECT_EQ(acme::test::check_chain(slurp(st->chain_file), slurp(dir / "certs/local-ca.crt"), {}), "");
   auto files = crypto::read_certificate_files(st->chain_file, st->key_file);
   ASSERT_TRUE(std::holds_alternative<crypto::certificate_files>(files));
   EXPECT_TRUE(std::get<crypto::certificate_files>(files).info.covers("x.apps.test"));
@@ -266,21 +268,21 @@ TEST_F(CertificateActorTest, SelfSignedWildcardCoversItsSubdomains) {
 }
 
 TEST_F(CertificateActorTest, SelfSignedIsRenewedByTheTimerInTheLastThird) {
-  temp_dir dir;
+  temp_dir dir{"ika-certificate"};
   // A saved certificate valid from a minute ago for 38 s more: its last
   // third (32.7 s) begins in 5.3 s, minus up to 4.9 s of jitter.
-  auto ca = crypto::ensure_local_ca(dir.path);
+  auto ca = crypto::ensure_local_ca(dir.path());
   ASSERT_TRUE(std::holds_alternative<crypto::local_ca>(ca));
   auto short_lived =
       crypto::issue_local_certificate(std::get<crypto::local_ca>(ca).authority, {"soon.test"}, 38s);
   ASSERT_TRUE(std::holds_alternative<crypto::issued_certificate>(short_lived));
   auto& pair = std::get<crypto::issued_certificate>(short_lived);
-  ASSERT_FALSE(crypto::save_host_certificate(dir.path, "soon.test", pair.chain_pem, pair.key_pem));
+  ASSERT_FALSE(crypto::save_host_certificate(dir.path(), "soon.test", pair.chain_pem, pair.key_pem));
 
   certificate_settings s;
   s.name = "soon.test";
   s.source = "self-signed";
-  s.data_dir = dir.path;
+  s.data_dir = dir.path();
   auto a = spawn(s);
   auto first = next_status(5s);
   ASSERT_TRUE(first);
@@ -312,13 +314,13 @@ bool make_pair_with_openssl(const std::string& chain, const std::string& key, co
 }
 
 TEST_F(CertificateActorTest, FilesAreLoadedWatchedAndABrokenPairKeepsTheOldOne) {
-  temp_dir dir;
-  std::string chain = dir.path + "/chain.pem", key = dir.path + "/key.pem";
+  temp_dir dir{"ika-certificate"};
+  std::string chain = dir / "chain.pem", key = dir / "key.pem";
   ASSERT_TRUE(make_pair_with_openssl(chain, key, "files.test", 30));
   certificate_settings s;
   s.name = "files.test";
   s.source = "files";
-  s.data_dir = dir.path;
+  s.data_dir = dir.path();
   s.chain_file = chain;
   s.key_file = key;
   s.poll_interval = 50ms;
@@ -334,9 +336,9 @@ TEST_F(CertificateActorTest, FilesAreLoadedWatchedAndABrokenPairKeepsTheOldOne) 
   EXPECT_FALSE(next_status(200ms)) << "no change, no news\n" << history();
 
   // A new pair, each file written aside and renamed into place.
-  ASSERT_TRUE(make_pair_with_openssl(dir.path + "/chain.new", dir.path + "/key.new", "files.test", 60));
-  ASSERT_EQ(::rename((dir.path + "/key.new").c_str(), key.c_str()), 0);
-  ASSERT_EQ(::rename((dir.path + "/chain.new").c_str(), chain.c_str()), 0);
+  ASSERT_TRUE(make_pair_with_openssl(dir / "chain.new", dir / "key.new", "files.test", 60));
+  ASSERT_EQ(::rename((dir / "key.new").c_str(), key.c_str()), 0);
+  ASSERT_EQ(::rename((dir / "chain.new").c_str(), chain.c_str()), 0);
   auto changed = wait_for(
       [](const certificate_status& x) { return x.generation == 2 && x.state == "valid" && x.error.empty(); },
       2s);
@@ -346,11 +348,11 @@ TEST_F(CertificateActorTest, FilesAreLoadedWatchedAndABrokenPairKeepsTheOldOne) 
 
   // A broken key: reported, the old generation stays.
   {
-    std::ofstream out(dir.path + "/key.bad");
+    std::ofstream out(dir / "key.bad");
     out << "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n";
   }
-  ASSERT_EQ(::chmod((dir.path + "/key.bad").c_str(), 0600), 0);
-  ASSERT_EQ(::rename((dir.path + "/key.bad").c_str(), key.c_str()), 0);
+  ASSERT_EQ(::chmod((dir / "key.bad").c_str(), 0600), 0);
+  ASSERT_EQ(::rename((dir / "key.bad").c_str(), key.c_str()), 0);
   auto broken = wait_for([](const certificate_status& x) { return !x.error.empty(); }, 2s);
   ASSERT_TRUE(broken) << history();
   EXPECT_EQ(broken->generation, 2u);
@@ -368,8 +370,8 @@ TEST_F(CertificateActorTest, FilesAreLoadedWatchedAndABrokenPairKeepsTheOldOne) 
 }
 
 TEST_F(CertificateActorTest, FilesWithAKeyOthersCanReadFail) {
-  temp_dir dir;
-  std::string chain = dir.path + "/chain.pem", key = dir.path + "/key.pem";
+  temp_dir dir{"ika-certificate"};
+  std::string chain = dir / "chain.pem", key = dir / "key.pem";
   ASSERT_TRUE(make_pair_with_openssl(chain, key, "files.test", 30, 0644));
   certificate_settings s;
   s.name = "files.test";
@@ -397,13 +399,13 @@ TEST_F(CertificateActorTest, FilesWithAKeyOthersCanReadFail) {
 // -- acme without a CA ----------------------------------------------------------------------
 
 TEST_F(CertificateActorTest, AcmeFailuresAreRetriedWithBackoff) {
-  temp_dir dir;
+  temp_dir dir{"ika-certificate"};
   certificate_settings s;
   s.name = "down.example.com";
   s.source = "acme";
-  s.data_dir = dir.path;
+  s.data_dir = dir.path();
   s.acme.directory_url = "http://127.0.0.1:" + std::to_string(acme::test::free_port()) + "/dir";
-  s.acme.account_key_file = dir.path + "/account.key";
+  s.acme.account_key_file = dir / "account.key";
   s.acme.request_timeout = 2s;
   s.tokens = std::make_shared<acme::challenge_tokens>();
   s.min_backoff = 200ms;
@@ -431,23 +433,23 @@ TEST_F(CertificateActorTest, AcmeFailuresAreRetriedWithBackoff) {
 }
 
 TEST_F(CertificateActorTest, AcmeStopDuringAnOrderReturnsPromptly) {
-  temp_dir dir;
+  temp_dir dir{"ika-certificate"};
   acme::test::http_test_server hung{
       [](const std::string&, const std::string&) { return acme::test::http_test_server::reply{}; },
       /*respond=*/false};
   certificate_settings s;
   s.name = "slow.example.com";
   s.source = "acme";
-  s.data_dir = dir.path;
+  s.data_dir = dir.path();
   s.acme.directory_url = "http://127.0.0.1:" + std::to_string(hung.port()) + "/dir";
-  s.acme.account_key_file = dir.path + "/account.key";
+  s.acme.account_key_file = dir / "account.key";
   s.acme.request_timeout = 1s;
   s.tokens = std::make_shared<acme::challenge_tokens>();
   auto a = spawn(s);
   auto pending = next_status(5s);
   ASSERT_TRUE(pending);
   EXPECT_EQ(pending->state, "pending");
-  ASSERT_TRUE(acme::test::eventually([&] { return hung.requests() >= 1; }, 5s));
+  ASSERT_TRUE(ika::test::eventually([&] { return hung.requests() >= 1; }, 5s));
   // renew while the order runs: the current status, no second order.
   auto during = ask(a, certificate_status{}, renew_atom::value);
   ASSERT_TRUE(during);
@@ -466,7 +468,7 @@ TEST_F(CertificateActorTest, AcmeStopDuringAnOrderReturnsPromptly) {
 // -- acme against pebble --------------------------------------------------------------------
 
 TEST_F(CertificateActorTest, AcmeIssuesFromPebbleRenewsAndReusesTheSavedCertificate) {
-  temp_dir dir;
+  temp_dir dir{"ika-certificate"};
   auto tokens = std::make_shared<acme::challenge_tokens>();
   std::atomic<int> served{0};
   std::atomic<bool> answer{true};
@@ -479,17 +481,17 @@ TEST_F(CertificateActorTest, AcmeIssuesFromPebbleRenewsAndReusesTheSavedCertific
       }
     return acme::test::http_test_server::reply{404, "no such token", {}};
   }};
-  auto pebble = std::make_unique<acme::test::pebble_ca>(dir.path, responder.port(),
+  auto pebble = std::make_unique<acme::test::pebble_ca>(dir.path(), responder.port(),
                                                         std::vector<std::string>{"PEBBLE_AUTHZREUSE=0"});
   ASSERT_TRUE(pebble->ready) << pebble->logs();
 
   certificate_settings s;
   s.name = "cert.ika.test";
   s.source = "acme";
-  s.data_dir = dir.path + "/data";
+  s.data_dir = dir / "data";
   s.acme.directory_url = pebble->directory_url();
   s.acme.ca_bundle = pebble->ca_file;
-  s.acme.account_key_file = dir.path + "/account.key";
+  s.acme.account_key_file = dir / "account.key";
   s.acme.poll_limit = 20s;
   s.tokens = tokens;
   auto a = spawn(s);

@@ -6,6 +6,8 @@
 #include "actors/store.hpp"
 #include "protocol/types.hpp"
 #include "tests/actors/actor_test_config.hpp"
+#include "tests/support/hlc.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -17,7 +19,6 @@
 #include <sqlite3.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -33,14 +34,8 @@ using namespace ika;
 using namespace ika::protocol;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-hlc make_hlc(std::uint64_t ms, std::uint32_t logical, std::string node) {
-  hlc x;
-  x.physical_ms = ms;
-  x.logical = logical;
-  x.node = std::move(node);
-  return x;
-}
+using ika::test::make_hlc;
+using ika::test::temp_dir;
 
 versioned_record make_record(std::string kind, std::string key, hlc version, std::string body) {
   versioned_record r;
@@ -51,21 +46,10 @@ versioned_record make_record(std::string kind, std::string key, hlc version, std
   return r;
 }
 
-/// A temp dir, removed with everything in it.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "ika-store-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr)
-      throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string db() const { return (path / "data" / "state.db").string(); }
-};
+/// The database the tests open: data/state.db in `dir`.
+std::string db_in(const temp_dir& dir) {
+  return dir / "data/state.db";
+}
 
 /// An actor system with one store actor in it, and a way to ask it.
 struct store_client {
@@ -221,24 +205,24 @@ struct store_child {
 // -- open ---------------------------------------------------------------------
 
 TEST(store_actor, OpenCreatesAnIkaDatabaseInWalMode) {
-  temp_dir dir;
+  temp_dir dir{"ika-store"};
   {
     store_client c;
-    auto info = c.open(dir.db());
+    auto info = c.open(db_in(dir));
     ASSERT_TRUE(info) << c.sys.render(info.error());
-    EXPECT_EQ(info->path, dir.db());
+    EXPECT_EQ(info->path, db_in(dir));
     EXPECT_EQ(info->schema_version, actors::store_schema_version);
     EXPECT_EQ(info->live_records, 0u);
     EXPECT_EQ(info->latest, hlc{});
-    EXPECT_TRUE(fs::exists(dir.db()));
-    EXPECT_TRUE(fs::exists(dir.db() + "-wal"));
+    EXPECT_TRUE(fs::exists(db_in(dir)));
+    EXPECT_TRUE(fs::exists(db_in(dir) + "-wal"));
     // Opening the same path again is harmless; another path is not.
-    EXPECT_TRUE(c.open(dir.db()));
-    EXPECT_TRUE(is_error(error_of(c.open((dir.path / "other.db").string())), store_errc::cannot_open));
+    EXPECT_TRUE(c.open(db_in(dir)));
+    EXPECT_TRUE(is_error(error_of(c.open(dir / "other.db")), store_errc::cannot_open));
   }
   // Closed: the header says WAL (file format versions 2/2), ika's
   // application_id and schema version 1.
-  auto header = file_bytes(dir.db(), 0, 100);
+  auto header = file_bytes(db_in(dir), 0, 100);
   ASSERT_EQ(header.size(), 100u);
   EXPECT_EQ(std::string(header.begin(), header.begin() + 15), "SQLite format 3");
   EXPECT_EQ(header[18], 2);
@@ -257,20 +241,20 @@ TEST(store_actor, RequestsBeforeOpenAreRefused) {
 }
 
 TEST(store_actor, RefusesToRunWhenNotDetached) {
-  temp_dir dir;
+  temp_dir dir{"ika-store"};
   store_client c(false);
-  auto err = error_of(c.open(dir.db()));
+  auto err = error_of(c.open(db_in(dir)));
   EXPECT_TRUE(is_error(err, store_errc::cannot_open));
   EXPECT_NE(error_context(err).find("detached"), std::string::npos) << error_context(err);
-  EXPECT_FALSE(fs::exists(dir.db()));
+  EXPECT_FALSE(fs::exists(db_in(dir)));
 }
 
 // -- records ------------------------------------------------------------------
 
 TEST(store_actor, PutGetListDeleteSnapshot) {
-  temp_dir dir;
+  temp_dir dir{"ika-store"};
   store_client c;
-  ASSERT_TRUE(c.open(dir.db()));
+  ASSERT_TRUE(c.open(db_in(dir)));
   app_record app;
   app.id = "shop/production";
   app.manifest.name = "shop";
@@ -318,16 +302,16 @@ TEST(store_actor, PutGetListDeleteSnapshot) {
   EXPECT_TRUE(tomb.body.empty());
   EXPECT_EQ(tomb.version, make_hlc(2000, 0, "node-b"));
 
-  auto info = c.open(dir.db());
+  auto info = c.open(db_in(dir));
   ASSERT_TRUE(info);
   EXPECT_EQ(info->live_records, 2u);
   EXPECT_EQ(info->latest, make_hlc(2000, 0, "node-b"));
 }
 
 TEST(store_actor, LastWriterWinsBothWays) {
-  temp_dir dir;
+  temp_dir dir{"ika-store"};
   store_client c;
-  ASSERT_TRUE(c.open(dir.db()));
+  ASSERT_TRUE(c.open(db_in(dir)));
   auto v2 = make_hlc(200, 0, "a");
   ASSERT_TRUE(c.put(make_record("app", "k", v2, "two"))->applied);
   // Older: not applied, the current version comes back, the body stays.
@@ -351,9 +335,9 @@ TEST(store_actor, LastWriterWinsBothWays) {
 }
 
 TEST(store_actor, TombstonesAreVersionedToo) {
-  temp_dir dir;
+  temp_dir dir{"ika-store"};
   store_client c;
-  ASSERT_TRUE(c.open(dir.db()));
+  ASSERT_TRUE(c.open(db_in(dir)));
   ASSERT_TRUE(c.put(make_record("app", "k", make_hlc(500, 0, "a"), "live"))->applied);
   // A delete older than the record loses.
   auto old_delete = c.remove("app", "k", make_hlc(400, 0, "a"));
@@ -385,9 +369,9 @@ TEST(store_actor, TombstonesAreVersionedToo) {
 }
 
 TEST(store_actor, InvalidRecordsAreRefused) {
-  temp_dir dir;
+  temp_dir dir{"ika-store"};
   store_client c;
-  ASSERT_TRUE(c.open(dir.db()));
+  ASSERT_TRUE(c.open(db_in(dir)));
   EXPECT_TRUE(
       is_error(error_of(c.put(make_record("", "k", make_hlc(1, 0, "a"), "x"))), store_errc::invalid_record));
   EXPECT_TRUE(is_error(error_of(c.put(make_record("app", "", make_hlc(1, 0, "a"), "x"))),
@@ -406,11 +390,11 @@ TEST(store_actor, InvalidRecordsAreRefused) {
 // -- surviving ------------------------------------------------------------------
 
 TEST(store_actor, ReopenAfterShutdownKeepsEverything) {
-  temp_dir dir;
+  temp_dir dir{"ika-store"};
   std::vector<versioned_record> before;
   {
     store_client c;
-    ASSERT_TRUE(c.open(dir.db()));
+    ASSERT_TRUE(c.open(db_in(dir)));
     for (int i = 0; i < 20; ++i)
       ASSERT_TRUE(c.put(make_record(i % 2 ? "app" : "release", "k" + std::to_string(i),
                                     make_hlc(1000 + static_cast<std::uint64_t>(i), 0, "a"), "body")));
@@ -418,7 +402,7 @@ TEST(store_actor, ReopenAfterShutdownKeepsEverything) {
     before = *c.snapshot();
   }
   store_client c;
-  auto info = c.open(dir.db());
+  auto info = c.open(db_in(dir));
   ASSERT_TRUE(info) << c.sys.render(info.error());
   EXPECT_EQ(info->live_records, 19u);
   EXPECT_EQ(info->latest, make_hlc(5000, 1, "b"));
@@ -426,17 +410,17 @@ TEST(store_actor, ReopenAfterShutdownKeepsEverything) {
 }
 
 TEST(store_actor, AReplyMeansDurableEvenIfTheProcessIsKilled) {
-  temp_dir dir;
+  temp_dir dir{"ika-store"};
   auto rec = make_record("app", "durable", make_hlc(42, 0, "child"), "kept");
   {
-    store_child child(dir.db(), &rec);
+    store_child child(db_in(dir), &rec);
     ASSERT_EQ(read_line(child.from_child, 20s), "done");
     child.kill(); // SIGKILL right after the reply: no clean close, no checkpoint
   }
   // Killed before a checkpoint: the record is only in the WAL.
-  EXPECT_GT(fs::file_size(dir.db() + "-wal"), 0u);
+  EXPECT_GT(fs::file_size(db_in(dir) + "-wal"), 0u);
   store_client c;
-  auto info = c.open(dir.db());
+  auto info = c.open(db_in(dir));
   ASSERT_TRUE(info) << c.sys.render(info.error());
   auto got = c.get("app", "durable");
   ASSERT_TRUE(got) << c.sys.render(got.error());
@@ -446,89 +430,89 @@ TEST(store_actor, AReplyMeansDurableEvenIfTheProcessIsKilled) {
 // -- refusing ---------------------------------------------------------------------
 
 TEST(store_actor, SecondOpenerIsRefused) {
-  temp_dir dir;
+  temp_dir dir{"ika-store"};
   {
-    store_child child(dir.db(), nullptr);
+    store_child child(db_in(dir), nullptr);
     ASSERT_EQ(read_line(child.from_child, 20s), "done");
     store_client c;
-    auto err = error_of(c.open(dir.db()));
+    auto err = error_of(c.open(db_in(dir)));
     EXPECT_TRUE(is_error(err, store_errc::cannot_open));
     auto text = c.sys.render(err);
-    EXPECT_NE(text.find(dir.db()), std::string::npos) << text;
+    EXPECT_NE(text.find(db_in(dir)), std::string::npos) << text;
     EXPECT_NE(text.find("in use"), std::string::npos) << text;
     child.kill();
     // The lock died with its process.
-    auto info = c.open(dir.db());
+    auto info = c.open(db_in(dir));
     EXPECT_TRUE(info) << c.sys.render(info.error());
   }
   // Two stores in one process: refused as well.
   store_client a;
   store_client b;
-  ASSERT_TRUE(a.open(dir.db()));
-  EXPECT_TRUE(is_error(error_of(b.open(dir.db())), store_errc::cannot_open));
+  ASSERT_TRUE(a.open(db_in(dir)));
+  EXPECT_TRUE(is_error(error_of(b.open(db_in(dir))), store_errc::cannot_open));
 }
 
 TEST(store_actor, ForeignSqliteDatabaseIsNotAStore) {
-  temp_dir dir;
-  fs::create_directories(dir.path / "data");
-  ASSERT_EQ(sqlite_exec(dir.db(), "CREATE TABLE notes (t TEXT); INSERT INTO notes VALUES ('mine');"), "");
-  auto before = file_bytes(dir.db(), 0, 1 << 20);
+  temp_dir dir{"ika-store"};
+  fs::create_directories(dir.path() / "data");
+  ASSERT_EQ(sqlite_exec(db_in(dir), "CREATE TABLE notes (t TEXT); INSERT INTO notes VALUES ('mine');"), "");
+  auto before = file_bytes(db_in(dir), 0, 1 << 20);
   store_client c;
-  auto err = error_of(c.open(dir.db()));
+  auto err = error_of(c.open(db_in(dir)));
   EXPECT_TRUE(is_error(err, store_errc::not_a_store));
   auto text = c.sys.render(err);
-  EXPECT_EQ(text.rfind("ika_store: not_a_store (" + dir.db(), 0), 0u) << text;
+  EXPECT_EQ(text.rfind("ika_store: not_a_store (" + db_in(dir), 0), 0u) << text;
   // Untouched: same bytes, still not WAL.
-  EXPECT_EQ(file_bytes(dir.db(), 0, 1 << 20), before);
+  EXPECT_EQ(file_bytes(db_in(dir), 0, 1 << 20), before);
   EXPECT_TRUE(is_error(error_of(c.get("app", "k")), store_errc::not_open));
 }
 
 TEST(store_actor, GarbageFileIsCorrupt) {
-  temp_dir dir;
-  fs::create_directories(dir.path / "data");
+  temp_dir dir{"ika-store"};
+  fs::create_directories(dir.path() / "data");
   {
-    std::ofstream out(dir.db(), std::ios::binary);
+    std::ofstream out(db_in(dir), std::ios::binary);
     for (int i = 0; i < 512; ++i)
       out << "this is not a database. ";
   }
   store_client c;
-  auto err = error_of(c.open(dir.db()));
+  auto err = error_of(c.open(db_in(dir)));
   EXPECT_TRUE(is_error(err, store_errc::corrupt)) << c.sys.render(err);
   auto text = c.sys.render(err);
-  EXPECT_NE(text.find(dir.db()), std::string::npos) << text;
+  EXPECT_NE(text.find(db_in(dir)), std::string::npos) << text;
   EXPECT_NE(text.find("file is not a database"), std::string::npos) << text;
 }
 
 TEST(store_actor, DamagedPagesAreCorrupt) {
-  temp_dir dir;
+  temp_dir dir{"ika-store"};
   {
     store_client c;
-    ASSERT_TRUE(c.open(dir.db()));
+    ASSERT_TRUE(c.open(db_in(dir)));
     for (int i = 0; i < 200; ++i)
       ASSERT_TRUE(
           c.put(make_record("app", "key-" + std::to_string(i), make_hlc(1, 0, "a"), std::string(300, 'x'))));
   }
   // Overwrite the second page (a b-tree page) with garbage, keep the header.
   {
-    std::fstream f(dir.db(), std::ios::binary | std::ios::in | std::ios::out);
+    std::fstream f(db_in(dir), std::ios::binary | std::ios::in | std::ios::out);
     f.seekp(4096);
     std::string junk(4096, '\xA5');
     f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
   }
   store_client c;
-  auto err = error_of(c.open(dir.db()));
+  auto err = error_of(c.open(db_in(dir)));
   EXPECT_TRUE(is_error(err, store_errc::corrupt)) << c.sys.render(err);
 }
 
 TEST(store_actor, NewerSchemaIsRefused) {
-  temp_dir dir;
+  temp_dir dir{"ika-store"};
   {
     store_client c;
-    ASSERT_TRUE(c.open(dir.db()));
+    ASSERT_TRUE(c.open(db_in(dir)));
   }
-  ASSERT_EQ(sqlite_exec(dir.db(), "PRAGMA user_version = 99"), "");
+  ASSERT_EQ(sqlite_exec(db_in(dir), "PRAGMA user_version = 99"), "");
   store_client c;
-  auto err = error_of(c.open(dir.db()));
+  auto err = error_of(c.open(db_in(dir)));
   EXPECT_TRUE(is_error(err, store_errc::newer_schema));
   EXPECT_NE(error_context(err).find("schema version 99"), std::string::npos) << error_context(err);
 }

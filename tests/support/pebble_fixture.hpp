@@ -6,6 +6,7 @@
 
 #include "runtime/acme/https_client.hpp"
 #include "runtime/crypto/credentials.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/unit/runtime/acme/acme_test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -71,7 +72,7 @@ public:
     // its directory over TLS with the certificate made above.
     https_client probe{http_client_settings{ca_file, 1s, 1 << 20}};
     std::string challtest_url = "http://127.0.0.1:" + std::to_string(challtest_mgmt) + "/";
-    ready = test::eventually(
+    ready = ika::test::eventually(
         [&] {
           if (!challtestsrv_->running() || !pebble_->running())
             return true; // give up early: the logs say why

@@ -4,7 +4,8 @@
 
 #include "protocol/records.hpp"
 
-#define MSGPACK_NO_BOOST
+#include "tests/support/hlc.hpp"
+
 #include <msgpack.hpp>
 
 #include <gtest/gtest.h>
@@ -20,14 +21,7 @@
 namespace {
 
 using namespace ika::protocol;
-
-hlc make_hlc(std::uint64_t ms, std::uint32_t logical, std::string node) {
-  hlc x;
-  x.physical_ms = ms;
-  x.logical = logical;
-  x.node = std::move(node);
-  return x;
-}
+using ika::test::make_hlc;
 
 manifest_record sample_manifest() {
   manifest_record m;

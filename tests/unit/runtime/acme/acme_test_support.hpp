@@ -1,7 +1,7 @@
 #pragma once
-// Helpers shared by the ACME tests: temp dirs, free loopback ports, polling
-// with a deadline, a tiny HTTP/1.1 server thread (the HTTP-01 responder and
-// the HTTP client's peer), and child processes killed by pid at scope end.
+// Helpers shared by the ACME tests: free loopback ports, a tiny HTTP/1.1
+// server thread (the HTTP-01 responder and the HTTP client's peer), and
+// child processes killed by pid at scope end.
 
 #include <gtest/gtest.h>
 
@@ -18,7 +18,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -32,34 +31,6 @@ extern char** environ;
 namespace ika::acme::test {
 
 using namespace std::chrono_literals;
-
-/// A directory removed at the end of the scope.
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/ika-acme-XXXXXX";
-    char* p = ::mkdtemp(tmpl);
-    path = p != nullptr ? p : "";
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-};
-
-/// Polls `cond` every few milliseconds until it holds or `timeout` passes.
-inline bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (cond())
-      return true;
-    if (std::chrono::steady_clock::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(10ms);
-  }
-}
 
 /// A loopback port that was free for TCP (and UDP, if asked) a moment ago.
 inline std::uint16_t free_port(bool udp_too = false) {

@@ -7,6 +7,7 @@
 #include "runtime/acme/https_client.hpp"
 #include "runtime/crypto/credentials.hpp"
 #include "tests/support/pebble_fixture.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/unit/runtime/acme/acme_test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -28,6 +29,7 @@ namespace ika::acme {
 namespace {
 
 using namespace std::chrono_literals;
+using ika::test::temp_dir;
 using test::check_chain;
 using test::child_process;
 using test::http_test_server;
@@ -86,11 +88,11 @@ protected:
         return http_test_server::reply{404, "not here", {}};
       return tokens_.serve(path);
     });
-    pebble_ = std::make_unique<pebble_ca>(dir_.path, responder_->port(), std::move(env));
+    pebble_ = std::make_unique<pebble_ca>(dir_.path(), responder_->port(), std::move(env));
     ASSERT_TRUE(pebble_->ready) << pebble_->logs();
     settings_.directory_url = pebble_->directory_url();
     settings_.ca_bundle = pebble_->ca_file;
-    settings_.account_key_file = dir_.path + "/account.key";
+    settings_.account_key_file = dir_ / "account.key";
     settings_.contact_email = "ops@ika.test";
     settings_.poll_limit = 20s;
   }
@@ -102,7 +104,7 @@ protected:
     responder_.reset();
   }
 
-  test::temp_dir dir_;
+  temp_dir dir_{"ika-acme"};
   token_map tokens_;
   std::atomic<bool> answer_{true};
   std::unique_ptr<http_test_server> responder_;
@@ -207,10 +209,10 @@ TEST_F(AcmePebble, UntrustedCaCertificateIsRefused) {
 }
 
 TEST(AcmeClient, CancelledBeforeStartDoesNothing) {
-  test::temp_dir dir;
+  temp_dir dir{"ika-acme"};
   settings s;
   s.directory_url = "https://127.0.0.1:1/dir";
-  s.account_key_file = dir.path + "/account.key";
+  s.account_key_file = dir / "account.key";
   std::atomic<bool> cancel{true};
   int calls = 0;
   challenge_hooks hooks{[&](std::string, std::string) { ++calls; }, [&](std::string) { ++calls; }};
@@ -221,10 +223,10 @@ TEST(AcmeClient, CancelledBeforeStartDoesNothing) {
 }
 
 TEST(AcmeClient, BadInputsAreErrorsWithoutKeyMaterial) {
-  test::temp_dir dir;
+  temp_dir dir{"ika-acme"};
   settings s;
   s.directory_url = "https://127.0.0.1:1/dir";
-  s.account_key_file = dir.path + "/account.key";
+  s.account_key_file = dir / "account.key";
   challenge_hooks hooks;
   auto none = issue(s, {}, new_certificate_key(), hooks, nullptr);
   ASSERT_TRUE(std::holds_alternative<error>(none));
@@ -239,8 +241,8 @@ TEST(AcmeClient, BadInputsAreErrorsWithoutKeyMaterial) {
 }
 
 TEST(AcmeClient, AccountKeyFileIsCreatedOnceAndGuarded) {
-  test::temp_dir dir;
-  std::string path = dir.path + "/account.key";
+  temp_dir dir{"ika-acme"};
+  std::string path = dir / "account.key";
   auto a = load_or_create_account_key(path);
   ASSERT_TRUE(std::holds_alternative<ec_key>(a)) << std::get<error>(a).message;
   struct stat st {};
@@ -256,7 +258,7 @@ TEST(AcmeClient, AccountKeyFileIsCreatedOnceAndGuarded) {
   EXPECT_NE(std::get<error>(c).message.find(path), std::string::npos);
   EXPECT_NE(std::get<error>(c).message.find("chmod 600"), std::string::npos);
 
-  auto d = load_or_create_account_key(dir.path + "/missing-dir/account.key");
+  auto d = load_or_create_account_key(dir / "missing-dir/account.key");
   ASSERT_TRUE(std::holds_alternative<error>(d));
   EXPECT_NE(std::get<error>(d).message.find("missing-dir"), std::string::npos);
 }

@@ -1,20 +1,19 @@
 #include "runtime/config/app_manifest.hpp"
 
+#include "tests/support/temp_dir.hpp"
+
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
-#include <stdexcept>
 #include <string>
-#include <system_error>
 
 namespace ika::config {
 namespace {
 
 using namespace std::chrono_literals;
+using ika::test::temp_dir;
 
-app_manifest parse_ok(const std::string& text) {
+app_manifest parse_manifest_ok(const std::string& text) {
   auto result = parse_app_manifest(text, "ika.toml");
   if (auto* error = std::get_if<config_error>(&result)) {
     ADD_FAILURE() << "unexpected error: " << error->to_string();
@@ -23,7 +22,7 @@ app_manifest parse_ok(const std::string& text) {
   return std::get<app_manifest>(result);
 }
 
-config_error parse_error(const std::string& text) {
+config_error parse_manifest_error(const std::string& text) {
   auto result = parse_app_manifest(text, "ika.toml");
   if (auto* error = std::get_if<config_error>(&result))
     return *error;
@@ -39,11 +38,11 @@ const std::string base = "name = \"hello\"\n"
 
 // The error for `base` followed by `extra` (which starts on line 6).
 config_error error_with(const std::string& extra) {
-  return parse_error(base + extra);
+  return parse_manifest_error(base + extra);
 }
 
 TEST(AppManifestTest, FullFile) {
-  auto m = parse_ok(R"(name = "hello"
+  auto m = parse_manifest_ok(R"(name = "hello"
 environment = "staging"
 command = ["python3", "app.py", "--port", "$PORT"]
 instances = 3
@@ -90,7 +89,7 @@ unhealthy_threshold = 5
 }
 
 TEST(AppManifestTest, Defaults) {
-  auto m = parse_ok(base);
+  auto m = parse_manifest_ok(base);
   EXPECT_EQ(m.environment, "production");
   EXPECT_EQ(m.id(), "hello/production");
   EXPECT_EQ(m.instances, 1u);
@@ -107,7 +106,8 @@ TEST(AppManifestTest, Defaults) {
   EXPECT_EQ(m.demand.max_waiters, 1000u);
   EXPECT_EQ(m.demand.wait_timeout, 30s);
 
-  auto tuned = parse_ok("instances = 0\n" + base +
+  auto tuned =
+      parse_manifest_ok("instances = 0\n" + base +
                         "[deploy]\nmax_surge = 2\nhold = \"0s\"\ndrain_timeout = \"5s\"\n"
                         "[on_demand]\nidle_timeout = \"2s\"\nmax_waiters = 3\nwait_timeout = \"750ms\"\n");
   EXPECT_EQ(tuned.instances, 0u);
@@ -118,20 +118,21 @@ TEST(AppManifestTest, Defaults) {
   EXPECT_EQ(tuned.demand.max_waiters, 3u);
   EXPECT_EQ(tuned.demand.wait_timeout, 750ms);
 
-  auto h = parse_ok(base + "[health]\npath = \"/up\"\n");
+  auto h = parse_manifest_ok(base + "[health]\npath = \"/up\"\n");
   ASSERT_TRUE(h.health.has_value());
   EXPECT_EQ(h.health->interval, 10s);
   EXPECT_EQ(h.health->timeout, 2s);
   EXPECT_EQ(h.health->healthy_threshold, 2u);
   EXPECT_EQ(h.health->unhealthy_threshold, 3u);
 
-  auto inline_routes =
-      parse_ok("name = \"a\"\ncommand = [\"x\"]\nroutes = [{host = \"*\"}, {host = \"b\", path = \"/x\"}]\n");
+  auto inline_routes = parse_manifest_ok(
+      "name = \"a\"\ncommand = [\"x\"]\nroutes = [{host = \"*\"}, {host = \"b\", path = \"/x\"}]\n");
   EXPECT_EQ(inline_routes.routes.size(), 2u);
 }
 
 TEST(AppManifestTest, ErrorsNameFileLineAndKey) {
-  auto e = parse_error("name = \"hello\"\ncommand = [\"x\"]\ninstances = -1\n[[routes]]\nhost = \"a\"\n");
+  auto e =
+      parse_manifest_error("name = \"hello\"\ncommand = [\"x\"]\ninstances = -1\n[[routes]]\nhost = \"a\"\n");
   EXPECT_EQ(e.to_string(), "ika.toml:3: instances: must be between 0 and 64, got -1");
 
   // After [[routes]], a key belongs to the route.
@@ -184,7 +185,7 @@ TEST(AppManifestTest, EachBadKeyIsNamedWithItsLine) {
     auto text = c.text;
     if (text.find("routes") == std::string::npos)
       text += "[[routes]]\nhost = \"a\"\n";
-    auto e = parse_error(text);
+    auto e = parse_manifest_error(text);
     EXPECT_EQ(e.file, "ika.toml") << c.text;
     EXPECT_EQ(e.line, c.line) << c.text << " -> " << e.to_string();
     EXPECT_EQ(e.key, c.key) << c.text << " -> " << e.to_string();
@@ -223,32 +224,32 @@ TEST(AppManifestTest, EachBadKeyIsNamedWithItsLine) {
 }
 
 TEST(AppManifestTest, UnknownTopLevelKeyIsNamed) {
-  auto e =
-      parse_error("name = \"a\"\ncommand = [\"x\"]\nreplicas = 2\nimage = \"x\"\n[[routes]]\nhost = \"a\"\n");
+  auto e = parse_manifest_error(
+      "name = \"a\"\ncommand = [\"x\"]\nreplicas = 2\nimage = \"x\"\n[[routes]]\nhost = \"a\"\n");
   EXPECT_EQ(e.line, 3);
   EXPECT_EQ(e.key, "replicas");
   EXPECT_NE(e.message.find("unknown key"), std::string::npos);
   EXPECT_NE(e.message.find("instances"), std::string::npos); // lists what is known
 
-  auto table = parse_error(base + "[database]\nurl = \"x\"\n");
+  auto table = parse_manifest_error(base + "[database]\nurl = \"x\"\n");
   EXPECT_EQ(table.key, "database");
 }
 
 TEST(AppManifestTest, MissingRequiredKeys) {
-  auto no_name = parse_error("command = [\"x\"]\n[[routes]]\nhost = \"a\"\n");
+  auto no_name = parse_manifest_error("command = [\"x\"]\n[[routes]]\nhost = \"a\"\n");
   EXPECT_EQ(no_name.key, "name");
   EXPECT_EQ(no_name.line, 0);
   EXPECT_EQ(no_name.to_string().rfind("ika.toml: name: required key is missing", 0), 0u)
       << no_name.to_string();
 
-  auto no_command = parse_error("name = \"a\"\n[[routes]]\nhost = \"a\"\n");
+  auto no_command = parse_manifest_error("name = \"a\"\n[[routes]]\nhost = \"a\"\n");
   EXPECT_EQ(no_command.key, "command");
 
-  auto no_routes = parse_error("name = \"a\"\ncommand = [\"x\"]\n");
+  auto no_routes = parse_manifest_error("name = \"a\"\ncommand = [\"x\"]\n");
   EXPECT_EQ(no_routes.key, "routes");
   EXPECT_NE(no_routes.message.find("at least one"), std::string::npos);
 
-  auto empty_routes = parse_error("name = \"a\"\ncommand = [\"x\"]\nroutes = []\n");
+  auto empty_routes = parse_manifest_error("name = \"a\"\ncommand = [\"x\"]\nroutes = []\n");
   EXPECT_EQ(empty_routes.key, "routes");
   EXPECT_EQ(empty_routes.line, 3);
 }
@@ -261,12 +262,12 @@ TEST(AppManifestTest, DuplicateRoutesAreRefused) {
   EXPECT_NE(e.message.find("routes[1]"), std::string::npos);
 
   // Same host, other path: fine.
-  auto m = parse_ok(base + "[[routes]]\nhost = \"hello.localhost\"\npath = \"/api/*\"\n");
+  auto m = parse_manifest_ok(base + "[[routes]]\nhost = \"hello.localhost\"\npath = \"/api/*\"\n");
   EXPECT_EQ(m.routes.size(), 2u);
 }
 
 TEST(AppManifestTest, TomlSyntaxErrorHasALine) {
-  auto e = parse_error("name = \"a\"\ncommand = [\"x\"\n");
+  auto e = parse_manifest_error("name = \"a\"\ncommand = [\"x\"\n");
   EXPECT_EQ(e.file, "ika.toml");
   EXPECT_GE(e.line, 2);
   EXPECT_TRUE(e.key.empty());
@@ -299,11 +300,8 @@ TEST(AppManifestTest, Names) {
 }
 
 TEST(AppManifestTest, LoadFromFile) {
-  std::string pattern = (std::filesystem::temp_directory_path() / "ika-manifest-XXXXXX").string();
-  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-  std::filesystem::path dir = pattern;
-  auto file = (dir / "ika.toml").string();
-  std::ofstream{file} << base;
+  temp_dir dir{"ika-manifest"};
+  auto file = dir.write("ika.toml", base);
   auto ok = load_app_manifest(file);
   ASSERT_TRUE(std::holds_alternative<app_manifest>(ok));
   EXPECT_EQ(std::get<app_manifest>(ok).name, "hello");
@@ -315,19 +313,17 @@ TEST(AppManifestTest, LoadFromFile) {
   EXPECT_EQ(std::get<config_error>(bad).line, 1);
   EXPECT_EQ(std::get<config_error>(bad).key, "instances");
 
-  auto missing = load_app_manifest((dir / "nope.toml").string());
+  auto missing = load_app_manifest(dir / "nope.toml");
   ASSERT_TRUE(std::holds_alternative<config_error>(missing));
   EXPECT_NE(std::get<config_error>(missing).message.find("cannot open"), std::string::npos);
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
 }
 
 TEST(AppManifestTest, CacheSection) {
-  auto m = parse_ok(base + "[cache]\nenabled = true\nmax_object = \"1MiB\"\nset_cookie = true\n");
+  auto m = parse_manifest_ok(base + "[cache]\nenabled = true\nmax_object = \"1MiB\"\nset_cookie = true\n");
   EXPECT_TRUE(m.cache.enabled);
   EXPECT_EQ(m.cache.max_object, 1u << 20);
   EXPECT_TRUE(m.cache.set_cookie);
-  auto d = parse_ok(base);
+  auto d = parse_manifest_ok(base);
   EXPECT_FALSE(d.cache.enabled);
   EXPECT_EQ(d.cache.max_object, 0u);
   auto e = error_with("[cache]\nenable = true\n");
@@ -336,11 +332,11 @@ TEST(AppManifestTest, CacheSection) {
 }
 
 TEST(AppManifestTest, TlsSection) {
-  auto d = parse_ok(base);
+  auto d = parse_manifest_ok(base);
   EXPECT_EQ(d.tls.mode, "auto");
   EXPECT_TRUE(d.tls.redirect);
   for (std::string mode : {"auto", "acme", "self-signed", "off"}) {
-    auto m = parse_ok(base + "[tls]\nmode = \"" + mode + "\"\nredirect = false\n");
+    auto m = parse_manifest_ok(base + "[tls]\nmode = \"" + mode + "\"\nredirect = false\n");
     EXPECT_EQ(m.tls.mode, mode);
     EXPECT_FALSE(m.tls.redirect);
   }

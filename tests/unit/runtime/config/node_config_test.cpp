@@ -1,24 +1,22 @@
 #include "runtime/config/node_config.hpp"
 
+#include "tests/support/temp_dir.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <stdexcept>
 #include <string>
-#include <system_error>
 
 namespace ika::config {
 namespace {
 
 using namespace std::chrono_literals;
+using ika::test::temp_dir;
 
 // Lines 1-2 of most test files; what a test appends starts on line 3.
 const std::string listener = "[[listener]]\naddress = \"127.0.0.1:0\"\n";
 
-node_config parse_ok(const std::string& text) {
+node_config parse_config_ok(const std::string& text) {
   auto result = parse_config(text, "ika.toml");
   if (auto* error = std::get_if<config_error>(&result)) {
     ADD_FAILURE() << "unexpected error: " << error->to_string();
@@ -27,7 +25,7 @@ node_config parse_ok(const std::string& text) {
   return std::get<node_config>(result);
 }
 
-config_error parse_error(const std::string& text) {
+config_error parse_config_error(const std::string& text) {
   auto result = parse_config(text, "ika.toml");
   if (auto* error = std::get_if<config_error>(&result))
     return *error;
@@ -35,40 +33,13 @@ config_error parse_error(const std::string& text) {
 }
 
 std::string error_of(const std::string& text) {
-  return parse_error(text).to_string();
+  return parse_config_error(text).to_string();
 }
-
-// A temporary directory, removed with everything in it at the end of a test.
-class temp_dir {
-public:
-  temp_dir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "ika-config-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr)
-      throw std::runtime_error{"mkdtemp failed"};
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  std::string write(const std::string& name, const std::string& text) const {
-    auto file = (path_ / name).string();
-    std::ofstream{file, std::ios::binary} << text;
-    return file;
-  }
-  const std::filesystem::path& path() const { return path_; }
-
-private:
-  std::filesystem::path path_;
-};
 
 // ---------------------------------------------------------------- valid files
 
 TEST(node_config, full_file) {
-  auto config = parse_ok(R"([node]
+  auto config = parse_config_ok(R"([node]
 workers = 4
 shutdown_timeout = "30s"
 
@@ -139,7 +110,7 @@ upstreams = ["127.0.0.1:9002"]
 }
 
 TEST(node_config, defaults) {
-  auto config = parse_ok(listener);
+  auto config = parse_config_ok(listener);
   EXPECT_EQ(config.workers, 0u);
   EXPECT_EQ(config.shutdown_timeout, 10s);
   ASSERT_EQ(config.listeners.size(), 1u);
@@ -165,14 +136,14 @@ TEST(node_config, defaults) {
 }
 
 TEST(node_config, empty_tables_keep_defaults) {
-  auto config = parse_ok("route = []\n[node]\n[limits]\n" + listener);
+  auto config = parse_config_ok("route = []\n[node]\n[limits]\n" + listener);
   EXPECT_EQ(config.workers, 0u);
   EXPECT_EQ(config.limits.max_body, proxy::limits{}.max_body);
   EXPECT_TRUE(config.routes.empty());
 }
 
 TEST(node_config, default_listener_names_skip_explicit_ones) {
-  auto config = parse_ok(R"([[listener]]
+  auto config = parse_config_ok(R"([[listener]]
 address = "127.0.0.1:0"
 [[listener]]
 name = "http"
@@ -194,7 +165,7 @@ address = "127.0.0.1:0"
 }
 
 TEST(node_config, listener_addresses_are_normalised_and_port_zero_never_conflicts) {
-  auto config = parse_ok(R"([[listener]]
+  auto config = parse_config_ok(R"([[listener]]
 address = "[0:0:0:0:0:0:0:1]:80"
 [[listener]]
 address = "0.0.0.0:0"
@@ -210,7 +181,7 @@ address = "127.0.0.1:81"
 }
 
 TEST(node_config, inline_tables_are_accepted) {
-  auto config = parse_ok(R"(listener = [{ address = "127.0.0.1:0" }]
+  auto config = parse_config_ok(R"(listener = [{ address = "127.0.0.1:0" }]
 route = [{ host = "a.test", upstreams = ["127.0.0.1:1"] }]
 )");
   ASSERT_EQ(config.routes.size(), 1u);
@@ -218,7 +189,7 @@ route = [{ host = "a.test", upstreams = ["127.0.0.1:1"] }]
 }
 
 TEST(node_config, upstream_host_names_are_resolved) {
-  auto config = parse_ok(listener + R"([[route]]
+  auto config = parse_config_ok(listener + R"([[route]]
 upstreams = ["localhost:9001", "127.0.0.1:9002"]
 )");
   ASSERT_EQ(config.routes.size(), 1u);
@@ -229,7 +200,7 @@ upstreams = ["localhost:9001", "127.0.0.1:9002"]
 }
 
 TEST(node_config, same_path_on_different_hosts_is_not_a_duplicate) {
-  auto config = parse_ok(listener + R"([[route]]
+  auto config = parse_config_ok(listener + R"([[route]]
 host = "a.test"
 upstreams = ["127.0.0.1:1"]
 [[route]]
@@ -322,7 +293,7 @@ TEST(node_config, rejects_out_of_range_workers) {
             "ika.toml:4: node.workers: must be between 0 and 1024, got -1");
   EXPECT_EQ(error_of(listener + "[node]\nworkers = 1025\n"),
             "ika.toml:4: node.workers: must be between 0 and 1024, got 1025");
-  EXPECT_EQ(parse_ok(listener + "[node]\nworkers = 1024\n").workers, 1024u);
+  EXPECT_EQ(parse_config_ok(listener + "[node]\nworkers = 1024\n").workers, 1024u);
 }
 
 TEST(node_config, rejects_zero_shutdown_timeout) {
@@ -334,7 +305,7 @@ TEST(node_config, rejects_zero_shutdown_timeout) {
 
 TEST(node_config, rejects_zero_listeners) {
   EXPECT_EQ(error_of(""), "ika.toml: listener: no listener: add at least one [[listener]] with an address");
-  EXPECT_EQ(parse_error("[node]\nworkers = 1\n").line, 0);
+  EXPECT_EQ(parse_config_error("[node]\nworkers = 1\n").line, 0);
   EXPECT_EQ(error_of("listener = []\n"),
             "ika.toml:1: listener: no listener: add at least one [[listener]] with an address");
 }
@@ -379,12 +350,14 @@ TEST(node_config, rejects_bad_listener_names) {
             "ika.toml:2: listener[1].name: invalid listener name 'my listener' (1 to 64 letters, "
             "digits, '.', '_' or '-')");
   EXPECT_EQ(
-      parse_error("[[listener]]\nname = \"" + std::string(65, 'a') + "\"\naddress = \"127.0.0.1:0\"\n").line,
+      parse_config_error("[[listener]]\nname = \"" + std::string(65, 'a') + "\"\naddress = \"127.0.0.1:0\"\n")
+          .line,
       2);
-  EXPECT_EQ(parse_ok("[[listener]]\nname = \"" + std::string(64, 'a') + "\"\naddress = \"127.0.0.1:0\"\n")
-                .listeners[0]
-                .name.size(),
-            64u);
+  EXPECT_EQ(
+      parse_config_ok("[[listener]]\nname = \"" + std::string(64, 'a') + "\"\naddress = \"127.0.0.1:0\"\n")
+          .listeners[0]
+          .name.size(),
+      64u);
 }
 
 TEST(node_config, rejects_duplicate_listener_names) {
@@ -454,7 +427,8 @@ TEST(node_config, rejects_bad_limit_values) {
   EXPECT_EQ(error_of(listener + "[limits]\nupstream_connect_timeout = \"8761h\"\n"),
             "ika.toml:4: limits.upstream_connect_timeout: invalid duration '8761h' (expected "
             "\"<n>ms\", \"<n>s\", \"<n>m\" or \"<n>h\", at most 8760h)");
-  EXPECT_EQ(parse_ok(listener + "[limits]\nmax_head_bytes = \"1MiB\"\nmax_body = 1\n").limits.max_body, 1u);
+  EXPECT_EQ(parse_config_ok(listener + "[limits]\nmax_head_bytes = \"1MiB\"\nmax_body = 1\n").limits.max_body,
+            1u);
 }
 
 TEST(node_config, rejects_uri_limit_above_head_limit) {
@@ -463,8 +437,8 @@ TEST(node_config, rejects_uri_limit_above_head_limit) {
             "(16KiB): the request line is part of the head");
   // Only the head limit written, below the URI default: the URI limit
   // follows it instead of failing a config that never mentioned it.
-  EXPECT_EQ(parse_ok(listener + "[limits]\nmax_head_bytes = \"4KiB\"\n").limits.max_uri_bytes, 4096u);
-  EXPECT_EQ(parse_ok(listener + "[limits]\nmax_head_bytes = \"4KiB\"\nmax_uri_bytes = \"4KiB\"\n")
+  EXPECT_EQ(parse_config_ok(listener + "[limits]\nmax_head_bytes = \"4KiB\"\n").limits.max_uri_bytes, 4096u);
+  EXPECT_EQ(parse_config_ok(listener + "[limits]\nmax_head_bytes = \"4KiB\"\nmax_uri_bytes = \"4KiB\"\n")
                 .limits.max_uri_bytes,
             4096u);
 }
@@ -533,7 +507,7 @@ TEST(node_config, rejects_bad_upstreams) {
   EXPECT_EQ(route("127.0.0.1:1"), "ika.toml:6: route[1].upstreams[2]: duplicate upstream '127.0.0.1:1' (also "
                                   "route[1].upstreams[1])");
   // RFC 6761: .invalid never resolves.
-  auto unresolvable = parse_error(listener + "[[route]]\nupstreams = [\"no-such-host.invalid:80\"]\n");
+  auto unresolvable = parse_config_error(listener + "[[route]]\nupstreams = [\"no-such-host.invalid:80\"]\n");
   EXPECT_EQ(unresolvable.line, 4);
   EXPECT_EQ(unresolvable.key, "route[1].upstreams[1]");
   EXPECT_EQ(unresolvable.message.rfind("cannot resolve 'no-such-host.invalid'", 0), 0u)
@@ -568,22 +542,24 @@ TEST(node_config, rejects_bad_route_max_body) {
   EXPECT_EQ(error_of(listener + "[[route]]\nupstreams = [\"127.0.0.1:1\"]\nmax_body = \"1TiB\"\n"),
             "ika.toml:5: route[1].max_body: invalid size '1TiB' (expected bytes as an integer, or "
             "\"<n>B\", \"<n>KiB\", \"<n>MiB\", \"<n>GiB\")");
-  EXPECT_EQ(
-      parse_ok(listener + "[[route]]\nupstreams = [\"127.0.0.1:1\"]\nmax_body = 1\n").routes[0].max_body, 1u);
+  EXPECT_EQ(parse_config_ok(listener + "[[route]]\nupstreams = [\"127.0.0.1:1\"]\nmax_body = 1\n")
+                .routes[0]
+                .max_body,
+            1u);
 }
 
 // ---------------------------------------------------------------- TOML syntax
 
 TEST(node_config, reports_toml_syntax_errors_with_their_line) {
-  auto error = parse_error(listener + "[node]\nworkers = \n");
+  auto error = parse_config_error(listener + "[node]\nworkers = \n");
   EXPECT_EQ(error.file, "ika.toml");
   EXPECT_EQ(error.line, 4);
   EXPECT_EQ(error.key, "");
   EXPECT_FALSE(error.message.empty());
   EXPECT_EQ(error.to_string(), "ika.toml:4: " + error.message);
 
-  EXPECT_EQ(parse_error(listener + "[node]\nworkers = 1\nworkers = 2\n").line, 5);
-  EXPECT_EQ(parse_error(listener + "[[route]\n").line, 3);
+  EXPECT_EQ(parse_config_error(listener + "[node]\nworkers = 1\nworkers = 2\n").line, 5);
+  EXPECT_EQ(parse_config_error(listener + "[[route]\n").line, 3);
 }
 
 // ---------------------------------------------------------------- sizes
@@ -697,7 +673,7 @@ TEST(config_error, to_string_leaves_out_unknown_parts) {
 }
 
 TEST(load_config, reads_a_file) {
-  temp_dir dir;
+  temp_dir dir{"ika-config"};
   auto path = dir.write("ika.toml", listener + "[[route]]\nupstreams = [\"127.0.0.1:9000\"]\n");
   auto result = load_config(path);
   ASSERT_TRUE(std::holds_alternative<node_config>(result)) << std::get<config_error>(result).to_string();
@@ -707,7 +683,7 @@ TEST(load_config, reads_a_file) {
 }
 
 TEST(load_config, names_the_file_in_errors) {
-  temp_dir dir;
+  temp_dir dir{"ika-config"};
   auto path = dir.write("bad.toml", listener + "[node]\nworkerz = 2\n");
   auto result = load_config(path);
   ASSERT_TRUE(std::holds_alternative<config_error>(result));
@@ -722,8 +698,8 @@ TEST(load_config, names_the_file_in_errors) {
 }
 
 TEST(load_config, reports_a_missing_file) {
-  temp_dir dir;
-  auto path = (dir.path() / "missing.toml").string();
+  temp_dir dir{"ika-config"};
+  auto path = dir / "missing.toml";
   auto result = load_config(path);
   ASSERT_TRUE(std::holds_alternative<config_error>(result));
   const auto& error = std::get<config_error>(result);
@@ -733,7 +709,7 @@ TEST(load_config, reports_a_missing_file) {
 }
 
 TEST(load_config, reports_a_directory) {
-  temp_dir dir;
+  temp_dir dir{"ika-config"};
   auto result = load_config(dir.path().string());
   ASSERT_TRUE(std::holds_alternative<config_error>(result));
   EXPECT_EQ(std::get<config_error>(result).to_string(),
@@ -742,7 +718,7 @@ TEST(load_config, reports_a_directory) {
 
 TEST(node_config, cache_section_and_route_keys) {
   const std::string listener = "[[listener]]\naddress = \"127.0.0.1:0\"\n";
-  auto c = parse_ok(
+  auto c = parse_config_ok(
       listener + "[cache]\nmemory = \"2MiB\"\nshards = 3\nmax_object = \"64KiB\"\nlock_timeout = \"250ms\"\n"
                  "[[route]]\nupstreams = [\"127.0.0.1:1\"]\ncache = true\ncache_max_object = 4096\n"
                  "cache_set_cookie = true\n");
@@ -754,7 +730,7 @@ TEST(node_config, cache_section_and_route_keys) {
   EXPECT_TRUE(c.routes[0].cache);
   EXPECT_EQ(c.routes[0].cache_max_object, 4096u);
   EXPECT_TRUE(c.routes[0].cache_set_cookie);
-  auto d = parse_ok(listener + "[[route]]\nupstreams = [\"127.0.0.1:1\"]\n");
+  auto d = parse_config_ok(listener + "[[route]]\nupstreams = [\"127.0.0.1:1\"]\n");
   EXPECT_FALSE(d.routes[0].cache);
   EXPECT_EQ(d.cache.memory, 64u << 20);
   EXPECT_EQ(error_of(listener + "[cache]\nshards = 0\n"),
@@ -768,16 +744,16 @@ TEST(node_config, cache_section_and_route_keys) {
 }
 
 TEST(node_config, tls_listeners_certificates_and_acme) {
-  auto c = parse_ok("[[listener]]\naddress = \"127.0.0.1:0\"\n"
-                    "[[listener]]\naddress = \"127.0.0.1:0\"\ntls = true\n"
-                    "[[listener]]\naddress = \"[::1]:0\"\ntls = true\n"
-                    "[[certificate]]\ncert = \"/etc/a.crt\"\nkey = \"/etc/a.key\"\n"
-                    "[acme]\ndirectory = \"https://127.0.0.1:14000/dir\"\nca_bundle = \"/x.pem\"\n"
-                    "email = \"ops@example.test\"\n"
-                    "[[route]]\nhost = \"a.test\"\nupstreams = [\"127.0.0.1:1\"]\ntls = \"acme\"\n"
-                    "[[route]]\nhost = \"b.test\"\nupstreams = [\"127.0.0.1:1\"]\ntls = \"off\"\n"
-                    "[[route]]\nhost = \"c.test\"\nupstreams = [\"127.0.0.1:1\"]\ntls = \"auto\"\n"
-                    "https_redirect = false\n");
+  auto c = parse_config_ok("[[listener]]\naddress = \"127.0.0.1:0\"\n"
+                           "[[listener]]\naddress = \"127.0.0.1:0\"\ntls = true\n"
+                           "[[listener]]\naddress = \"[::1]:0\"\ntls = true\n"
+                           "[[certificate]]\ncert = \"/etc/a.crt\"\nkey = \"/etc/a.key\"\n"
+                           "[acme]\ndirectory = \"https://127.0.0.1:14000/dir\"\nca_bundle = \"/x.pem\"\n"
+                           "email = \"ops@example.test\"\n"
+                           "[[route]]\nhost = \"a.test\"\nupstreams = [\"127.0.0.1:1\"]\ntls = \"acme\"\n"
+                           "[[route]]\nhost = \"b.test\"\nupstreams = [\"127.0.0.1:1\"]\ntls = \"off\"\n"
+                           "[[route]]\nhost = \"c.test\"\nupstreams = [\"127.0.0.1:1\"]\ntls = \"auto\"\n"
+                           "https_redirect = false\n");
   ASSERT_EQ(c.listeners.size(), 3u);
   EXPECT_EQ(c.listeners[0].name, "http");
   EXPECT_FALSE(c.listeners[0].tls);
@@ -797,7 +773,7 @@ TEST(node_config, tls_listeners_certificates_and_acme) {
   EXPECT_FALSE(c.routes[1].https_redirect); // nothing to redirect to
   EXPECT_EQ(c.routes[2].tls, "");           // auto
   EXPECT_FALSE(c.routes[2].https_redirect);
-  auto d = parse_ok("[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  auto d = parse_config_ok("[[listener]]\naddress = \"127.0.0.1:0\"\n");
   EXPECT_EQ(d.acme.directory, "https://acme-v02.api.letsencrypt.org/directory");
   EXPECT_TRUE(d.certificates.empty());
 
@@ -818,10 +794,10 @@ TEST(node_config, tls_listeners_certificates_and_acme) {
 TEST(node_config, a_route_can_name_its_own_certificate_files) {
   // The route's files come after every [[certificate]] (the first of which
   // is the default), whatever the order in the file.
-  auto c = parse_ok("[[listener]]\naddress = \"127.0.0.1:0\"\ntls = true\n"
-                    "[[route]]\nhost = \"Own.Example.com\"\nupstreams = [\"127.0.0.1:1\"]\n"
-                    "tls = { cert = \"/etc/own.crt\", key = \"/etc/own.key\" }\n"
-                    "[[certificate]]\ncert = \"/etc/a.crt\"\nkey = \"/etc/a.key\"\n");
+  auto c = parse_config_ok("[[listener]]\naddress = \"127.0.0.1:0\"\ntls = true\n"
+                           "[[route]]\nhost = \"Own.Example.com\"\nupstreams = [\"127.0.0.1:1\"]\n"
+                           "tls = { cert = \"/etc/own.crt\", key = \"/etc/own.key\" }\n"
+                           "[[certificate]]\ncert = \"/etc/a.crt\"\nkey = \"/etc/a.key\"\n");
   ASSERT_EQ(c.certificates.size(), 2u);
   EXPECT_EQ(c.certificates[0].chain_file, "/etc/a.crt");
   EXPECT_EQ(c.certificates[0].route_host, "");

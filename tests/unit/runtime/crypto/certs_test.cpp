@@ -5,6 +5,7 @@
 
 #include "runtime/crypto/certs.hpp"
 
+#include "tests/support/temp_dir.hpp"
 #include "tests/unit/runtime/crypto/test_support.hpp"
 
 #include <openssl/x509_vfy.h>
@@ -22,9 +23,9 @@
 namespace ika::crypto {
 namespace {
 
+using ika::test::temp_dir;
 using test::mode_of;
 using test::read_file;
-using test::temp_dir;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
@@ -187,7 +188,7 @@ TEST(CertsKeys, NewKeyIsP256InPkcs8) {
 }
 
 TEST(CertsLocalCa, CreatedOnceThenReused) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto first = ok(ensure_local_ca(dir.path()));
   EXPECT_TRUE(first.created);
   EXPECT_EQ(first.certificate_file, dir.path() / "certs" / "local-ca.crt");
@@ -217,7 +218,7 @@ TEST(CertsLocalCa, CreatedOnceThenReused) {
 }
 
 TEST(CertsLocalCa, ConcurrentCallsMakeOneCa) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   std::vector<std::string> fingerprints(4);
   std::vector<int> created(4, 0);
   std::vector<std::thread> threads;
@@ -238,7 +239,7 @@ TEST(CertsLocalCa, ConcurrentCallsMakeOneCa) {
 }
 
 TEST(CertsLocalCa, CorruptCertificateIsAnErrorAndIsKept) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   ok(ensure_local_ca(dir.path()));
   auto crt = dir.path() / "certs" / "local-ca.crt";
   test::overwrite(crt, "not a certificate\n");
@@ -248,7 +249,7 @@ TEST(CertsLocalCa, CorruptCertificateIsAnErrorAndIsKept) {
 }
 
 TEST(CertsLocalCa, KeyWithoutCertificateIsAnError) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   ok(ensure_local_ca(dir.path()));
   auto key = dir.path() / "certs" / "local-ca.key";
   std::string key_text = read_file(key);
@@ -260,7 +261,7 @@ TEST(CertsLocalCa, KeyWithoutCertificateIsAnError) {
 }
 
 TEST(CertsLocalCa, OpenKeyFileIsRefused) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   ok(ensure_local_ca(dir.path()));
   auto key = dir.path() / "certs" / "local-ca.key";
   fs::permissions(key, fs::perms::group_read, fs::perm_options::add);
@@ -271,7 +272,7 @@ TEST(CertsLocalCa, OpenKeyFileIsRefused) {
 // -- issuing and inspecting ---------------------------------------------------------
 
 TEST(CertsIssue, LeafVerifiesForEachName) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto ca = ok(ensure_local_ca(dir.path()));
   std::vector<std::string> names{"app.test", "*.wild.test", "127.0.0.1", "::1"};
   auto issued = ok(issue_local_certificate(ca.authority, names, local_certificate_validity));
@@ -282,13 +283,13 @@ TEST(CertsIssue, LeafVerifiesForEachName) {
   for (auto host : {"wild.test", "y.x.wild.test", "other.test", "127.0.0.2"})
     EXPECT_FALSE(verifies_for(issued.chain_pem, ca.certificate_pem, host)) << host;
   // Not against another CA.
-  temp_dir other;
+  temp_dir other{"ika-crypto"};
   auto other_ca = ok(ensure_local_ca(other.path()));
   EXPECT_FALSE(verifies_for(issued.chain_pem, other_ca.certificate_pem, "app.test"));
 }
 
 TEST(CertsIssue, RefusesBadRequests) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto ca = ok(ensure_local_ca(dir.path()));
   EXPECT_FALSE(error_of(issue_local_certificate(ca.authority, {}, 1h)).message.empty());
   for (std::string bad : {"a/b", "*.com", "..", "Upper.test"}) {
@@ -299,7 +300,7 @@ TEST(CertsIssue, RefusesBadRequests) {
 }
 
 TEST(CertsInspect, DescribesAnIssuedCertificate) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto ca = ok(ensure_local_ca(dir.path()));
   auto before = std::chrono::system_clock::now();
   auto issued = ok(issue_local_certificate(ca.authority, {"app.test", "10.1.2.3"}, 24h));
@@ -333,7 +334,7 @@ TEST(CertsInspect, DescribesAnIssuedCertificate) {
 }
 
 TEST(CertsInspect, LeafNeverOutlivesTheCa) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto ca = ok(ensure_local_ca(dir.path()));
   auto issued = ok(issue_local_certificate(ca.authority, {"app.test"}, std::chrono::hours{24 * 365 * 50}));
   auto leaf = ok(inspect_certificate(issued.chain_pem, issued.key_pem));
@@ -344,7 +345,7 @@ TEST(CertsInspect, LeafNeverOutlivesTheCa) {
 }
 
 TEST(CertsInspect, RefusesAMismatchedKeyAndBrokenChains) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto ca = ok(ensure_local_ca(dir.path()));
   auto a = ok(issue_local_certificate(ca.authority, {"a.test"}, 1h));
   auto b = ok(issue_local_certificate(ca.authority, {"b.test"}, 1h));
@@ -357,7 +358,7 @@ TEST(CertsInspect, RefusesAMismatchedKeyAndBrokenChains) {
   error = error_of(inspect_certificate(a.key_pem, a.key_pem));
   EXPECT_NE(error.message.find("no certificate"), std::string::npos) << error.message;
   // A chain whose second certificate did not issue the first.
-  temp_dir other;
+  temp_dir other{"ika-crypto"};
   auto other_ca = ok(ensure_local_ca(other.path()));
   std::string leaf_only = a.chain_pem.substr(0, a.chain_pem.find(ca.certificate_pem));
   error = error_of(inspect_certificate(leaf_only + other_ca.certificate_pem, a.key_pem));
@@ -373,7 +374,7 @@ bool openssl(const fs::path& dir, const std::string& args) {
 }
 
 TEST(CertsInspect, RsaPairFromOpensslReq) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   ASSERT_TRUE(openssl(dir.path(),
                       "req -x509 -newkey rsa:2048 -nodes -keyout rsa.key -out rsa.crt -days 2 "
                       "-subj /CN=rsa.example -addext subjectAltName=DNS:rsa.example,IP:10.9.8.7"));
@@ -400,7 +401,7 @@ TEST(CertsInspect, RsaPairFromOpensslReq) {
 }
 
 TEST(CertsInspect, TraditionalEcKeyAndCommonNameOnly) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   ASSERT_TRUE(openssl(dir.path(), "ecparam -name secp384r1 -genkey -noout -out ec.key"));
   ASSERT_TRUE(openssl(dir.path(), "req -x509 -new -key ec.key -out ec.crt -days 1 -subj /CN=Legacy.Example"));
   std::string key = read_file(dir.path() / "ec.key");
@@ -419,7 +420,7 @@ TEST(CertsInspect, TraditionalEcKeyAndCommonNameOnly) {
 // -- files --------------------------------------------------------------------------
 
 TEST(CertsFiles, ReadsAPairAndRefusesAnOpenKey) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto ca = ok(ensure_local_ca(dir.path()));
   auto issued = ok(issue_local_certificate(ca.authority, {"files.test"}, 1h));
   auto chain = dir.path() / "chain.pem";
@@ -457,7 +458,7 @@ TEST(CertsFiles, ReadsAPairAndRefusesAnOpenKey) {
 }
 
 TEST(CertsFiles, WildcardSaveAndLoadRoundTrip) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto ca = ok(ensure_local_ca(dir.path()));
   auto issued = ok(issue_local_certificate(ca.authority, {"*.wild.test", "wild.test"}, 1h));
   EXPECT_EQ(ok(host_certificate_dir_of(dir.path(), "*.wild.test")),
@@ -493,7 +494,7 @@ TEST(CertsFiles, WildcardSaveAndLoadRoundTrip) {
 }
 
 TEST(CertsFiles, RefusesUnsafeHostNamesAndBadPairs) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto ca = ok(ensure_local_ca(dir.path()));
   auto issued = ok(issue_local_certificate(ca.authority, {"a.test"}, 1h));
   for (std::string bad :

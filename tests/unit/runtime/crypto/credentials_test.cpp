@@ -4,6 +4,7 @@
 
 #include "runtime/crypto/credentials.hpp"
 
+#include "tests/support/temp_dir.hpp"
 #include "tests/unit/runtime/crypto/test_support.hpp"
 
 #include <openssl/x509_vfy.h>
@@ -20,9 +21,9 @@
 namespace ika::crypto {
 namespace {
 
+using ika::test::temp_dir;
 using test::mode_of;
 using test::read_file;
-using test::temp_dir;
 namespace fs = std::filesystem;
 
 node_credentials ensure_ok(const fs::path& data) {
@@ -68,7 +69,7 @@ bool verifies(const std::string& leaf_pem, const std::string& ca_pem, int purpos
 }
 
 TEST(Credentials, FirstStartCreatesACompletePrivateSet) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto creds = ensure_ok(dir.path());
   EXPECT_TRUE(creds.created);
   auto tls = dir.path() / "tls";
@@ -94,7 +95,7 @@ TEST(Credentials, FirstStartCreatesACompletePrivateSet) {
 }
 
 TEST(Credentials, CertificatesHaveTheRightKeysPurposesAndNames) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto creds = ensure_ok(dir.path());
   X509* node = test::parse_cert(creds.node.certificate_pem);
   X509* admin = test::parse_cert(creds.admin.certificate_pem);
@@ -125,7 +126,7 @@ TEST(Credentials, CertificatesHaveTheRightKeysPurposesAndNames) {
 }
 
 TEST(Credentials, ChainsVerifyAgainstTheirCaOnly) {
-  temp_dir a, b;
+  temp_dir a{"ika-crypto"}, b{"ika-crypto"};
   auto one = ensure_ok(a.path());
   auto two = ensure_ok(b.path());
   auto ca1 = one.ca.certificate_pem();
@@ -139,7 +140,7 @@ TEST(Credentials, ChainsVerifyAgainstTheirCaOnly) {
 }
 
 TEST(Credentials, LaterStartsLoadTheSameSetAndChangeNothing) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto first = ensure_ok(dir.path());
   auto before = read_file(dir.path() / "tls" / "ca.key");
   auto file_before = read_file(first.credentials_file);
@@ -154,7 +155,7 @@ TEST(Credentials, LaterStartsLoadTheSameSetAndChangeNothing) {
 }
 
 TEST(Credentials, ConcurrentFirstStartsMakeOneSet) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto data = dir.path() / "data"; // missing: created on the way
   std::atomic<int> created{0};
   std::vector<std::string> cas(4);
@@ -177,7 +178,7 @@ TEST(Credentials, ConcurrentFirstStartsMakeOneSet) {
 }
 
 TEST(Credentials, ACrashedCreationLeavesNothingThatCounts) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   // What a crash during creation leaves: a staging directory, never `tls`.
   auto staging = dir.path() / ".tls.staging-AbC123";
   fs::create_directory(staging);
@@ -188,7 +189,7 @@ TEST(Credentials, ACrashedCreationLeavesNothingThatCounts) {
 }
 
 TEST(Credentials, AnUnusableDataDirIsNamed) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto file = dir.path() / "plain-file";
   test::overwrite(file, "x");
   auto error = ensure_error(file);
@@ -198,7 +199,7 @@ TEST(Credentials, AnUnusableDataDirIsNamed) {
 }
 
 TEST(Credentials, MissingCredentialsFileIsDerivedAgain) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto first = ensure_ok(dir.path());
   auto text = read_file(first.credentials_file);
   fs::remove(first.credentials_file);
@@ -209,7 +210,7 @@ TEST(Credentials, MissingCredentialsFileIsDerivedAgain) {
 }
 
 TEST(Credentials, CredentialsFileFromAnotherCaIsRefused) {
-  temp_dir a, b;
+  temp_dir a{"ika-crypto"}, b{"ika-crypto"};
   auto one = ensure_ok(a.path());
   auto two = ensure_ok(b.path());
   test::overwrite(one.credentials_file, read_file(two.credentials_file));
@@ -219,7 +220,7 @@ TEST(Credentials, CredentialsFileFromAnotherCaIsRefused) {
 }
 
 TEST(Credentials, LoosePermissionsAreRefusedWithTheFileNamed) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto creds = ensure_ok(dir.path());
   auto key = dir.path() / "tls" / "node.key";
   fs::permissions(key, fs::perms::group_read, fs::perm_options::add);
@@ -237,7 +238,7 @@ TEST(Credentials, LoosePermissionsAreRefusedWithTheFileNamed) {
 
 TEST(Credentials, CorruptedFilesAreRefusedWithTheFileNamed) {
   for (auto name : {"ca.crt", "ca.key", "node.crt", "node.key", "admin.crt", "admin.key"}) {
-    temp_dir dir;
+    temp_dir dir{"ika-crypto"};
     ensure_ok(dir.path());
     auto file = dir.path() / "tls" / name;
     auto text = read_file(file);
@@ -256,7 +257,7 @@ TEST(Credentials, CorruptedFilesAreRefusedWithTheFileNamed) {
 }
 
 TEST(Credentials, MismatchedKeyIsRefusedWithTheKeyNamed) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   ensure_ok(dir.path());
   auto tls = dir.path() / "tls";
   test::overwrite(tls / "node.key", read_file(tls / "admin.key"));
@@ -266,7 +267,7 @@ TEST(Credentials, MismatchedKeyIsRefusedWithTheKeyNamed) {
 }
 
 TEST(Credentials, ExpiredAndNotYetValidCertificatesAreRefused) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   ensure_ok(dir.path());
   auto tls = dir.path() / "tls";
   auto ca = read_file(tls / "ca.crt");
@@ -290,7 +291,7 @@ TEST(Credentials, ExpiredAndNotYetValidCertificatesAreRefused) {
 }
 
 TEST(Credentials, CertificateFromAnotherCaIsRefused) {
-  temp_dir a, b;
+  temp_dir a{"ika-crypto"}, b{"ika-crypto"};
   ensure_ok(a.path());
   ensure_ok(b.path());
   auto tls = a.path() / "tls";
@@ -302,13 +303,13 @@ TEST(Credentials, CertificateFromAnotherCaIsRefused) {
 }
 
 TEST(Credentials, NoExistingFileIsReplaced) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto creds = ensure_ok(dir.path());
   auto error = write_credentials_file(creds.credentials_file, creds.admin);
   ASSERT_TRUE(error.has_value());
   EXPECT_NE(error->message.find("already exists"), std::string::npos);
   // An empty tls directory is not a set: refused, not filled in.
-  temp_dir other;
+  temp_dir other{"ika-crypto"};
   fs::create_directory(other.path() / "tls");
   fs::permissions(other.path() / "tls", fs::perms::owner_all);
   auto e = ensure_error(other.path());
@@ -316,7 +317,7 @@ TEST(Credentials, NoExistingFileIsReplaced) {
 }
 
 TEST(CredentialsFile, LoadsWhatTheNodeWrote) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto creds = ensure_ok(dir.path());
   auto loaded = load_client_credentials(creds.credentials_file);
   ASSERT_TRUE(std::holds_alternative<tls_identity>(loaded)) << std::get<credential_error>(loaded).to_string();
@@ -327,7 +328,7 @@ TEST(CredentialsFile, LoadsWhatTheNodeWrote) {
 }
 
 TEST(CredentialsFile, AnyOrderOfTheThreeBlocksParses) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto creds = ensure_ok(dir.path());
   auto text = creds.ca.certificate_pem() + creds.admin.private_key_pem + "comment lines are ignored\n" +
               creds.admin.certificate_pem;
@@ -337,7 +338,7 @@ TEST(CredentialsFile, AnyOrderOfTheThreeBlocksParses) {
 }
 
 TEST(CredentialsFile, BrokenFilesAreRefusedWithTheFileNamed) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto creds = ensure_ok(dir.path());
   auto file = dir.path() / "creds.pem";
 
@@ -379,7 +380,7 @@ TEST(CredentialsFile, BrokenFilesAreRefusedWithTheFileNamed) {
 }
 
 TEST(CredentialsFile, AServerOnlyOrCaIdentityIsNotAClientIdentity) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto creds = ensure_ok(dir.path());
   tls_identity ca_as_leaf;
   ca_as_leaf.certificate_pem = creds.ca.certificate_pem();
@@ -396,7 +397,7 @@ TEST(CredentialsFile, AServerOnlyOrCaIdentityIsNotAClientIdentity) {
 }
 
 TEST(CredentialsIssue, NewClientIdentitiesChainToTheCa) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto creds = ensure_ok(dir.path());
   auto issued = issue_client_credentials(creds.ca, "peer-1");
   ASSERT_TRUE(std::holds_alternative<tls_identity>(issued)) << std::get<credential_error>(issued).to_string();
@@ -421,7 +422,7 @@ TEST(CredentialsIssue, NewClientIdentitiesChainToTheCa) {
 }
 
 TEST(CredentialsAuthority, FromPemChecksTheCa) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto creds = ensure_ok(dir.path());
   auto ca_key = read_file(dir.path() / "tls" / "ca.key");
   EXPECT_TRUE(std::holds_alternative<certificate_authority>(

@@ -3,6 +3,7 @@
 
 #include "runtime/crypto/mutual_tls.hpp"
 
+#include "tests/support/temp_dir.hpp"
 #include "tests/unit/runtime/crypto/test_support.hpp"
 
 #include <caf/actor_system_config.hpp>
@@ -12,9 +13,9 @@
 namespace ika::crypto {
 namespace {
 
+using ika::test::temp_dir;
 using test::mode_of;
 using test::read_file;
-using test::temp_dir;
 namespace fs = std::filesystem;
 
 node_credentials make_node(const fs::path& data) {
@@ -29,7 +30,7 @@ bool untouched(const caf::actor_system_config& cfg) {
 }
 
 TEST(CredentialsMutualTls, NodeFilesConfigureAllThreeKeys) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto creds = make_node(dir.path());
   caf::actor_system_config cfg;
   cfg.openssl_capath = "/etc/ssl/certs"; // would widen trust: cleared
@@ -43,7 +44,7 @@ TEST(CredentialsMutualTls, NodeFilesConfigureAllThreeKeys) {
 }
 
 TEST(CredentialsMutualTls, ReadsUntilTheConnectionIsDrained) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto creds = make_node(dir.path());
   caf::actor_system_config cfg;
   ASSERT_FALSE(configure_mutual_tls(cfg, creds.node_files, tls_role::server).has_value());
@@ -51,7 +52,7 @@ TEST(CredentialsMutualTls, ReadsUntilTheConnectionIsDrained) {
 }
 
 TEST(CredentialsMutualTls, AnyMissingPieceIsAnErrorAndChangesNothing) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto creds = make_node(dir.path());
   for (int missing = 0; missing < 3; ++missing) {
     tls_files files = creds.node_files;
@@ -76,7 +77,7 @@ TEST(CredentialsMutualTls, AnyMissingPieceIsAnErrorAndChangesNothing) {
 }
 
 TEST(CredentialsMutualTls, WrongFilesAreNamed) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto creds = make_node(dir.path());
   caf::actor_system_config cfg;
   // The admin key with the node certificate.
@@ -91,7 +92,7 @@ TEST(CredentialsMutualTls, WrongFilesAreNamed) {
   ASSERT_TRUE(error.has_value());
   EXPECT_EQ(error->path, creds.admin_files.certificate.string()) << error->to_string();
   // A CA from elsewhere.
-  temp_dir other;
+  temp_dir other{"ika-crypto"};
   auto foreign = make_node(other.path());
   files = creds.node_files;
   files.ca = foreign.node_files.ca;
@@ -102,7 +103,7 @@ TEST(CredentialsMutualTls, WrongFilesAreNamed) {
 }
 
 TEST(CredentialsMutualTls, PrivateFilesAreSplitPrivateAndRemoved) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto creds = make_node(dir.path());
   fs::path where;
   {

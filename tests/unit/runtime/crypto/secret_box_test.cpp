@@ -5,6 +5,7 @@
 #include "runtime/crypto/secret_box.hpp"
 
 #include "test_support.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -21,7 +22,7 @@ namespace {
 using namespace ika::crypto;
 using ika::crypto::test::mode_of;
 using ika::crypto::test::read_file;
-using ika::crypto::test::temp_dir;
+using ika::test::temp_dir;
 namespace fs = std::filesystem;
 
 std::shared_ptr<const secret_key> key_of(const key_file_result& r) {
@@ -129,7 +130,7 @@ TEST(SecretKeyDeathTest, LivesInGuardedReadOnlyMemory) {
 }
 
 TEST(SecretKeyFile, CreatedWith0600AndLoadsTheSameKey) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto path = (dir.path() / "secrets.key").string();
   auto created = key_of(create_key_file(path));
   ASSERT_TRUE(created);
@@ -145,7 +146,7 @@ TEST(SecretKeyFile, CreatedWith0600AndLoadsTheSameKey) {
 }
 
 TEST(SecretKeyFile, NeverOverwritten) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto path = (dir.path() / "secrets.key").string();
   ASSERT_TRUE(key_of(create_key_file(path)));
   auto before = read_file(path);
@@ -155,7 +156,7 @@ TEST(SecretKeyFile, NeverOverwritten) {
 }
 
 TEST(SecretKeyFile, MissingIsFlagged) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto r = load_key_file((dir.path() / "nope.key").string());
   auto* err = std::get_if<key_file_error>(&r);
   ASSERT_NE(err, nullptr);
@@ -163,7 +164,7 @@ TEST(SecretKeyFile, MissingIsFlagged) {
 }
 
 TEST(SecretKeyFile, RefusesLoosePermissions) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto path = (dir.path() / "secrets.key").string();
   ASSERT_TRUE(key_of(create_key_file(path)));
   for (mode_t mode : {0644, 0640, 0604, 0660}) {
@@ -180,7 +181,7 @@ TEST(SecretKeyFile, RefusesLoosePermissions) {
 }
 
 TEST(SecretKeyFile, RefusesMalformedFilesWithoutEchoingThem) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto path = dir.path() / "secrets.key";
   const std::string hex64(64, 'a');
   for (std::string text :
@@ -198,7 +199,7 @@ TEST(SecretKeyFile, RefusesMalformedFilesWithoutEchoingThem) {
 }
 
 TEST(SecretKeyFile, RefusesSymlinksAndDirectories) {
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   auto real = (dir.path() / "real.key").string();
   ASSERT_TRUE(key_of(create_key_file(real)));
   auto link = dir.path() / "link.key";

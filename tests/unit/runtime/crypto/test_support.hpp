@@ -1,7 +1,6 @@
 #pragma once
-// Shared by the crypto tests: a temp dir that removes itself, small file
-// helpers, and OpenSSL helpers to build certificates that ika would never
-// make (expired ones).
+// Shared by the crypto tests: small file helpers, and OpenSSL helpers to
+// build certificates that ika would never make (expired ones).
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -12,35 +11,12 @@
 
 #include <sys/stat.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <system_error>
 
 namespace ika::crypto::test {
-
-/// A fresh directory under the temp dir, removed with everything in it.
-class temp_dir {
-public:
-  temp_dir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "ika-crypto-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr)
-      throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
-private:
-  std::filesystem::path path_;
-};
 
 inline std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -1,5 +1,7 @@
 #include "runtime/deploy/archive.hpp"
 
+#include "tests/support/temp_dir.hpp"
+
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -7,13 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <stdexcept>
 #include <string>
-#include <system_error>
 #include <tuple>
 #include <vector>
 
@@ -21,48 +21,22 @@ namespace ika::deploy {
 namespace {
 
 namespace fs = std::filesystem;
+using ika::test::temp_dir;
 
-// A temporary directory, removed with everything in it at the end of a test.
-class temp_dir {
-public:
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "ika-archive-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr)
-      throw std::runtime_error{"mkdtemp failed"};
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
+// A symlink at `rel` in `dir` to `target`, making the directories on the way.
+void add_symlink(const temp_dir& dir, const std::string& rel, const std::string& target) {
+  auto file = dir.path() / rel;
+  fs::create_directories(file.parent_path());
+  fs::create_symlink(target, file);
+}
 
-  std::string path() const { return path_.string(); }
-  std::string operator/(const std::string& rel) const { return (path_ / rel).string(); }
-
-  void write(const std::string& rel, const std::string& text, mode_t mode = 0644) const {
-    auto file = path_ / rel;
-    fs::create_directories(file.parent_path());
-    std::ofstream{file, std::ios::binary} << text;
-    ::chmod(file.c_str(), mode);
+// Sets the modification time of everything in `dir` to `seconds`.
+void touch_all(const temp_dir& dir, long seconds) {
+  for (auto& e : fs::recursive_directory_iterator(dir.path())) {
+    timespec times[2] = {{seconds, 0}, {seconds, 0}};
+    ::utimensat(AT_FDCWD, e.path().c_str(), times, AT_SYMLINK_NOFOLLOW);
   }
-  void link(const std::string& rel, const std::string& target) const {
-    auto file = path_ / rel;
-    fs::create_directories(file.parent_path());
-    fs::create_symlink(target, file);
-  }
-  // Sets the modification time of everything below to `seconds`.
-  void touch_all(long seconds) const {
-    for (auto& e : fs::recursive_directory_iterator(path_)) {
-      timespec times[2] = {{seconds, 0}, {seconds, 0}};
-      ::utimensat(AT_FDCWD, e.path().c_str(), times, AT_SYMLINK_NOFOLLOW);
-    }
-  }
-
-private:
-  fs::path path_;
-};
+}
 
 packed_archive pack_ok(const std::string& dir, const archive_limits& limits = {}) {
   auto result = pack_directory(dir, limits);
@@ -145,15 +119,15 @@ TEST(ArchiveTest, VersionIsLowerHexSha256) {
 }
 
 TEST(ArchiveTest, RoundTripKeepsTreeAndModes) {
-  temp_dir src;
+  temp_dir src{"ika-archive"};
   src.write("ika.toml", "name = \"hello\"\n");
   src.write("app.py", "print('hi')\n", 0600);
   src.write("bin/run", "#!/bin/sh\necho hi\n", 0700);
   src.write("static/css/site.css", "body{}\n", 0664);
   src.write("empty", "");
-  src.link("current", "static/css/site.css");
-  src.link("static/up", "../app.py");
-  src.link("static/self", ".");
+  add_symlink(src, "current", "static/css/site.css");
+  add_symlink(src, "static/up", "../app.py");
+  add_symlink(src, "static/self", ".");
   fs::create_directories(src / "empty_dir");
 
   auto packed = pack_ok(src.path());
@@ -163,7 +137,7 @@ TEST(ArchiveTest, RoundTripKeepsTreeAndModes) {
             std::string{"name = \"hello\"\nprint('hi')\n#!/bin/sh\necho hi\nbody{}\n"}.size() +
                 std::string{"static/css/site.css../app.py."}.size());
 
-  temp_dir dst;
+  temp_dir dst{"ika-archive"};
   auto target = dst / "release";
   auto result = unpack_archive(packed.bytes, target);
   ASSERT_TRUE(std::holds_alternative<unpack_summary>(result)) << std::get<archive_error>(result).to_string();
@@ -196,19 +170,19 @@ TEST(ArchiveTest, RoundTripKeepsTreeAndModes) {
 }
 
 TEST(ArchiveTest, SameContentSameBytesWhateverTimesOrderOrPermissions) {
-  temp_dir a;
+  temp_dir a{"ika-archive"};
   a.write("z.txt", "last\n", 0600);
   a.write("a/b.txt", "b\n", 0644);
   a.write("a/c.sh", "c\n", 0755);
-  a.link("l", "a/b.txt");
-  a.touch_all(1000);
+  add_symlink(a, "l", "a/b.txt");
+  touch_all(a, 1000);
 
-  temp_dir b; // created in another order, other times and other non-x bits
-  b.link("l", "a/b.txt");
+  temp_dir b{"ika-archive"}; // created in another order, other times and other non-x bits
+  add_symlink(b, "l", "a/b.txt");
   b.write("a/c.sh", "c\n", 0700);
   b.write("a/b.txt", "b\n", 0600);
   b.write("z.txt", "last\n", 0664);
-  b.touch_all(2'000'000);
+  touch_all(b, 2'000'000);
 
   auto pa = pack_ok(a.path());
   auto pb = pack_ok(b.path());
@@ -223,7 +197,7 @@ TEST(ArchiveTest, SameContentSameBytesWhateverTimesOrderOrPermissions) {
 }
 
 TEST(ArchiveTest, PackSortsBytewise) {
-  temp_dir src;
+  temp_dir src{"ika-archive"};
   src.write("\xc3\xa9t\xc3\xa9.txt", "summer");
   src.write("z.txt", "z");
   src.write("Z.txt", "Z");
@@ -235,7 +209,7 @@ TEST(ArchiveTest, PackSortsBytewise) {
 }
 
 TEST(ArchiveTest, LeavesOutGitAtAnyDepth) {
-  temp_dir src;
+  temp_dir src{"ika-archive"};
   src.write("app.py", "x");
   src.write(".git/HEAD", "ref: refs/heads/main\n");
   src.write("vendor/lib/.git", "gitdir: ../../.git/modules/lib\n");
@@ -246,7 +220,7 @@ TEST(ArchiveTest, LeavesOutGitAtAnyDepth) {
 }
 
 TEST(ArchiveTest, HonoursIkaignore) {
-  temp_dir src;
+  temp_dir src{"ika-archive"};
   src.write(".ikaignore", "# build output\n"
                           "\n"
                           "*.pyc\n"
@@ -273,7 +247,7 @@ TEST(ArchiveTest, HonoursIkaignore) {
 }
 
 TEST(ArchiveTest, IkaignoreMayIgnoreItself) {
-  temp_dir src;
+  temp_dir src{"ika-archive"};
   src.write(".ikaignore", ".ikaignore\n");
   src.write("app.py", "x");
   EXPECT_EQ(paths_of(pack_ok(src.path()).bytes), (std::vector<std::string>{"app.py"}));
@@ -281,10 +255,10 @@ TEST(ArchiveTest, IkaignoreMayIgnoreItself) {
 
 TEST(ArchiveTest, PackRefusesSymlinksLeavingTheDirectory) {
   for (auto target : {"../outside", "/etc/passwd", "sub/../../x"}) {
-    temp_dir src;
+    temp_dir src{"ika-archive"};
     src.write("app.py", "x");
     fs::create_directories(src / "sub");
-    src.link("bad", target);
+    add_symlink(src, "bad", target);
     auto result = pack_directory(src.path());
     ASSERT_TRUE(std::holds_alternative<archive_error>(result)) << target;
     EXPECT_EQ(std::get<archive_error>(result).code, archive_errc::bad_source) << target;
@@ -293,7 +267,7 @@ TEST(ArchiveTest, PackRefusesSymlinksLeavingTheDirectory) {
 }
 
 TEST(ArchiveTest, PackRefusesSpecialFilesAndMissingDirectories) {
-  temp_dir src;
+  temp_dir src{"ika-archive"};
   ASSERT_EQ(::mkfifo((src / "pipe").c_str(), 0644), 0);
   auto result = pack_directory(src.path());
   ASSERT_TRUE(std::holds_alternative<archive_error>(result));
@@ -306,7 +280,7 @@ TEST(ArchiveTest, PackRefusesSpecialFilesAndMissingDirectories) {
 }
 
 TEST(ArchiveTest, PackRespectsLimits) {
-  temp_dir src;
+  temp_dir src{"ika-archive"};
   src.write("a", "1");
   src.write("b", "2");
   src.write("c", std::string(1000, 'x'));
@@ -445,7 +419,7 @@ TEST(ArchiveTest, ExtractFileReadsOneFileWithoutWriting) {
 }
 
 TEST(ArchiveTest, UnpackOntoExistingTargetIsRefusedAndLeavesNothing) {
-  temp_dir dst;
+  temp_dir dst{"ika-archive"};
   fs::create_directories(dst / "release");
   dst.write("release/old", "keep");
   auto before = snapshot(dst.path());
@@ -464,7 +438,7 @@ TEST(ArchiveTest, UnpackOntoExistingTargetIsRefusedAndLeavesNothing) {
 }
 
 TEST(ArchiveTest, UnpackOfMalformedArchiveWritesNothing) {
-  temp_dir dst;
+  temp_dir dst{"ika-archive"};
   unpack_options options;
   options.sync = false;
   for (const auto& bytes : {build({{"a", 0100644, "1"}, {"l", sym, "../../etc"}}), std::string{"IKAR"},
@@ -478,7 +452,7 @@ TEST(ArchiveTest, UnpackOfMalformedArchiveWritesNothing) {
 
 TEST(ArchiveTest, UnpackFailureRemovesStaging) {
   // The parent of the target is a file: mkdtemp fails before anything exists.
-  temp_dir dst;
+  temp_dir dst{"ika-archive"};
   dst.write("file", "x");
   auto result = unpack_archive(build({{"a", 0100644, "1"}}), dst / "file/release");
   ASSERT_TRUE(std::holds_alternative<archive_error>(result));

@@ -5,13 +5,12 @@
 
 #include "runtime/deploy/release_history.hpp"
 
-#include <gtest/gtest.h>
+#include "tests/support/temp_dir.hpp"
 
-#include <unistd.h>
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -19,6 +18,7 @@ namespace ika::deploy {
 namespace {
 
 namespace fs = std::filesystem;
+using ika::test::temp_dir;
 using protocol::hlc;
 using protocol::release_record;
 
@@ -98,33 +98,13 @@ TEST(release_history, VersionPrefixMustBeUniqueHexOfSevenDigits) {
   EXPECT_FALSE(match_version(vs, "../../x").error.empty());
 }
 
-class temp_dir {
-public:
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "ika-history-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr)
-      throw std::runtime_error{"mkdtemp failed"};
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const fs::path& path() const { return path_; }
-
-private:
-  fs::path path_;
-};
-
 void write(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
   std::ofstream{p} << text;
 }
 
 TEST(release_history, MeasuresAndRemovesOnlyReleaseDirectories) {
-  temp_dir tmp;
+  temp_dir tmp{"ika-history"};
   auto releases = tmp.path() / "apps" / "shop" / "production" / "releases";
   auto dir = releases / ver('a');
   write(dir / "app.py", "12345");

@@ -4,6 +4,7 @@
 #include "runtime/net/tls_context.hpp"
 
 #include "runtime/crypto/certs.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/unit/runtime/crypto/test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -11,7 +12,7 @@
 namespace ika::net {
 namespace {
 
-using crypto::test::temp_dir;
+using ika::test::temp_dir;
 
 crypto::issued_certificate issue(const crypto::local_ca& ca, std::vector<std::string> names) {
   auto issued = crypto::issue_local_certificate(ca.authority, names, std::chrono::hours{24});
@@ -37,7 +38,7 @@ protected:
     return cert;
   }
 
-  temp_dir dir;
+  temp_dir dir{"ika-crypto"};
   std::optional<crypto::local_ca> ca_;
 };
 

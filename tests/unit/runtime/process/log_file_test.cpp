@@ -3,6 +3,7 @@
 
 #include "runtime/process/log_file.hpp"
 
+#include "tests/support/temp_dir.hpp"
 #include "tests/unit/runtime/process/process_test_support.hpp"
 
 #include <filesystem>
@@ -13,6 +14,7 @@ namespace {
 
 using namespace ika::process;
 using namespace ika::process::test;
+using ika::test::temp_dir;
 using namespace std::chrono_literals;
 
 std::string read_all(const std::string& path) {
@@ -41,8 +43,8 @@ TEST(LogFile, FormatsTimestamps) {
 }
 
 TEST(LogFile, AppendsFormattedLines) {
-  temp_dir dir;
-  auto path = dir.path + "/apps/web/app.log"; // directories are created
+  temp_dir dir{"ika-process"};
+  auto path = dir / "apps/web/app.log"; // directories are created
   log_file log;
   ASSERT_EQ(log.open(path), "");
   auto t = at_2026_11_26_09_10_00_123();
@@ -62,8 +64,8 @@ TEST(LogFile, AppendsFormattedLines) {
 }
 
 TEST(LogFile, RotatesBySizeAndKeepsN) {
-  temp_dir dir;
-  auto path = dir.path + "/app.log";
+  temp_dir dir{"ika-process"};
+  auto path = dir / "app.log";
   log_file log;
   ASSERT_EQ(log.open(path, log_file::options{200, 2}), "");
   auto t = at_2026_11_26_09_10_00_123();
@@ -91,8 +93,8 @@ TEST(LogFile, RotatesBySizeAndKeepsN) {
 }
 
 TEST(LogFile, TailOfOneFile) {
-  temp_dir dir;
-  auto path = dir.path + "/big.log";
+  temp_dir dir{"ika-process"};
+  auto path = dir / "big.log";
   {
     std::ofstream out(path);
     for (int i = 0; i < 20000; ++i) // ~150 KiB: several read blocks
@@ -104,21 +106,21 @@ TEST(LogFile, TailOfOneFile) {
   auto all = lines_of(tail_file(path, 1000000));
   ASSERT_EQ(all.size(), 20001u);
   EXPECT_EQ(all.front(), "line 0");
-  EXPECT_TRUE(lines_of(tail_file(dir.path + "/missing.log", 5)).empty());
+  EXPECT_TRUE(lines_of(tail_file(dir / "missing.log", 5)).empty());
   EXPECT_TRUE(lines_of(tail_file(path, 0)).empty());
-  { std::ofstream(dir.path + "/empty.log"); }
-  EXPECT_TRUE(lines_of(tail_file(dir.path + "/empty.log", 5)).empty());
+  { std::ofstream(dir / "empty.log"); }
+  EXPECT_TRUE(lines_of(tail_file(dir / "empty.log", 5)).empty());
 }
 
 TEST(LogFile, ErrorsNameThePath) {
-  temp_dir dir;
-  { std::ofstream(dir.path + "/file") << "x"; }
+  temp_dir dir{"ika-process"};
+  { std::ofstream(dir / "file") << "x"; }
   log_file log;
-  auto err = log.open(dir.path + "/file/app.log");
-  EXPECT_NE(err.find(dir.path + "/file/app.log"), std::string::npos) << err;
+  auto err = log.open(dir / "file/app.log");
+  EXPECT_NE(err.find(dir / "file/app.log"), std::string::npos) << err;
   EXPECT_FALSE(log.is_open());
   EXPECT_NE(log.append({}, "i", output_stream::out, "x"), "");
-  auto tail = tail_file(dir.path + "/file/app.log", 1);
+  auto tail = tail_file(dir / "file/app.log", 1);
   ASSERT_TRUE(std::holds_alternative<std::string>(tail));
 }
 

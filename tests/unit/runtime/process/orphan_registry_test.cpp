@@ -5,6 +5,8 @@
 #include "runtime/process/orphan_registry.hpp"
 
 #include "runtime/process/process_supervisor.hpp"
+#include "tests/support/eventually.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/unit/runtime/process/process_test_support.hpp"
 
 #include <signal.h>
@@ -19,6 +21,8 @@ namespace {
 
 using namespace ika::process;
 using namespace ika::process::test;
+using ika::test::eventually;
+using ika::test::temp_dir;
 
 /// Forks `sleep 1000` in its own process group (a child of the test).
 pid_t fork_group_leader() {
@@ -41,8 +45,8 @@ std::size_t files_in(const std::string& dir) {
 }
 
 TEST(OrphanRegistry, ReapKillsTheGrandchildOfAKilledNode) {
-  temp_dir data;
-  auto dir = data.path + "/run/instances";
+  temp_dir data{"ika-process"};
+  auto dir = data / "run/instances";
   int report[2];
   ASSERT_EQ(::pipe(report), 0);
   // The "node": a supervisor whose child starts a grandchild, then kill -9.
@@ -96,33 +100,33 @@ TEST(OrphanRegistry, ReapKillsTheGrandchildOfAKilledNode) {
 }
 
 TEST(OrphanRegistry, ReapKillsALiveRecordedLeader) {
-  temp_dir dir;
+  temp_dir dir{"ika-process"};
   pid_t pid = fork_group_leader();
   ASSERT_GT(pid, 0);
   pid_guard guard(pid);
   ASSERT_TRUE(eventually([&] { return process_start_time(pid).has_value(); }));
-  EXPECT_EQ(record_child(dir.path, pid, *process_start_time(pid)), "");
-  auto reaped = reap_orphans(dir.path);
+  EXPECT_EQ(record_child(dir.path(), pid, *process_start_time(pid)), "");
+  auto reaped = reap_orphans(dir.path());
   EXPECT_EQ(reaped.killed_groups, std::vector<pid_t>{pid});
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFSIGNALED(status));
   EXPECT_EQ(WTERMSIG(status), SIGKILL);
-  EXPECT_EQ(files_in(dir.path), 0u);
+  EXPECT_EQ(files_in(dir.path()), 0u);
 }
 
 TEST(OrphanRegistry, RecycledPidIsNotMistaken) {
-  temp_dir dir;
+  temp_dir dir{"ika-process"};
   pid_t pid = fork_group_leader();
   ASSERT_GT(pid, 0);
   pid_guard guard(pid);
   ASSERT_TRUE(eventually([&] { return process_start_time(pid).has_value(); }));
   // The file says another process (another start time) had this pid.
-  EXPECT_EQ(record_child(dir.path, pid, *process_start_time(pid) + 1), "");
-  auto reaped = reap_orphans(dir.path);
+  EXPECT_EQ(record_child(dir.path(), pid, *process_start_time(pid) + 1), "");
+  auto reaped = reap_orphans(dir.path());
   EXPECT_TRUE(reaped.killed_groups.empty());
   EXPECT_EQ(reaped.cleared, 1u);
-  EXPECT_EQ(files_in(dir.path), 0u);
+  EXPECT_EQ(files_in(dir.path()), 0u);
   EXPECT_FALSE(pid_gone(pid)) << "the unrelated process lives";
   ::kill(pid, SIGKILL);
   int status = 0;
@@ -130,7 +134,7 @@ TEST(OrphanRegistry, RecycledPidIsNotMistaken) {
 }
 
 TEST(OrphanRegistry, GoneGroupIsClearedWithoutKilling) {
-  temp_dir dir;
+  temp_dir dir{"ika-process"};
   pid_t pid = fork_group_leader();
   ASSERT_GT(pid, 0);
   ASSERT_TRUE(eventually([&] { return process_start_time(pid).has_value(); }));
@@ -138,21 +142,21 @@ TEST(OrphanRegistry, GoneGroupIsClearedWithoutKilling) {
   ::kill(pid, SIGKILL);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  EXPECT_EQ(record_child(dir.path, pid, start), "");
-  auto reaped = reap_orphans(dir.path);
+  EXPECT_EQ(record_child(dir.path(), pid, start), "");
+  auto reaped = reap_orphans(dir.path());
   EXPECT_TRUE(reaped.killed_groups.empty());
   EXPECT_EQ(reaped.cleared, 1u);
 }
 
 TEST(OrphanRegistry, MalformedFilesAreReportedAndRemoved) {
-  temp_dir dir;
-  { std::ofstream(dir.path + "/123") << "garbage\n"; }
-  { std::ofstream(dir.path + "/1") << "1 5\n"; } // never pid 1
-  auto reaped = reap_orphans(dir.path);
+  temp_dir dir{"ika-process"};
+  { std::ofstream(dir / "123") << "garbage\n"; }
+  { std::ofstream(dir / "1") << "1 5\n"; } // never pid 1
+  auto reaped = reap_orphans(dir.path());
   EXPECT_TRUE(reaped.killed_groups.empty());
   EXPECT_EQ(reaped.errors.size(), 2u);
   EXPECT_EQ(reaped.cleared, 2u);
-  EXPECT_EQ(files_in(dir.path), 0u);
+  EXPECT_EQ(files_in(dir.path()), 0u);
 }
 
 TEST(OrphanRegistry, MissingDirectoryIsNothingToDo) {
@@ -163,14 +167,14 @@ TEST(OrphanRegistry, MissingDirectoryIsNothingToDo) {
 }
 
 TEST(OrphanRegistry, RecordAndForget) {
-  temp_dir dir;
-  EXPECT_EQ(record_child(dir.path, 4242, 777), "");
-  std::ifstream in(dir.path + "/4242");
+  temp_dir dir{"ika-process"};
+  EXPECT_EQ(record_child(dir.path(), 4242, 777), "");
+  std::ifstream in(dir / "4242");
   std::string text;
   std::getline(in, text);
   EXPECT_EQ(text, "4242 777");
-  forget_child(dir.path, 4242);
-  EXPECT_EQ(files_in(dir.path), 0u);
+  forget_child(dir.path(), 4242);
+  EXPECT_EQ(files_in(dir.path()), 0u);
   EXPECT_NE(record_child("/nonexistent/dir", 1, 1).find("/nonexistent/dir/1"), std::string::npos);
 }
 

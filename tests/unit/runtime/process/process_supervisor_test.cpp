@@ -5,6 +5,8 @@
 
 #include "runtime/process/line_splitter.hpp"
 #include "runtime/process/orphan_registry.hpp"
+#include "tests/support/eventually.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/unit/runtime/process/process_test_support.hpp"
 
 #include <caf/deep_to_string.hpp>
@@ -22,6 +24,8 @@ namespace {
 
 using namespace ika::process;
 using namespace ika::process::test;
+using ika::test::eventually;
+using ika::test::temp_dir;
 
 const std::vector<std::string> base_env = {"PATH=/usr/local/bin:/usr/bin:/bin"};
 
@@ -97,31 +101,31 @@ TEST(ProcessSupervisor, EnvironmentIsExactlyTheGivenOne) {
 }
 
 TEST(ProcessSupervisor, RunsInTheGivenDirectory) {
-  temp_dir dir;
+  temp_dir dir{"ika-process"};
   process_supervisor sup;
   collector c;
   spawn_spec s;
   s.argv = {"/bin/pwd", "-P"};
-  s.cwd = dir.path;
+  s.cwd = dir.path();
   ASSERT_GT(pid_of(sup.spawn(s, c.sink())), 0);
   ASSERT_TRUE(c.wait_exit());
   EXPECT_EQ(c.lines(output_stream::out),
-            std::vector<std::string>{std::filesystem::canonical(dir.path).string()});
+            std::vector<std::string>{std::filesystem::canonical(dir.path()).string()});
 }
 
 TEST(ProcessSupervisor, RelativeProgramResolvesAgainstCwd) {
-  temp_dir dir;
+  temp_dir dir{"ika-process"};
   {
-    std::ofstream script(dir.path + "/app.sh");
+    std::ofstream script(dir / "app.sh");
     script << "#!/bin/sh\necho relative ok\n";
   }
-  std::filesystem::permissions(dir.path + "/app.sh", std::filesystem::perms::owner_all);
+  std::filesystem::permissions(dir / "app.sh", std::filesystem::perms::owner_all);
   process_supervisor sup;
   collector c;
   spawn_spec s;
   s.argv = {"./app.sh"};
   s.env = base_env;
-  s.cwd = dir.path;
+  s.cwd = dir.path();
   ASSERT_GT(pid_of(sup.spawn(s, c.sink())), 0);
   ASSERT_TRUE(c.wait_exit());
   EXPECT_EQ(c.lines(output_stream::out), std::vector<std::string>{"relative ok"});
@@ -302,11 +306,11 @@ TEST(ProcessSupervisor, MissingProgramIsAnError) {
 }
 
 TEST(ProcessSupervisor, NonExecutableFileIsAnError) {
-  temp_dir dir;
-  { std::ofstream(dir.path + "/data.txt") << "not a program\n"; }
+  temp_dir dir{"ika-process"};
+  { std::ofstream(dir / "data.txt") << "not a program\n"; }
   process_supervisor sup;
   spawn_spec s;
-  s.argv = {dir.path + "/data.txt"};
+  s.argv = {dir / "data.txt"};
   auto r = sup.spawn(s, nullptr);
   ASSERT_TRUE(std::holds_alternative<spawn_error>(r));
   EXPECT_NE(std::get<spawn_error>(r).message.find("Permission denied"), std::string::npos)
@@ -415,29 +419,29 @@ TEST(ProcessSupervisor, StopTermsThenKillsAfterTheGrace) {
 }
 
 TEST(ProcessSupervisor, DestructionKillsSurvivorsAndGrandchildren) {
-  temp_dir registry;
+  temp_dir registry{"ika-process"};
   collector c;
   pid_t pid = -1;
   pid_t grandchild = -1;
   {
-    process_supervisor sup(registry.path);
+    process_supervisor sup(registry.path());
     pid = pid_of(sup.spawn(sh("sleep 1000 & echo $!; trap '' TERM; wait"), c.sink()));
     ASSERT_GT(pid, 0);
     grandchild = first_line_pid(c);
     ASSERT_GT(grandchild, 0);
-    EXPECT_TRUE(std::filesystem::exists(registry.path + "/" + std::to_string(pid)));
+    EXPECT_TRUE(std::filesystem::exists(registry / std::to_string(pid)));
   }
   // The leader was reaped by the destructor: its pid is gone at once.
   pid_guard guard(grandchild);
   EXPECT_TRUE(pid_gone(pid));
   EXPECT_TRUE(eventually([&] { return pid_gone(grandchild); }));
-  EXPECT_FALSE(std::filesystem::exists(registry.path + "/" + std::to_string(pid)));
+  EXPECT_FALSE(std::filesystem::exists(registry / std::to_string(pid)));
   EXPECT_FALSE(c.has_exit()) << "no events once destruction started";
 }
 
 TEST(ProcessSupervisor, RegistryFileLivesWhileTheChildLives) {
-  temp_dir registry;
-  auto dir = registry.path + "/run/instances"; // created by the supervisor
+  temp_dir registry{"ika-process"};
+  auto dir = registry / "run/instances"; // created by the supervisor
   process_supervisor sup(dir);
   collector c;
   auto pid = pid_of(sup.spawn(python("import sys; print('up', flush=True); sys.stdin.read(); "

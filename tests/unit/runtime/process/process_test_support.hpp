@@ -1,57 +1,25 @@
 #pragma once
-// Helpers shared by the process tests: temp dirs, polling with a deadline,
-// an event collector, and "is this pid gone" (zombies count as gone: the
-// container's init may not reap orphans).
+// Helpers shared by the process tests: an event collector, and "is this pid
+// gone" (zombies count as gone: the container's init may not reap orphans).
 
 #include "runtime/process/process_supervisor.hpp"
+#include "tests/support/eventually.hpp"
 
 #include <gtest/gtest.h>
 
 #include <signal.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
-#include <filesystem>
 #include <fstream>
-#include <functional>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace ika::process::test {
 
 using namespace std::chrono_literals;
-
-/// A directory removed at the end of the scope.
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/ika-process-XXXXXX";
-    char* p = ::mkdtemp(tmpl);
-    path = p != nullptr ? p : "";
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-};
-
-/// Polls `cond` every few milliseconds until it holds or `timeout` passes.
-inline bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (cond())
-      return true;
-    if (std::chrono::steady_clock::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(2ms);
-  }
-}
 
 /// True when `pid` no longer runs (absent, or a zombie nobody reaped yet).
 inline bool pid_gone(pid_t pid) {
@@ -108,7 +76,7 @@ struct collector {
 
   /// Waits for the exit event and returns it.
   std::optional<exit_event> wait_exit(std::chrono::milliseconds timeout = 10s) {
-    if (!eventually([this] { return has_exit(); }, timeout))
+    if (!ika::test::eventually([this] { return has_exit(); }, timeout))
       return std::nullopt;
     for (auto& e : snapshot())
       if (auto* x = std::get_if<exit_event>(&e))

@@ -10,6 +10,7 @@
 #include "runtime/config/app_manifest.hpp"
 #include "runtime/proxy/backends.hpp"
 #include "runtime/proxy/demand_wait.hpp"
+#include "tests/support/eventually.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -35,6 +36,7 @@ namespace {
 using namespace ika::proxy;
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
+using ika::test::eventually;
 using outcome = demand_gate::outcome;
 
 /// An io_context running on its own thread.
@@ -48,16 +50,6 @@ struct io_thread {
     thread.join();
   }
 };
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 5s) {
-  auto deadline = clock_type::now() + limit;
-  while (clock_type::now() < deadline) {
-    if (condition())
-      return true;
-    std::this_thread::yield();
-  }
-  return condition();
-}
 
 /// What one waiter saw.
 struct result_slot {

@@ -7,6 +7,7 @@
 #include "runtime/proxy/backends.hpp"
 #include "runtime/proxy/route_table.hpp"
 #include "runtime/proxy/server.hpp"
+#include "tests/support/eventually.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -39,16 +40,7 @@ namespace {
 using namespace ika;
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 10s) {
-  auto deadline = clock_type::now() + limit;
-  while (clock_type::now() < deadline) {
-    if (condition())
-      return true;
-    std::this_thread::yield();
-  }
-  return condition();
-}
+using ika::test::eventually;
 
 /// A minimal HTTP/1.1 app on its own io thread: answers 200 with the path,
 /// and counts the requests it got per path.
