@@ -331,7 +331,7 @@ class CachedAppTest(AppsTestCase):
                         extra='[cache]\nenabled = true\n[deploy]\nhold = "0s"\n')
         return self.app_dir({"ika.toml": text, "app.py": PY_APP})
 
-    def test_a_deploy_purges_the_apps_entries_and_purge_by_prefix(self):
+    def test_a_deploy_or_rollback_purges_the_apps_entries_and_purge_by_prefix(self):
         ika = self.node()
         self.deploy(ika, self.cached_app("v1"))
         self.assertEqual(self.get(ika, "pages.test", "/a").header("x-cache"), "MISS")
@@ -354,6 +354,12 @@ class CachedAppTest(AppsTestCase):
         self.assertIn("starts with '/'", bad.stderr)
         unknown = ika.cli("cache", "purge", "nosuch")
         self.assertNotEqual(unknown.returncode, 0)
+        # A rollback purges too: the next answer comes from the old release.
+        ika.cli("rollback", "pages", timeout=90, check=True)
+        back = self.get(ika, "pages.test", "/a")
+        self.assertEqual(back.header("x-cache"), "MISS")
+        self.assertTrue(back.body.endswith(b" v1 /a\n"), back.body)
+        self.assertEqual(self.get(ika, "pages.test", "/a").header("x-cache"), "HIT")
 
 
 if __name__ == "__main__":
