@@ -93,6 +93,7 @@ public:
   std::uint64_t body_size = 0;            ///< bytes of the body held (== capacity once complete)
   bool revalidate_each_use = false;       ///< no-cache: revalidate before every use
   bool authorized_store = false;          ///< stored from a request with Authorization
+  bool head_shared = false;               ///< `head` is its shard's interned copy (shard::set_head)
 
   std::string_view key() const noexcept { return {data(), key_size_}; }
   char* body() noexcept { return data() + key_size_; }

@@ -100,6 +100,7 @@ void fill::finish() {
     whole->lifetime = obj_->lifetime;
     whole->revalidate_each_use = obj_->revalidate_each_use;
     whole->authorized_store = obj_->authorized_store;
+    whole->head_shared = obj_->head_shared;
     std::memcpy(whole->body(), pending_.data(), pending_.size());
     whole->body_size = pending_.size();
     std::string{}.swap(pending_);
@@ -268,20 +269,22 @@ void shard::erase_locked(object& o) {
     }
 }
 
-std::shared_ptr<const stored_lines> shard::intern(std::shared_ptr<const stored_lines> head, bool& shared) {
-  shared = false;
+void shard::set_head(object& o, std::shared_ptr<const stored_lines> head) {
+  std::lock_guard<std::mutex> lock{heads_mutex_};
+  o.head_shared = true;
   if (auto it = heads_.find(head->text);
       it != heads_.end() && it->second->not_modified == head->not_modified &&
       it->second->etag == head->etag && it->second->last_modified == head->last_modified) {
-    shared = true;
-    return it->second;
+    o.head = it->second;
+    return;
   }
-  if (heads_bytes_ + head->charge() > heads_budget_ || heads_.count(head->text) != 0)
-    return head; // the object pays for its own head
-  heads_bytes_ += head->charge();
-  heads_.emplace(std::string_view{head->text}, head);
-  shared = true;
-  return head;
+  if (heads_bytes_ + head->charge() > heads_budget_ || heads_.count(head->text) != 0) {
+    o.head_shared = false; // the object pays for its own head
+  } else {
+    heads_bytes_ += head->charge();
+    heads_.emplace(std::string_view{head->text}, head);
+  }
+  o.head = std::move(head);
 }
 
 void shard::admit(std::uint64_t id) {
@@ -303,10 +306,10 @@ void shard::admit(std::uint64_t id) {
     drop_fill();
     return;
   }
-  bool shared = false;
-  obj->head = intern(obj->head, shared);
+  // The head was interned when the object was made (set_head): io
+  // threads may be reading it now.
   obj->node.hash = f->hash();
-  obj->node.charge = obj->own_charge() + (shared ? 0 : obj->head->charge());
+  obj->node.charge = obj->own_charge() + (obj->head_shared ? 0 : obj->head->charge());
 
   std::vector<object*> out;
   {
@@ -389,6 +392,7 @@ void shard::sweep(std::int64_t now) {
       erase_locked(*o);
   }
   // A head only the table holds any more.
+  std::lock_guard<std::mutex> lock{heads_mutex_};
   for (auto it = heads_.begin(); it != heads_.end();) {
     if (it->second.use_count() == 1) {
       heads_bytes_ -= it->second->charge();
@@ -404,6 +408,7 @@ shard_stats shard::stats() const {
   {
     std::lock_guard<std::mutex> owner{owner_mutex_};
     s.objects = policy_.size();
+    std::lock_guard<std::mutex> heads{heads_mutex_};
     s.bytes = policy_.used_bytes() + heads_bytes_ + policy_.overhead_bytes();
     s.budget = policy_.budget() + heads_budget_;
     s.stored = stored_;

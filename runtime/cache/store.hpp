@@ -159,6 +159,12 @@ public:
   /// marked pass (go upstream, no collapsing).
   std::shared_ptr<fill> acquire(std::uint64_t hash, std::string_view key, const http::message_head& req,
                                 std::int64_t now, bool& owner, object_ref& stale);
+  /// Gives `o`, not yet in any fill, its head: the shard's interned copy
+  /// when another object has the same lines (or when these fit the heads'
+  /// budget), else `head` itself. Done before the object is shared
+  /// because readers hold on to `*o.head` without a lock: no one changes
+  /// an object's head once others can see the object.
+  void set_head(object& o, std::shared_ptr<const stored_lines> head);
   /// The filler is done with `f` (complete or abandoned).
   void release(const std::shared_ptr<fill>& f);
   /// Requests for `key` go upstream uncollapsed until `until` (unix s).
@@ -188,7 +194,6 @@ public:
 private:
   using index_map = std::unordered_multimap<std::uint64_t, object_ref>;
 
-  std::shared_ptr<const stored_lines> intern(std::shared_ptr<const stored_lines> head, bool& shared);
   /// Forgets `f` (under fills_mutex_).
   void drop_fill_locked(const std::shared_ptr<fill>& f);
   void erase_locked(object& o);
@@ -208,6 +213,7 @@ private:
 
   mutable std::mutex owner_mutex_; ///< the owner is one actor; tests may call from anywhere
   eviction_policy policy_;
+  mutable std::mutex heads_mutex_; ///< io threads intern heads; the owner sweeps them
   std::map<std::string_view, std::shared_ptr<const stored_lines>> heads_; ///< interned, by text
   std::uint64_t heads_bytes_ = 0;
   std::uint64_t heads_budget_ = 0;

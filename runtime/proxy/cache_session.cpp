@@ -313,7 +313,7 @@ int client_session::cache_response_head(exchange& x) {
     auto refreshed = cache::refresh_head(head_of(old), res);
     auto fresh = cache::refreshed_freshness(req, res, refreshed, so);
     auto obj = cache::object::make(old.key(), old.body_size);
-    obj->head = make_lines(old.head->status, old.head->reason(), refreshed);
+    x.shard->set_head(*obj, make_lines(old.head->status, old.head->reason(), refreshed));
     obj->app = old.app;
     if (old.vary)
       obj->vary = std::make_unique<cache::vary_info>(*old.vary);
@@ -347,7 +347,7 @@ int client_session::cache_response_head(exchange& x) {
   auto vary = cache::parse_vary(res);
   bool length_known = res.framing == http::body_framing::length || res.framing == http::body_framing::none;
   auto obj = cache::object::make(key_, res.framing == http::body_framing::length ? res.content_length : 0);
-  obj->head = make_lines(res.status, res.reason, stored);
+  x.shard->set_head(*obj, make_lines(res.status, res.reason, stored));
   obj->app = x.fill_route.app;
   obj->date = stored.date;
   obj->born = now - decision.initial_age;

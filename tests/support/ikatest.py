@@ -1295,8 +1295,11 @@ class Ika:
         return self.proc.returncode
 
     def sanitizer_report(self):
+        """The sanitizer's report in ika's stderr, from its first line (the
+        access, then where the memory was allocated and freed), or None."""
         text = self.stderr
-        return next((m for m in SANITIZER_MARKERS if m in text), None) and text
+        at = min((text.find(m) for m in SANITIZER_MARKERS if m in text), default=-1)
+        return text[max(0, text.rfind("\n", 0, at) + 1):] if at >= 0 else None
 
     def __enter__(self):
         return self.start()
@@ -1344,7 +1347,7 @@ class IkaTestCase(unittest.TestCase):
         ika.stop()
         report = ika.sanitizer_report()
         if report:
-            self.fail("sanitizer report in ika's stderr:\n" + report[-4000:])
+            self.fail("sanitizer report in ika's stderr:\n" + report[:12000])
 
     def proxy(self, *upstreams, **kw):
         """ika serving one catch-all route to `upstreams` (make_config kw)."""

@@ -28,7 +28,7 @@ object_ref store_one(shard& s, store& st, const std::string& key, std::size_t si
   auto lines = std::make_shared<stored_lines>();
   lines->text = "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\n";
   lines->fields_at = 17;
-  obj->head = lines;
+  s.set_head(*obj, lines);
   obj->app = std::make_shared<const std::string>(std::move(app));
   obj->born = now();
   obj->lifetime = 60;
@@ -88,6 +88,46 @@ TEST(CacheStore, AFillIsJoinedWhileItRunsAndStoredWhenItCompletes) {
   ASSERT_TRUE(found);
   EXPECT_EQ(found->body_view(), std::string(100, 'x'));
   EXPECT_EQ(s.stats().objects, 1u);
+}
+
+TEST(CacheStore, EqualHeadsAreSharedAndAdmissionNeverChangesAPublishedObject) {
+  store st{settings{1 << 20, 1}};
+  auto& s = st.at(0);
+  http::message_head req;
+  auto first = store_one(s, st, "http://a.test/1", 10);
+  auto same_lines = std::make_shared<stored_lines>(*first->head);
+
+  // Made with the same lines: the shard's one copy.
+  auto second = object::make("http://a.test/2", 0);
+  s.set_head(*second, same_lines);
+  EXPECT_EQ(second->head, first->head);
+  EXPECT_TRUE(second->head_shared);
+
+  // An object whose own head equals an interned one, read through its
+  // fill (as a waiter or a revalidating request does, without a lock),
+  // keeps that head when the owner admits it: replacing it would free
+  // what the reader is sending from.
+  std::string key = "http://a.test/3";
+  bool owner = false;
+  object_ref stale;
+  auto f = s.acquire(st.hash(key), key, req, now(), owner, stale);
+  ASSERT_TRUE(owner);
+  auto third = object::make(key, 0);
+  third->head = std::make_shared<stored_lines>(*first->head);
+  third->born = now();
+  third->lifetime = 60;
+  f->start(third, true);
+  f->finish();
+  asio::io_context io;
+  auto w = std::make_shared<fill::waiter>();
+  w->executor = io.get_executor();
+  auto p = f->read(w, 0);
+  ASSERT_TRUE(p.obj);
+  const stored_lines* reading = p.obj->head.get();
+  s.release(f); // admits
+  ASSERT_TRUE(s.lookup(st.hash(key), key, req));
+  EXPECT_EQ(p.obj->head.get(), reading);
+  EXPECT_EQ(s.stats().objects, 2u);
 }
 
 TEST(CacheStore, PassMarkersSkipTheFillLock) {
