@@ -94,7 +94,10 @@ void fill::finish() {
     auto whole = object::make(obj_->key(), pending_.size());
     whole->head = obj_->head;
     whole->app = obj_->app;
-    whole->vary = std::move(obj_->vary);
+    // Copied, not moved: shard::acquire may be reading the streaming
+    // object's vary (peek) right now.
+    if (obj_->vary)
+      whole->vary = std::make_unique<vary_info>(*obj_->vary);
     whole->date = obj_->date;
     whole->born = obj_->born;
     whole->lifetime = obj_->lifetime;
