@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+
+#include <string>
+
 namespace ika::net {
 
 namespace {
@@ -28,6 +32,10 @@ void io_pool::start() {
     w.guard.emplace(w.context.get_executor());
     w.thread = std::thread{[&w, i] {
       current_io_index = static_cast<int>(i);
+      // "ika-io-N" in top -H, perf and /proc/PID/task/*/comm (15 chars at most).
+      std::string name = "ika-io-" + std::to_string(i);
+      name.resize(std::min<std::size_t>(name.size(), 15));
+      pthread_setname_np(pthread_self(), name.c_str());
       for (;;) {
         try {
           w.context.run();
