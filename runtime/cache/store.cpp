@@ -274,16 +274,17 @@ void shard::erase_locked(object& o) {
 
 void shard::set_head(object& o, std::shared_ptr<const stored_lines> head) {
   std::lock_guard<std::mutex> lock{heads_mutex_};
-  o.head_shared = true;
   if (auto it = heads_.find(head->text);
       it != heads_.end() && it->second->not_modified == head->not_modified &&
       it->second->etag == head->etag && it->second->last_modified == head->last_modified) {
     o.head = it->second;
+    o.head_shared = true;
     return;
   }
-  if (heads_bytes_ + head->charge() > heads_budget_ || heads_.count(head->text) != 0) {
-    o.head_shared = false; // the object pays for its own head
-  } else {
+  // Otherwise these lines become the shared copy if they fit; if not, the
+  // object pays for its own head.
+  o.head_shared = heads_bytes_ + head->charge() <= heads_budget_ && heads_.count(head->text) == 0;
+  if (o.head_shared) {
     heads_bytes_ += head->charge();
     heads_.emplace(std::string_view{head->text}, head);
   }

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <future>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -19,13 +20,14 @@ TEST(IoPool, EachContextRunsOnItsOwnNamedThread) {
   pool.start();
   EXPECT_EQ(io_pool::current_index(), -1); // not an io thread
   for (std::size_t i = 0; i < pool.size(); ++i) {
-    std::promise<std::pair<int, std::string>> seen;
-    asio::post(pool.context(i), [&seen] {
+    // Shared: an assertion below may return before the handler has run.
+    auto seen = std::make_shared<std::promise<std::pair<int, std::string>>>();
+    asio::post(pool.context(i), [seen] {
       char name[16] = {};
       pthread_getname_np(pthread_self(), name, sizeof name);
-      seen.set_value({io_pool::current_index(), name});
+      seen->set_value({io_pool::current_index(), name});
     });
-    auto answer = seen.get_future();
+    auto answer = seen->get_future();
     ASSERT_EQ(answer.wait_for(std::chrono::seconds{10}), std::future_status::ready);
     auto [index, name] = answer.get();
     EXPECT_EQ(index, static_cast<int>(i));
