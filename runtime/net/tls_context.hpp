@@ -101,7 +101,11 @@ private:
     std::array<unsigned char, 32> aes;
     std::array<unsigned char, 32> hmac;
   };
+  static void make(key& k);
+  void ensure_keys(); ///< under mutex_
+
   mutable std::mutex mutex_;
+  bool ready_ = false;        ///< keys_ made (on the first ticket)
   std::array<key, 2> keys_{}; ///< [0] newest
 };
 
