@@ -438,14 +438,21 @@ class CommandsTest(AppsTestCase):
     def test_logs_follow(self):
         ika = self.node()
         self.deploy(ika, self.py_app("tail", "tail.test"))
+        # The client splits its credentials into private files for the TLS
+        # handshake under $TMPDIR: none may remain once it is connected (so
+        # none after it is killed either).
+        tmp = tempfile.mkdtemp(prefix="ika-client-tmp-")
+        self.addCleanup(shutil.rmtree, tmp, True)
         proc = __import__("subprocess").Popen(
             [os.environ.get("IKA_BIN", "ika"), "logs", "tail", "-f", "-n", "1", "--data", ika.data_dir],
-            stdout=__import__("subprocess").PIPE, stderr=__import__("subprocess").PIPE, text=True)
+            stdout=__import__("subprocess").PIPE, stderr=__import__("subprocess").PIPE, text=True,
+            env=dict(os.environ, TMPDIR=tmp))
         try:
             lines = []
             reader = threading.Thread(target=lambda: [lines.append(l) for l in proc.stdout], daemon=True)
             reader.start()
             wait_until(lambda: len(lines) >= 1, timeout=15, message="logs -f printed nothing")
+            self.assertEqual(os.listdir(tmp), [], "a connected client left its key files behind")
             inst = self.instances(ika, "tail")[0]
             os.kill(inst["pid"], signal.SIGKILL)
             wait_until(lambda: any("starting tail-production-1" in l for l in lines[1:]), timeout=30,
@@ -455,6 +462,7 @@ class CommandsTest(AppsTestCase):
             proc.wait(10)
             proc.stdout.close()
             proc.stderr.close()
+        self.assertEqual(os.listdir(tmp), [], "a killed client left its key files behind")
 
 
 class PersistenceTest(AppsTestCase):

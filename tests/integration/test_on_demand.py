@@ -108,6 +108,7 @@ class OnDemandTest(AppsTestCase):
     def test_a_start_that_fails_gives_502_at_once(self):
         ika = self.node()
         flag = os.path.join(tempfile.mkdtemp(prefix="ika-crash-"), "crash")
+        self.addCleanup(shutil.rmtree, os.path.dirname(flag), True)
         self.deploy(ika, self.on_demand_app("frail", "frail.test", env={"CRASH_FILE": flag},
                                             demand='idle_timeout = "500ms"\nwait_timeout = "20s"\n'))
         self.wait_cold(ika, "frail")

@@ -95,8 +95,12 @@ std::variant<admin_actor, std::string> connect(client_system& cs, const client_o
       self->request(std::get<admin_actor>(admin), connection_check_timeout, status_atom::value)
           .receive([&](const node_status&) { answered = true; }, [&](const caf::error&) {});
     }
-    if (answered)
+    if (answered) {
+      // The handshake has read the key; no copy of it stays on disk while a
+      // long command (logs -f) runs or after it is killed.
+      cs.files.reset();
       return admin;
+    }
     if (attempt == connection_attempts)
       return "the node at " + address + " does not answer (" + std::to_string(connection_attempts) +
              " attempts)";
