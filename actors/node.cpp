@@ -14,6 +14,8 @@
 
 #include <algorithm>
 #include <functional>
+#include <string>
+#include <system_error>
 #include <utility>
 
 namespace ika::actors {
@@ -32,8 +34,13 @@ std::string join_names(const std::vector<std::string>& names) {
 } // namespace
 
 std::string node_state::open_listeners() {
-  pool = std::make_unique<net::io_pool>(config.workers);
-  workers = std::make_unique<proxy::workers>(*pool, config.limits);
+  try {
+    pool = std::make_unique<net::io_pool>(config.workers);
+    workers = std::make_unique<proxy::workers>(*pool, config.limits);
+  } catch (const std::system_error& e) { // out of file descriptors, threads, memory
+    auto count = config.workers != 0 ? std::to_string(config.workers) : std::string{"one per core"};
+    return "cannot start the io threads (" + count + "): " + e.what();
+  }
   for (const auto& l : config.listeners) {
     auto ep = net::parse_endpoint(l.address);
     if (!ep)

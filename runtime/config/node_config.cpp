@@ -26,7 +26,6 @@ namespace {
 using namespace detail;
 using std::chrono::milliseconds;
 
-constexpr std::int64_t max_workers = 1024;
 constexpr std::uint64_t max_head_bytes = 1ull << 20;
 constexpr std::int64_t max_header_count = 10000;
 constexpr std::int64_t max_keepalive = 10000;
@@ -66,7 +65,7 @@ void parse_node(const checker& check, const toml::node& node, node_config& out) 
   const auto& table = expect_table(check, node, "node");
   reject_unknown(check, table, "node", std::array<std::string_view, 2>{"workers", "shutdown_timeout"});
   if (const auto* n = table.get("workers"))
-    out.workers = static_cast<unsigned>(expect_integer(check, *n, "node.workers", 0, max_workers));
+    out.workers = static_cast<unsigned>(expect_integer(check, *n, "node.workers", 0, config::max_workers));
   if (const auto* n = table.get("shutdown_timeout"))
     out.shutdown_timeout = expect_duration(check, *n, "node.shutdown_timeout");
 }

@@ -109,8 +109,11 @@ struct cache_config {
   std::chrono::milliseconds lock_timeout{5000};
 };
 
+/// The most io threads a node may be given (`workers`; 0 means one per core).
+inline constexpr unsigned max_workers = 1024;
+
 struct node_config {
-  unsigned workers = 0; ///< 0: one io thread per core
+  unsigned workers = 0; ///< 0: one io thread per core, at most max_workers
   std::chrono::milliseconds shutdown_timeout = std::chrono::seconds{10};
   std::vector<listener_config> listeners;
   proxy::limits limits;

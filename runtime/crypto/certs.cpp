@@ -425,7 +425,7 @@ credential_result<file_text> read_user_file(const fs::path& path, bool key_file)
   if (!S_ISREG(st.st_mode))
     return fail(path, "is not a regular file");
   if (key_file && (st.st_mode & 077) != 0)
-    return fail(path, "holds a private key that group or others may access (chmod 0600 it)");
+    return fail(path, "is a key file that group or others may access (chmod 0600 it)");
   if (static_cast<std::size_t>(st.st_size) > max_file_size)
     return fail(path, "too large for a PEM file");
   file_text out;

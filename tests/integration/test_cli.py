@@ -1,10 +1,11 @@
 """The `ika` command line: help, version, bad flags (exit code 2), the quick
 `ika proxy` mode with round robin, and `ika serve` listener reporting."""
 
+import resource
 import subprocess
 import unittest
 
-from ikatest import IkaTestCase, Origin, make_config, run_ika, wait_stable
+from ikatest import IKA_BIN, IkaTestCase, Origin, make_config, run_ika, wait_stable
 
 
 def run(*args):
@@ -116,8 +117,37 @@ class BadFlagsTest(unittest.TestCase):
         self.assertIn("admin-credentials.pem", proc.stderr)
 
     def test_bad_workers(self):
-        """A non-numeric --workers is a usage error."""
-        self.assert_usage_error("proxy", "--from", "127.0.0.1:0", "--to", "127.0.0.1:9", "--workers", "many")
+        """A --workers that is not a number from 0 to 1024 is a usage error,
+        for both commands that take it."""
+        for bad in ("many", "-1", "1025", "100000"):
+            with self.subTest(workers=bad):
+                self.assert_usage_error("proxy", "--from", "127.0.0.1:0", "--to", "127.0.0.1:9", "--workers", bad)
+                self.assert_usage_error("serve", "--data", "/nonexistent/ika-test-data", "--workers", bad)
+
+    def test_io_threads_that_cannot_start(self):
+        """More io threads than the file-descriptor limit allows: a clear
+        error naming the cause and exit 1, not an actor's unhandled
+        exception."""
+        def low_fd_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))
+        proc = subprocess.run([IKA_BIN, "proxy", "--from", "127.0.0.1:0", "--to", "127.0.0.1:9", "--workers", "500"],
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=10, text=True,
+                              preexec_fn=low_fd_limit)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("ika: error: cannot start the io threads (500): ", proc.stderr)
+        self.assertIn("Too many open files", proc.stderr)
+        self.assertNotIn("unhandled exception", proc.stderr)
+        self.assertNotIn("listening", proc.stdout)
+
+    def test_missing_certificate_file(self):
+        """`ika proxy --cert` naming a missing file: the error is the file
+        and the reason, without CAF's error code around it."""
+        proc = run("proxy", "--from", "127.0.0.1:0", "--to", "127.0.0.1:9", "--cert", "/nonexistent/c.pem",
+                   "--key", "/nonexistent/k.pem")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("/nonexistent/c.pem", proc.stderr)
+        self.assertIn("No such file or directory", proc.stderr)
+        self.assertNotIn("system_error(", proc.stderr)
 
 
 class ProxyCommandTest(IkaTestCase):

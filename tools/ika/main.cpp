@@ -121,7 +121,8 @@ int main(int argc, char** argv) {
   serve->add_option("--https", https, "Also an HTTPS listener IP:PORT (certificates by SNI; port 0: any)");
   serve->add_option("--data", data, "Data dir (default: $IKA_DATA or ~/.local/share/ika)");
   serve->add_option("--admin", admin, "Admin endpoint IP:PORT, mutual TLS (default 127.0.0.1:7700)");
-  auto* serve_workers = serve->add_option("--workers", workers, "io threads (default: one per core)");
+  auto* serve_workers = serve->add_option("--workers", workers, "io threads (default: one per core)")
+                            ->check(CLI::Range(0u, ika::config::max_workers));
 
   auto* proxy =
       app.add_subcommand("proxy", "Run a quick reverse proxy: --from ADDR --to ADDR [--to ADDR ...]");
@@ -129,7 +130,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> to;
   proxy->add_option("--from", from, "Address to listen on, IP:PORT (port 0: any)")->required();
   proxy->add_option("--to", to, "Upstream HOST:PORT; repeat for round robin")->required();
-  proxy->add_option("--workers", workers, "io threads (default: one per core)");
+  proxy->add_option("--workers", workers, "io threads (default: one per core)")
+      ->check(CLI::Range(0u, ika::config::max_workers));
   std::uint64_t cache_mb = 0;
   proxy
       ->add_option("--cache-mb", cache_mb,
