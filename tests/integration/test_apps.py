@@ -272,7 +272,9 @@ class RefusalTest(AppsTestCase):
                 self.assertIn("name", proc.stderr)
         proc = ika.cli("status", "ghost")
         self.assertEqual(proc.returncode, 1)
-        self.assertIn("no app 'ghost/production'", proc.stderr)
+        # The node's own words, without CAF's error code wrapped around them.
+        self.assertEqual(proc.stderr.strip(),
+                         "ika: error: no app 'ghost/production' on this node (`ika apps` lists them)")
 
 
 class FailureTest(AppsTestCase):

@@ -284,7 +284,7 @@ std::variant<Reply, std::string> call(client_system& cs, const admin_actor& admi
                           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) +
                           " s";
                   else
-                    out = cs.sys->render(err);
+                    out = describe(*cs.sys, err);
                 });
   return out;
 }
@@ -616,7 +616,7 @@ int logs_command(const client_options& o, const std::string& app, const std::str
   caf::scoped_actor self{*cs.sys};
   auto printer = cs.sys->spawn(log_printer, o.json);
   self->request(admin, command_timeout, follow_atom::value, q, caf::actor_cast<caf::actor>(printer))
-      .receive([](ok_atom) {}, [&](const caf::error& err) { code = fail(cs.sys->render(err)); });
+      .receive([](ok_atom) {}, [&](const caf::error& err) { code = fail(describe(*cs.sys, err)); });
   if (code != 0)
     return code;
   // Until the node goes away (or the user interrupts).

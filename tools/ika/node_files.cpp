@@ -1,5 +1,6 @@
 #include "tools/ika/node_files.hpp"
 
+#include "protocol/records.hpp"
 #include "runtime/crypto/credentials.hpp"
 #include "runtime/net/endpoint.hpp"
 #include "tools/ika/client.hpp"
@@ -115,6 +116,11 @@ std::string publish_admin(caf::actor_system& sys, const protocol::admin_actor& a
     return "cannot listen for admin on " + address + ": " + sys.render(port.error());
   bound = net::to_string(asio::ip::tcp::endpoint{ep->address(), *port});
   return {};
+}
+
+std::string describe(caf::actor_system& sys, const caf::error& err) {
+  auto text = protocol::error_context(err);
+  return text.empty() ? sys.render(err) : text;
 }
 
 } // namespace ika::tools

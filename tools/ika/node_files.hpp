@@ -50,4 +50,8 @@ std::variant<protocol::admin_actor, std::string> connect_admin(caf::actor_system
 std::string publish_admin(caf::actor_system& sys, const protocol::admin_actor& admin,
                           const std::string& address, std::string& bound);
 
+/// What to tell a user about an error from the node: the text the node put
+/// into it, or CAF's rendering when it carries none.
+std::string describe(caf::actor_system& sys, const caf::error& err);
+
 } // namespace ika::tools

@@ -1,7 +1,6 @@
 #include "tools/ika/run_node.hpp"
 
 #include "actors/node.hpp"
-#include "protocol/records.hpp"
 #include "protocol/types.hpp"
 #include "tools/ika/node_files.hpp"
 #include "tools/ika/platform.hpp"
@@ -89,10 +88,7 @@ int run_node(config::node_config config, const std::optional<platform_options>& 
             spdlog::info("ika {} serving on {} listener(s)", status.version, status.listeners.size());
           },
           [&](const caf::error& err) {
-            // The node says what went wrong in the error's text; CAF's
-            // rendering of the code around it says nothing to a user.
-            auto text = protocol::error_context(err);
-            std::fprintf(stderr, "ika: error: %s\n", text.empty() ? sys.render(err).c_str() : text.c_str());
+            std::fprintf(stderr, "ika: error: %s\n", describe(sys, err).c_str());
             exit_code = 1;
           });
 
