@@ -1,5 +1,7 @@
 #include "actors/app.hpp"
 
+#include "runtime/config/app_manifest.hpp"
+
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
@@ -659,8 +661,9 @@ app_actor::behavior_type app(app_pointer self, app_config config) {
       [self](status_atom) { return self->state.status(); },
       [self](scale_atom, std::uint32_t n) -> caf::result<app_status> {
         auto& st = self->state;
-        if (n > 64)
-          return caf::make_error(caf::sec::invalid_argument, "instances must be between 0 and 64");
+        if (n > config::max_app_instances)
+          return caf::make_error(caf::sec::invalid_argument, "instances must be between 0 and " +
+                                                                 std::to_string(config::max_app_instances));
         if (st.deploy)
           return caf::make_error(caf::sec::invalid_argument, "a deploy is in progress; scale after it");
         st.current.manifest.instances = n;

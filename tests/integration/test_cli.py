@@ -106,7 +106,7 @@ class BadFlagsTest(unittest.TestCase):
         """Client commands without their required arguments are usage
         errors; so are bad numbers."""
         for args in (["scale"], ["scale", "app"], ["scale", "app", "many"], ["logs"], ["stop"], ["start"],
-                     ["delete"], ["logs", "app", "-n", "x"]):
+                     ["delete"], ["logs", "app", "-n", "x"], ["scale", "app", "65"], ["scale", "app", "-1"]):
             with self.subTest(args=args):
                 self.assert_usage_error(*args)
 

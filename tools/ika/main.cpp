@@ -1,5 +1,6 @@
 // The `ika` command.
 
+#include "runtime/config/app_manifest.hpp"
 #include "runtime/config/node_config.hpp"
 #include "runtime/net/endpoint.hpp"
 #include "tools/ika/client.hpp"
@@ -156,7 +157,9 @@ int main(int argc, char** argv) {
   client_flags(status, copts);
   auto* scale = app.add_subcommand("scale", "Set an app's number of instances");
   scale->add_option("app", app_name, "App name")->required();
-  scale->add_option("instances", count, "Instances (0-64; 0 = on demand)")->required();
+  scale->add_option("instances", count, "Instances (0-64; 0 = on demand)")
+      ->required()
+      ->check(CLI::Range(0u, ika::config::max_app_instances));
   client_flags(scale, copts);
   auto* logs = app.add_subcommand("logs", "Show an app's output");
   logs->add_option("app", app_name, "App name")->required();
