@@ -157,8 +157,12 @@ parser::result parser::parse(const char* data, std::size_t size) noexcept {
   }
   if (!head_was_done) {
     head_fed_ += consumed;
-    if (head_fed_ > limits_.max_head_bytes && error_.status == 0)
-      fail(431, "request header fields too large");
+    if (head_fed_ > limits_.max_head_bytes && error_.status == 0) {
+      if (kind_ == message_kind::request)
+        fail(431, "request header fields too large");
+      else
+        fail(502, "upstream header too large");
+    }
   }
   if (error_.status != 0)
     return {parse_event::error, consumed};
@@ -454,6 +458,10 @@ int parser::check_request_head() noexcept {
       return fail(400, "transfer-encoding in HTTP/1.0");
     if (te_count_ > 1 || !iequals(trim_ows(transfer_encoding_), "chunked"))
       return fail(501, "transfer coding not implemented");
+    // llhttp did not take it as chunked ("chunked<TAB>"): the body would be
+    // read as the next request.
+    if ((llhttp_.flags & F_CHUNKED) == 0)
+      return fail(400, "malformed transfer-encoding");
   }
   if (host_count_ > 1)
     return fail(400, "duplicate host");
@@ -516,8 +524,15 @@ int parser::check_response_head() noexcept {
   // Three digits (llhttp takes "20"); 1xx-5xx only.
   if (h.status < 100 || h.status > 599)
     return fail(502, "upstream status code");
-  if (te_count_ > 0 && (te_count_ > 1 || !iequals(trim_ows(transfer_encoding_), "chunked")))
+  // A lone "chunked" that llhttp took as chunked ("chunked<TAB>" it does
+  // not: the body would be read until close, its chunk framing included).
+  if (te_count_ > 0 && (te_count_ > 1 || !iequals(trim_ows(transfer_encoding_), "chunked") ||
+                        (llhttp_.flags & F_CHUNKED) == 0))
     return fail(502, "upstream transfer coding");
+  // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty
+  // framing (the sender may not chunk at all); the proxy answers 502.
+  if (te_count_ > 0 && h.is_http10())
+    return fail(502, "transfer-encoding in HTTP/1.0 response");
   bool close = false, keep_alive = false, upgrade = false;
   for (auto& f : headers_)
     if (f.id == header_id::connection)
