@@ -18,12 +18,6 @@ namespace {
 /// Lines of the new instances' output a failed deploy reports.
 constexpr std::uint32_t failure_log_lines = 20;
 
-std::string instance_prefix(const std::string& app_id) {
-  auto id = app_id;
-  std::replace(id.begin(), id.end(), '/', '-');
-  return id;
-}
-
 void progress(app_pointer self, const caf::actor& watcher, deploy_event ev) {
   if (!watcher)
     return;
@@ -35,7 +29,7 @@ void progress(app_pointer self, const caf::actor& watcher, deploy_event ev) {
 std::string spawn_instance(app_pointer self, const release_spec& release, bool serving, bool retry) {
   auto& st = self->state;
   instance_config ic;
-  ic.id = instance_prefix(st.config.id) + "-" + std::to_string(st.next_seq++);
+  ic.id = config::instance_id_prefix(st.config.id) + "-" + std::to_string(st.next_seq++);
   ic.app = st.config.id;
   ic.release = release;
   ic.app_handle = caf::actor_cast<app_actor>(self);

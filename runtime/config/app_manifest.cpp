@@ -307,6 +307,25 @@ bool valid_app_name(std::string_view name) noexcept {
                      [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
 }
 
+std::string instance_id_prefix(std::string_view app_id) {
+  std::string id{app_id};
+  std::replace(id.begin(), id.end(), '/', '-');
+  return id;
+}
+
+std::string instance_id_of(std::string_view app_id, std::string_view given) {
+  auto number = [](std::string_view s) {
+    return !s.empty() && s.size() <= 9 &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  auto prefix = instance_id_prefix(app_id) + "-";
+  if (number(given))
+    return prefix + std::string{given};
+  if (given.substr(0, prefix.size()) == prefix && number(given.substr(prefix.size())))
+    return std::string{given};
+  return {};
+}
+
 bool valid_env_name(std::string_view name) noexcept {
   auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
   if (name.empty() || !letter(name.front()))

@@ -160,6 +160,14 @@ bool valid_app_name(std::string_view name) noexcept;
 /// An environment variable name: [A-Za-z_][A-Za-z0-9_]*.
 bool valid_env_name(std::string_view name) noexcept;
 
+/// What the instances of app `app_id` ("name/env") are called before their
+/// sequence number: "name-env" (instance "name-env-3").
+std::string instance_id_prefix(std::string_view app_id);
+
+/// `given` as an instance id of `app_id`: a full id ("name-env-3") or just
+/// its number ("3"). Empty when it is neither.
+std::string instance_id_of(std::string_view app_id, std::string_view given);
+
 /// Why ika will not let an app set variable `name` (PORT, HOST, IKA_*);
 /// empty when it may.
 std::string_view reserved_env_reason(std::string_view name) noexcept;

@@ -424,6 +424,14 @@ class CommandsTest(AppsTestCase):
         one = self.instances(ika, "cmd")[0]["id"]
         only = ika.cli_json("logs", "cmd", "--instance", one)
         self.assertTrue(only and all(l["instance"] == one for l in only))
+        # Its number alone names it too; what names no instance of the app
+        # is a usage error, not an empty answer.
+        by_number = ika.cli_json("logs", "cmd", "--instance", one.rsplit("-", 1)[1])
+        self.assertTrue(by_number and all(l["instance"] == one for l in by_number))
+        for bad in ("other-production-1", "cmd-production-x", "../1"):
+            proc = ika.cli("logs", "cmd", "--instance", bad)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn("not an instance of cmd/production", proc.stderr)
 
         st = ika.cli_json("stop", "cmd")
         self.assertEqual(st["state"], "stopped")

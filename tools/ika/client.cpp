@@ -586,12 +586,20 @@ int logs_command(const client_options& o, const std::string& app, const std::str
   std::string id;
   if (int rc = with_app(app, id))
     return rc;
+  std::string instance_id;
+  if (!instance.empty()) {
+    instance_id = config::instance_id_of(id, instance);
+    if (instance_id.empty())
+      return fail("--instance '" + instance + "': not an instance of " + id + " (those are " +
+                      config::instance_id_prefix(id) + "-N; N alone will do)",
+                  exit_usage);
+  }
   client_system cs{o};
   auto connected = connect_or_fail(cs, o);
   if (!connected)
     return exit_failure;
   const auto& admin = *connected;
-  log_query q{id, instance, lines};
+  log_query q{id, instance_id, lines};
   auto reply = call<std::vector<log_line>>(cs, admin, command_timeout, logs_atom::value, q);
   if (auto* err = std::get_if<std::string>(&reply))
     return fail(*err);

@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
   auto* logs = app.add_subcommand("logs", "Show an app's output");
   logs->add_option("app", app_name, "App name")->required();
   logs->add_flag("-f,--follow", follow, "Keep printing new lines");
-  logs->add_option("--instance", instance, "Only this instance");
+  logs->add_option("--instance", instance, "Only this instance (its id, or just its number)");
   logs->add_option("-n,--lines", lines, "Lines to show (default 100)");
   client_flags(logs, copts);
   auto* stop = app.add_subcommand("stop", "Stop an app's instances (its routes answer 503)");

@@ -287,6 +287,18 @@ TEST(AppManifestTest, Names) {
   EXPECT_FALSE(valid_app_name("a.b"));
   EXPECT_FALSE(valid_app_name("a/b"));
 
+  EXPECT_EQ(instance_id_prefix("hello/staging"), "hello-staging");
+  EXPECT_EQ(instance_id_of("hello/production", "hello-production-3"), "hello-production-3");
+  EXPECT_EQ(instance_id_of("hello/production", "3"), "hello-production-3");
+  EXPECT_EQ(instance_id_of("hello/production", "99"), "hello-production-99");
+  EXPECT_EQ(instance_id_of("hello/production", "other-production-3"), "");
+  EXPECT_EQ(instance_id_of("hello/production", "hello-production-"), "");
+  EXPECT_EQ(instance_id_of("hello/production", "hello-production-3x"), "");
+  EXPECT_EQ(instance_id_of("hello/production", "hello-staging-3"), "");
+  EXPECT_EQ(instance_id_of("hello/production", "-3"), "");
+  EXPECT_EQ(instance_id_of("hello/production", "1234567890"), "");
+  EXPECT_EQ(instance_id_of("hello/production", ""), "");
+
   EXPECT_TRUE(valid_env_name("PATH"));
   EXPECT_TRUE(valid_env_name("_a1"));
   EXPECT_FALSE(valid_env_name("1A"));
