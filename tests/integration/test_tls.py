@@ -544,6 +544,11 @@ class AcmeTls(TlsTestCase):
         out = ika.cli("certs", "renew", "nothing.example.com")
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("no certificate for 'nothing.example.com'", out.stderr)
+        for bad in ("bad host", "../../etc", "*.com", "a..b"):
+            for args in (["certs", "renew", bad], ["certs", "add", bad, "--cert", "c.pem", "--key", "k.pem"]):
+                out = ika.cli(*args)
+                self.assertEqual(out.returncode, 2, (args, out.stderr))
+                self.assertIn("invalid host name '%s'" % bad, out.stderr)
 
 
 class AcmeDeployedApp(TlsTestCase):

@@ -795,7 +795,17 @@ int certs_command(const client_options& o) {
       certificate_atom::value);
 }
 
+/// A host name from the command line, checked as the node checks it.
+int check_host(const std::string& host) {
+  if (!crypto::valid_certificate_name(crypto::canonical_certificate_name(host)))
+    return fail("invalid host name '" + host + "' (a DNS name, *.parent for a wildcard, or an IP address)",
+                exit_usage);
+  return 0;
+}
+
 int certs_renew_command(const client_options& o, const std::string& host) {
+  if (int rc = check_host(host))
+    return rc;
   return ask<certificate_status>(
       o,
       [&](certificate_status& c) {
@@ -810,6 +820,8 @@ int certs_renew_command(const client_options& o, const std::string& host) {
 
 int certs_add_command(const client_options& o, const std::string& host, const std::string& cert,
                       const std::string& key) {
+  if (int rc = check_host(host))
+    return rc;
   // Checked here first (a readable key file is refused), then on the node.
   auto files = crypto::read_certificate_files(cert, key);
   if (auto* e = std::get_if<crypto::credential_error>(&files))
