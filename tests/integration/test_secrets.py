@@ -205,6 +205,10 @@ class SecretsTest(SecretsTestCase):
         proc = ika.cli("secrets", "set", "sec", "OK", "--from-file", "/nonexistent/file")
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn("/nonexistent/file", proc.stderr)
+        # An endless source is read only as far as the limit.
+        proc = ika.cli("secrets", "set", "sec", "ZERO", "--from-file", "/dev/zero")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("at most 65536", proc.stderr)
         self.assertEqual(ika.cli_json("secrets", "list", "sec"), [])
         self.assertNotIn(SECRET, ika.stderr + "\n".join(ika.stdout_lines))
         self.assert_not_in_files(data, SECRET.encode())

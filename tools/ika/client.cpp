@@ -889,6 +889,15 @@ int rollback_command(const client_options& o, const std::string& app, const std:
   return report_deploy(o, std::get<deploy_result>(outcome), "rollback of " + id);
 }
 
+/// Reads `in` into `out` (reserved once, so the value is never copied by a
+/// reallocation), at most `limit` + 1 bytes: a `--from-file /dev/zero` ends.
+void read_at_most(std::istream& in, std::size_t limit, std::string& out) {
+  out.reserve(limit + 1);
+  std::istreambuf_iterator<char> it{in}, end;
+  for (; it != end && out.size() <= limit; ++it)
+    out.push_back(*it);
+}
+
 int secrets_set_command(const client_options& o, const std::string& app, const std::string& key,
                         const std::string& from_file) {
   std::string id;
@@ -905,19 +914,23 @@ int secrets_set_command(const client_options& o, const std::string& app, const s
     std::ifstream in{from_file, std::ios::binary};
     if (!in)
       return fail("--from-file " + from_file + ": cannot open", exit_usage);
-    value.bytes.assign(std::istreambuf_iterator<char>{in}, {});
+    read_at_most(in, actors::max_secret_value, value.bytes);
     if (in.bad())
       return fail("--from-file " + from_file + ": cannot read", exit_usage);
   } else {
     if (::isatty(STDIN_FILENO))
       std::fprintf(stderr, "ika: reading the value of %s from stdin (end with Ctrl-D)\n", key.c_str());
-    value.bytes.assign(std::istreambuf_iterator<char>{std::cin}, {});
+    read_at_most(std::cin, actors::max_secret_value + 2, value.bytes); // + a final CRLF
     if (value.bytes.ends_with('\n')) {
       value.bytes.pop_back();
       if (value.bytes.ends_with('\r'))
         value.bytes.pop_back();
     }
   }
+  if (value.bytes.size() > actors::max_secret_value)
+    return fail("secret " + key + ": the value is more than " + std::to_string(actors::max_secret_value) +
+                    " bytes; at most " + std::to_string(actors::max_secret_value) + " are accepted",
+                exit_usage);
   if (auto why = actors::check_secret_value(value.bytes); !why.empty())
     return fail("secret " + key + ": " + why, exit_usage);
   return secret_change(o, secret_set_atom::value, id, key, value);
