@@ -18,7 +18,9 @@ namespace {
 constexpr std::string_view magic = "IKAR";
 constexpr std::size_t header_size = 12;    // magic, version, count
 constexpr std::size_t min_entry_size = 15; // u16 + 1-byte path + u32 + u64
-constexpr std::size_t max_path_bytes = 4096;
+// PATH_MAX (4096) counts the terminating NUL: 4095 bytes is the longest path
+// or symlink target the kernel takes, so a longer one could never be unpacked.
+constexpr std::size_t max_path_bytes = 4095;
 constexpr std::size_t max_component_bytes = 255;
 constexpr int max_symlink_hops = 40;
 
@@ -42,7 +44,7 @@ std::string path_problem(std::string_view path) {
   if (path.empty())
     return "empty path";
   if (path.size() > max_path_bytes)
-    return "path longer than 4096 bytes";
+    return "path longer than 4095 bytes";
   if (path.front() == '/')
     return "absolute path";
   std::size_t start = 0;
@@ -75,7 +77,7 @@ std::string symlink_problem(std::string_view link, std::string_view target,
   if (target.empty())
     return "empty symlink target";
   if (target.size() > max_path_bytes)
-    return "symlink target longer than 4096 bytes";
+    return "symlink target longer than 4095 bytes";
   if (target.front() == '/')
     return "absolute symlink target '" + std::string{target} + "'";
   if (target.find('\0') != std::string_view::npos)

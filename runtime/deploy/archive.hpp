@@ -11,14 +11,16 @@
 // - Entries are sorted by path, byte-wise, with no duplicates; nothing
 //   follows the last entry. Directories are implied by the paths of what
 //   they contain (an empty directory is not kept, as in git).
-// - Paths are relative, '/'-separated, at most 4096 bytes, made of
-//   components of 1 to 255 bytes that are neither "." nor ".." and contain
-//   no NUL or control byte (0x01-0x1f, 0x7f). No entry lies under another
-//   non-directory entry (a file or a symlink).
+// - Paths are relative, '/'-separated, at most 4095 bytes (PATH_MAX less
+//   its NUL: the longest the kernel takes), made of components of 1 to 255
+//   bytes that are neither "." nor ".." and contain no NUL or control byte
+//   (0x01-0x1f, 0x7f). No entry lies under another non-directory entry (a
+//   file or a symlink).
 // - Modes: 0100644 (file), 0100755 (executable file: the owner's x bit when
 //   packed), 0120000 (symlink; its bytes are the target). A symlink target is
-//   relative and, resolved inside the archive (following the archive's other
-//   symlinks, at most 40 of them), never leaves the archive's root.
+//   relative, at most 4095 bytes and, resolved inside the archive
+//   (following the archive's other symlinks, at most 40 of them), never
+//   leaves the archive's root.
 // - Nothing else is stored: no owners, times or other permission bits. So the
 //   bytes, and the version, depend only on the paths, modes and contents; the
 //   reader refuses every non-canonical encoding, so one content has exactly

@@ -18,8 +18,8 @@ namespace ika::deploy {
 namespace {
 
 constexpr std::size_t header_size = 12;
-constexpr std::size_t entry_overhead = 14; // u16 + u32 + u64
-constexpr std::size_t max_path_bytes = 4096;
+constexpr std::size_t entry_overhead = 14;   // u16 + u32 + u64
+constexpr std::size_t max_path_bytes = 4095; // PATH_MAX less its NUL, as the reader
 constexpr std::size_t max_component_bytes = 255;
 
 struct source_entry {
@@ -108,7 +108,7 @@ public:
           }))
         return archive_error{archive_errc::bad_source, path, "control character in file name"};
       if (path.size() > max_path_bytes)
-        return archive_error{archive_errc::bad_source, path, "path longer than 4096 bytes"};
+        return archive_error{archive_errc::bad_source, path, "path longer than 4095 bytes"};
       struct stat st {};
       if (::lstat(full.c_str(), &st) != 0)
         return io_error(full, "cannot stat", errno);
@@ -133,7 +133,7 @@ public:
         if (n < 0)
           return io_error(full, "cannot read symlink", errno);
         if (static_cast<std::size_t>(n) > max_path_bytes)
-          return archive_error{archive_errc::bad_source, path, "symlink target longer than 4096 bytes"};
+          return archive_error{archive_errc::bad_source, path, "symlink target longer than 4095 bytes"};
         entry.data.resize(static_cast<std::size_t>(n));
       } else {
         return archive_error{archive_errc::bad_source, path,

@@ -374,6 +374,36 @@ TEST(ArchiveTest, ReaderRefusesEveryMalformedArchive) {
   }
 }
 
+// PATH_MAX counts the NUL: a 4096-byte path or symlink target was accepted
+// by the reader but could never be unpacked (ENAMETOOLONG); found by
+// tests/fuzz/archive_fuzz (tests/fuzz/crashes/archive-path-4096).
+TEST(ArchiveTest, PathsAndSymlinkTargetsFitPathMax) {
+  std::string longest; // 4095 bytes: 16 components of 240 bytes, then one of 239
+  for (int i = 0; i < 16; ++i)
+    longest += std::string(240, static_cast<char>('a' + i)) + "/";
+  longest += std::string(239, 'z');
+  ASSERT_EQ(longest.size(), 4095u);
+  std::string target; // 4095 bytes: "a/" * 2047, then "a"
+  for (int i = 0; i < 2047; ++i)
+    target += "a/";
+  target += "a";
+  auto fits = build({{longest, 0100644, "x"}, {"l", sym, target}});
+  auto read = read_archive(fits);
+  ASSERT_TRUE(std::holds_alternative<std::vector<archive_entry>>(read))
+      << std::get<archive_error>(read).to_string();
+  temp_dir dst{"ika-archive"};
+  unpack_options options;
+  options.sync = false;
+  auto result = unpack_archive(fits, dst / "release", options);
+  ASSERT_TRUE(std::holds_alternative<unpack_summary>(result)) << std::get<archive_error>(result).to_string();
+
+  for (const auto& bytes : {build({{longest + "z", 0100644, "x"}}), build({{"l", sym, target + "/"}})}) {
+    auto refused = read_archive(bytes);
+    ASSERT_TRUE(std::holds_alternative<archive_error>(refused));
+    EXPECT_EQ(std::get<archive_error>(refused).code, archive_errc::bad_archive);
+  }
+}
+
 TEST(ArchiveTest, ReaderRefusesArchivesOverLimits) {
   auto bytes = build({{"a", 0100644, "1"}, {"b", 0100644, "2"}, {"c", 0100644, "3"}});
   archive_limits few;
