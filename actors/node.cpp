@@ -12,10 +12,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <functional>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 namespace ika::actors {
@@ -34,11 +37,21 @@ std::string join_names(const std::vector<std::string>& names) {
 } // namespace
 
 std::string node_state::open_listeners() {
+  auto count = config.workers != 0 ? std::to_string(config.workers) : std::string{"one per core"};
+  // Each io thread holds three descriptors (epoll, its interrupter, a
+  // timer); refuse up front, with the way out, rather than half-way through.
+  unsigned threads = config.workers != 0 ? config.workers : std::max(1u, std::thread::hardware_concurrency());
+  rlimit fds{};
+  constexpr rlim_t spare_fds = 64; // listeners, the store, logs, the first connections
+  if (::getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur != RLIM_INFINITY &&
+      rlim_t{threads} * 3 + spare_fds > fds.rlim_cur)
+    return "cannot start the io threads (" + count + "): they need " +
+           std::to_string(threads * 3 + spare_fds) + " file descriptors and the limit is " +
+           std::to_string(fds.rlim_cur) + " (ulimit -n)";
   try {
     pool = std::make_unique<net::io_pool>(config.workers);
     workers = std::make_unique<proxy::workers>(*pool, config.limits);
-  } catch (const std::system_error& e) { // out of file descriptors, threads, memory
-    auto count = config.workers != 0 ? std::to_string(config.workers) : std::string{"one per core"};
+  } catch (const std::system_error& e) { // out of threads, memory, descriptors others took
     return "cannot start the io threads (" + count + "): " + e.what();
   }
   for (const auto& l : config.listeners) {

@@ -134,8 +134,8 @@ class BadFlagsTest(unittest.TestCase):
                               stdin=subprocess.DEVNULL, capture_output=True, timeout=10, text=True,
                               preexec_fn=low_fd_limit)
         self.assertEqual(proc.returncode, 1, proc.stderr)
-        self.assertIn("ika: error: cannot start the io threads (500): ", proc.stderr)
-        self.assertIn("Too many open files", proc.stderr)
+        self.assertIn("ika: error: cannot start the io threads (500): they need 1564 file descriptors and the "
+                      "limit is 200 (ulimit -n)", proc.stderr)
         self.assertNotIn("unhandled exception", proc.stderr)
         self.assertNotIn("listening", proc.stdout)
 
