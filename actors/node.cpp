@@ -18,7 +18,6 @@
 #include <functional>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <utility>
 
 namespace ika::actors {
@@ -40,7 +39,7 @@ std::string node_state::open_listeners() {
   auto count = config.workers != 0 ? std::to_string(config.workers) : std::string{"one per core"};
   // Each io thread holds three descriptors (epoll, its interrupter, a
   // timer); refuse up front, with the way out, rather than half-way through.
-  unsigned threads = config.workers != 0 ? config.workers : std::max(1u, std::thread::hardware_concurrency());
+  unsigned threads = net::io_pool::thread_count(config.workers);
   rlimit fds{};
   constexpr rlim_t spare_fds = 64; // listeners, the store, logs, the first connections
   if (::getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur != RLIM_INFINITY &&

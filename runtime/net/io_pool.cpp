@@ -12,9 +12,12 @@ namespace {
 thread_local int current_io_index = -1;
 }
 
+unsigned io_pool::thread_count(unsigned threads) noexcept {
+  return threads != 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
+}
+
 io_pool::io_pool(unsigned threads) {
-  if (threads == 0)
-    threads = std::max(1u, std::thread::hardware_concurrency());
+  threads = thread_count(threads);
   for (unsigned i = 0; i < threads; ++i)
     workers_.push_back(std::make_unique<worker>());
 }

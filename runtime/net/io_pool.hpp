@@ -19,6 +19,9 @@ class io_pool {
 public:
   /// `threads` = 0: one per core.
   explicit io_pool(unsigned threads);
+
+  /// How many threads a pool made with `threads` runs.
+  static unsigned thread_count(unsigned threads) noexcept;
   ~io_pool();
   io_pool(const io_pool&) = delete;
   io_pool& operator=(const io_pool&) = delete;
