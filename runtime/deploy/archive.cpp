@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <map>
-#include <set>
+#include <optional>
+#include <unordered_map>
 #include <utility>
 
 namespace ika::deploy {
@@ -68,79 +68,172 @@ std::string path_problem(std::string_view path) {
   return {};
 }
 
-// Resolves the symlink at `link` (target `target`) inside the archive,
-// following the archive's symlinks met on the way (not the last component:
-// each symlink is checked on its own). Returns an error message when it
-// leaves the root or hops too often; empty when it stays inside.
-std::string symlink_problem(std::string_view link, std::string_view target,
-                            const std::map<std::string_view, std::string_view>& symlinks) {
-  if (target.empty())
-    return "empty symlink target";
-  if (target.size() > max_path_bytes)
-    return "symlink target longer than 4095 bytes";
-  if (target.front() == '/')
-    return "absolute symlink target '" + std::string{target} + "'";
-  if (target.find('\0') != std::string_view::npos)
-    return "NUL in symlink target";
-
-  std::vector<std::string> current; // resolved components, from the root
-  for (std::size_t start = 0;;) {
-    auto slash = link.find('/', start);
-    if (slash == std::string_view::npos)
-      break;
-    current.emplace_back(link.substr(start, slash - start));
-    start = slash + 1;
+// Checks that every symlink of an archive, resolved inside it (following
+// the archive's symlinks met on the way, not the last component: each
+// symlink is checked on its own), stays under the root, hopping at most 40
+// times as the kernel would.
+//
+// The walk keeps the resolved path as one string with a hash per depth, so a
+// step costs the length of its component, not of the path: a 4095-byte
+// target of 2047 components is one pass, not 2047 rebuilt prefixes. A budget
+// on the bytes walked (what the archive's own symlinks cost to read, twice,
+// plus 64 MiB for hops) bounds what an archive built to make the check slow
+// can cost; no real tree comes near it.
+class symlink_checker {
+public:
+  explicit symlink_checker(std::vector<std::pair<std::string_view, std::string_view>> symlinks)
+      : symlinks_(std::move(symlinks)) {
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < symlinks_.size(); ++i) {
+      by_hash_.emplace(hash(basis, symlinks_[i].first), i);
+      bytes += symlinks_[i].first.size() + symlinks_[i].second.size();
+    }
+    budget_ = initial_budget_ = 2 * bytes + (64u << 20);
   }
-  // Components still to walk, last one at the back.
-  std::vector<std::string> pending;
-  auto push_target = [&pending](std::string_view t) {
-    std::vector<std::string> parts;
-    std::size_t start = 0;
-    while (start <= t.size()) {
-      auto slash = t.find('/', start);
-      auto end = slash == std::string_view::npos ? t.size() : slash;
-      parts.emplace_back(t.substr(start, end - start));
+
+  // The first symlink that leaves the root or cannot be checked, with why;
+  // nullopt when all stay inside.
+  std::optional<std::pair<std::string_view, std::string>> first_problem() {
+    for (const auto& [link, target] : symlinks_)
+      if (auto problem = check(link, target); !problem.empty())
+        return std::pair{link, std::move(problem)};
+    return std::nullopt;
+  }
+
+private:
+  static constexpr std::uint64_t basis = 14695981039346656037ull;
+
+  static std::uint64_t hash(std::uint64_t h, std::string_view bytes) noexcept {
+    for (char c : bytes)
+      h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull; // FNV-1a
+    return h;
+  }
+
+  bool spend(std::size_t bytes) noexcept {
+    if (bytes > budget_)
+      exhausted_ = true;
+    else
+      budget_ -= bytes;
+    return !exhausted_;
+  }
+
+  // Adds a component to the resolved path.
+  void push(std::string_view component) {
+    std::uint64_t h = depth_.empty() ? basis : hash(depth_.back().hash, "/");
+    if (!depth_.empty())
+      path_ += '/';
+    path_ += component;
+    depth_.push_back({path_.size(), hash(h, component)});
+  }
+
+  void pop() noexcept {
+    depth_.pop_back();
+    path_.resize(depth_.empty() ? 0 : depth_.back().length);
+  }
+
+  // The target of the archive symlink at the resolved path, if it is one.
+  std::optional<std::string_view> symlink_here() {
+    auto [first, last] = by_hash_.equal_range(depth_.back().hash);
+    for (auto it = first; it != last; ++it) {
+      const auto& [link, target] = symlinks_[it->second];
+      if (!spend(link.size()))
+        return std::nullopt;
+      if (link == path_)
+        return target;
+    }
+    return std::nullopt;
+  }
+
+  // Queues a target's components, first one at the back.
+  void push_target(std::string_view target) {
+    std::size_t end = target.size();
+    for (;;) {
+      auto slash = target.rfind('/', end == 0 ? 0 : end - 1);
+      if (end == 0 || slash == std::string_view::npos) {
+        pending_.push_back(target.substr(0, end));
+        return;
+      }
+      pending_.push_back(target.substr(slash + 1, end - slash - 1));
+      end = slash;
+    }
+  }
+
+  std::string check(std::string_view link, std::string_view target) {
+    if (target.empty())
+      return "empty symlink target";
+    if (target.size() > max_path_bytes)
+      return "symlink target longer than 4095 bytes";
+    if (target.front() == '/')
+      return "absolute symlink target '" + std::string{target} + "'";
+    if (target.find('\0') != std::string_view::npos)
+      return "NUL in symlink target";
+
+    path_.clear();
+    depth_.clear();
+    pending_.clear();
+    if (!spend(link.size() + target.size()))
+      return too_costly();
+    for (std::size_t start = 0;;) {
+      auto slash = link.find('/', start);
       if (slash == std::string_view::npos)
         break;
+      push(link.substr(start, slash - start));
       start = slash + 1;
     }
-    pending.insert(pending.end(), parts.rbegin(), parts.rend());
-  };
-  push_target(target);
+    push_target(target);
 
-  int hops = 0;
-  std::string joined;
-  while (!pending.empty()) {
-    auto part = std::move(pending.back());
-    pending.pop_back();
-    if (part.empty() || part == ".")
-      continue;
-    if (part == "..") {
-      if (current.empty())
-        return "symlink target '" + std::string{target} + "' points outside the release";
-      current.pop_back();
-      continue;
+    int hops = 0;
+    while (!pending_.empty()) {
+      auto part = pending_.back();
+      pending_.pop_back();
+      if (part.empty() || part == ".")
+        continue;
+      if (part == "..") {
+        if (depth_.empty())
+          return "symlink target '" + std::string{target} + "' points outside the release";
+        pop();
+        continue;
+      }
+      if (!spend(part.size() + 1))
+        return too_costly();
+      push(part);
+      if (pending_.empty())
+        continue;
+      auto next = symlink_here();
+      if (exhausted_)
+        return too_costly();
+      if (!next)
+        continue;
+      if (++hops > max_symlink_hops)
+        return "too many levels of symlinks resolving '" + std::string{target} + "'";
+      pop();
+      if (!next->empty() && next->front() == '/')
+        return "symlink target '" + std::string{target} + "' goes through an absolute symlink";
+      if (!spend(next->size()))
+        return too_costly();
+      push_target(*next);
     }
-    current.push_back(std::move(part));
-    if (pending.empty() || symlinks.empty())
-      continue;
-    joined.clear();
-    for (const auto& c : current) {
-      joined += joined.empty() ? "" : "/";
-      joined += c;
-    }
-    auto it = symlinks.find(joined);
-    if (it == symlinks.end())
-      continue;
-    if (++hops > max_symlink_hops)
-      return "too many levels of symlinks resolving '" + std::string{target} + "'";
-    current.pop_back();
-    if (!it->second.empty() && it->second.front() == '/')
-      return "symlink target '" + std::string{target} + "' goes through an absolute symlink";
-    push_target(it->second);
+    return {};
   }
-  return {};
-}
+
+  struct level {
+    std::size_t length;
+    std::uint64_t hash;
+  };
+
+  std::string too_costly() const {
+    return "the archive's symlinks take too much work to check (more than " +
+           std::to_string(initial_budget_) + " bytes walked); use fewer or shorter chains";
+  }
+
+  std::vector<std::pair<std::string_view, std::string_view>> symlinks_;
+  std::unordered_multimap<std::uint64_t, std::size_t> by_hash_;
+  std::size_t budget_ = 0, initial_budget_ = 0;
+  bool exhausted_ = false;
+  std::string path_;                      ///< the resolved path so far
+  std::vector<level> depth_;              ///< path_'s length and hash per component
+  std::vector<std::string_view> pending_; ///< components still to walk, next at the back
+};
 
 const char hex_digits[] = "0123456789abcdef";
 
@@ -180,6 +273,11 @@ std::string version_of(std::string_view archive) {
   return to_hex(digest, length);
 }
 
+std::size_t first_new_directory(std::string_view previous, std::string_view path) noexcept {
+  return static_cast<std::size_t>(
+      std::mismatch(previous.begin(), previous.end(), path.begin(), path.end()).second - path.begin());
+}
+
 bool valid_version(std::string_view version) noexcept {
   return version.size() == 64 && std::all_of(version.begin(), version.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -211,8 +309,12 @@ archive_result<std::vector<archive_entry>> read_archive(std::string_view archive
 
   std::vector<archive_entry> entries;
   entries.reserve(count);
-  std::set<std::string_view> paths;
-  std::map<std::string_view, std::string_view> symlinks;
+  // The entries read so far that are string prefixes of the last one, each
+  // a prefix of the next (sorted order keeps this a stack): the only ones a
+  // later entry can lie under.
+  std::vector<std::string_view> prefixes;
+  std::size_t directories = 0;
+  std::vector<std::pair<std::string_view, std::string_view>> symlinks;
   std::size_t at = header_size;
   auto remaining = [&] { return archive.size() - at; };
 
@@ -252,22 +354,29 @@ archive_result<std::vector<archive_entry>> read_archive(std::string_view archive
     if (!entries.empty() && !(entries.back().path < entry.path))
       return bad(path, entries.back().path == entry.path ? "duplicate entry"
                                                          : "entries out of order (must be sorted by path)");
-    for (auto slash = entry.path.find('/'); slash != std::string_view::npos;
-         slash = entry.path.find('/', slash + 1))
-      if (paths.count(entry.path.substr(0, slash)) != 0)
-        return bad(path,
-                   "lies under the non-directory entry '" + std::string{entry.path.substr(0, slash)} + "'");
-    paths.insert(entry.path);
+    auto first_new =
+        first_new_directory(entries.empty() ? std::string_view{} : entries.back().path, entry.path);
+    directories +=
+        static_cast<std::size_t>(std::count(entry.path.begin() + first_new, entry.path.end(), '/'));
+    if (directories > limits.max_directories)
+      return archive_error{archive_errc::too_large,
+                           {},
+                           "more than " + std::to_string(limits.max_directories) + " directories"};
+    while (!prefixes.empty() && !entry.path.starts_with(prefixes.back()))
+      prefixes.pop_back();
+    for (auto prefix : prefixes)
+      if (entry.path[prefix.size()] == '/')
+        return bad(path, "lies under the non-directory entry '" + std::string{prefix} + "'");
+    prefixes.push_back(entry.path);
     if (entry.mode == entry_mode::symlink)
-      symlinks.emplace(entry.path, entry.data);
+      symlinks.emplace_back(entry.path, entry.data);
     entries.push_back(entry);
   }
   if (at != archive.size())
     return bad({}, "trailing bytes after the last entry");
 
-  for (const auto& [link, target] : symlinks)
-    if (auto problem = symlink_problem(link, target, symlinks); !problem.empty())
-      return bad(std::string{link}, problem);
+  if (auto problem = symlink_checker{std::move(symlinks)}.first_problem())
+    return bad(std::string{problem->first}, std::move(problem->second));
   return entries;
 }
 

@@ -15,7 +15,8 @@
 //   its NUL: the longest the kernel takes), made of components of 1 to 255
 //   bytes that are neither "." nor ".." and contain no NUL or control byte
 //   (0x01-0x1f, 0x7f). No entry lies under another non-directory entry (a
-//   file or a symlink).
+//   file or a symlink). Directories are not stored: the paths imply them
+//   (at most archive_limits::max_directories).
 // - Modes: 0100644 (file), 0100755 (executable file: the owner's x bit when
 //   packed), 0120000 (symlink; its bytes are the target). A symlink target is
 //   relative, at most 4095 bytes and, resolved inside the archive
@@ -74,6 +75,7 @@ using archive_result = std::variant<T, archive_error>;
 struct archive_limits {
   std::uint64_t max_bytes = 256ull << 20; ///< the whole archive: header, paths and contents
   std::size_t max_entries = 65536;        ///< files and symlinks
+  std::size_t max_directories = 65536;    ///< directories the entries' paths imply
 };
 
 /// An entry's mode, as stored.
@@ -114,6 +116,13 @@ bool valid_version(std::string_view version) noexcept;
 /// Parses and validates every rule above. The entries view `archive`.
 archive_result<std::vector<archive_entry>> read_archive(std::string_view archive,
                                                         const archive_limits& limits = {});
+
+/// Where the directories `path` implies beyond those of `previous`, the
+/// entry before it, begin: each '/' of `path` at or after the returned offset
+/// ends a directory no earlier entry implied. (Sorted by path, the entries
+/// under a directory are consecutive, so sharing it means sharing it with
+/// the previous entry.)
+std::size_t first_new_directory(std::string_view previous, std::string_view path) noexcept;
 
 /// The contents of the regular file `path` in `archive` (after validating
 /// the whole archive with read_archive), e.g. its "ika.toml", so a node can

@@ -10,8 +10,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <set>
+#include <string>
 #include <utility>
+#include <vector>
 
 namespace ika::deploy {
 
@@ -47,18 +48,20 @@ class writer {
 public:
   writer(int root, std::string staging, bool sync) : root_(root), staging_(std::move(staging)), sync_(sync) {}
 
+  // Creates the directories `path` implies that the entry before it did not
+  // (read_archive checked the order).
   std::optional<archive_error> make_parents(std::string_view path) {
-    for (auto slash = path.find('/'); slash != std::string_view::npos; slash = path.find('/', slash + 1)) {
+    for (auto slash = path.find('/', first_new_directory(previous_, path)); slash != std::string_view::npos;
+         slash = path.find('/', slash + 1)) {
       std::string dir{path.substr(0, slash)};
-      if (dirs_.count(dir) != 0)
-        continue;
       if (::mkdirat(root_, dir.c_str(), 0755) != 0)
         return io_error(staging_ + "/" + dir, "cannot create directory", errno);
       // The umask may have taken bits away.
       if (::fchmodat(root_, dir.c_str(), 0755, 0) != 0)
         return io_error(staging_ + "/" + dir, "cannot set mode", errno);
-      dirs_.insert(std::move(dir));
+      dirs_.push_back(std::move(dir));
     }
+    previous_ = path;
     return std::nullopt;
   }
 
@@ -95,7 +98,8 @@ public:
     return std::nullopt;
   }
 
-  // fsyncs every directory created, deepest first, then the staging root.
+  // fsyncs every directory created, children before their parents, then the
+  // staging root.
   std::optional<archive_error> sync_dirs() {
     for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
       fd_guard fd{::openat(root_, it->c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
@@ -111,7 +115,8 @@ private:
   int root_;
   std::string staging_;
   bool sync_;
-  std::set<std::string> dirs_;
+  std::vector<std::string> dirs_; ///< in the order made: parents first
+  std::string_view previous_;     ///< the last entry's path
 };
 
 std::optional<archive_error> sync_dir(const std::string& path) {

@@ -2,6 +2,7 @@
 
 #include "tests/support/temp_dir.hpp"
 
+#include <cstdio>
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -421,6 +422,62 @@ TEST(ArchiveTest, ReaderRefusesArchivesOverLimits) {
   EXPECT_TRUE(std::holds_alternative<std::vector<archive_entry>>(read_archive(bytes, small)));
 }
 
+// Directories are implied by paths, not stored: a few bytes of path can ask
+// for thousands (an inode bomb), so they have a limit of their own. Each is
+// counted once however many entries lie under it.
+TEST(ArchiveTest, ReaderCountsImpliedDirectoriesAgainstTheirLimit) {
+  // a, a/b, a/b/c, a/b-x, d: five directories.
+  auto bytes = build({{"a/b-x/f", 0100644, ""},
+                      {"a/b/c/f", 0100644, ""},
+                      {"a/b/c/g", 0100644, ""},
+                      {"a/b/h", 0100644, ""},
+                      {"a/i", 0100644, ""},
+                      {"d/j", 0100644, ""}});
+  archive_limits limits;
+  limits.max_directories = 5;
+  EXPECT_TRUE(std::holds_alternative<std::vector<archive_entry>>(read_archive(bytes, limits)));
+  limits.max_directories = 4;
+  auto read = read_archive(bytes, limits);
+  ASSERT_TRUE(std::holds_alternative<archive_error>(read));
+  EXPECT_EQ(std::get<archive_error>(read).code, archive_errc::too_large);
+  EXPECT_EQ(std::get<archive_error>(read).to_string(), "more than 4 directories");
+
+  // The default allows what 65536 entries usually need, not one chain of
+  // 2047 directories for each of them.
+  std::string deep;
+  for (int i = 0; i < 40; ++i)
+    deep += "d/";
+  std::vector<raw_entry> chains;
+  for (int i = 0; i < 2000; ++i) {
+    char name[8];
+    std::snprintf(name, sizeof name, "%04d/", i);
+    chains.push_back({name + deep + "f", 0100644, ""});
+  }
+  read = read_archive(build(chains));
+  ASSERT_TRUE(std::holds_alternative<archive_error>(read));
+  EXPECT_EQ(std::get<archive_error>(read).to_string(), "more than 65536 directories");
+}
+
+TEST(ArchiveTest, UnpackMakesEachImpliedDirectoryOnce) {
+  auto bytes = build({{"a/b-x/f", 0100644, "1"},
+                      {"a/b/c/f", 0100644, "2"},
+                      {"a/b/c/g", 0100644, "3"},
+                      {"a/b/h", sym, "c/f"},
+                      {"a/i", 0100644, "4"},
+                      {"d/j", 0100644, "5"}});
+  temp_dir dst{"ika-archive"};
+  unpack_options options;
+  auto result = unpack_archive(bytes, dst / "release", options);
+  ASSERT_TRUE(std::holds_alternative<unpack_summary>(result)) << std::get<archive_error>(result).to_string();
+  std::vector<std::string> dirs;
+  for (const auto& e : fs::recursive_directory_iterator(dst / "release"))
+    if (e.is_directory() && !e.is_symlink())
+      dirs.push_back(fs::relative(e.path(), dst / "release").string());
+  std::sort(dirs.begin(), dirs.end());
+  EXPECT_EQ(dirs, (std::vector<std::string>{"a", "a/b", "a/b-x", "a/b/c", "d"}));
+  EXPECT_EQ(fs::read_symlink(dst / "release/a/b/h"), "c/f");
+}
+
 TEST(ArchiveTest, ErrorTextEscapesPaths) {
   archive_error e{archive_errc::bad_archive, "a\x01\xff", "bad"};
   EXPECT_EQ(e.to_string(), "a\\x01\\xff: bad");
@@ -588,5 +645,61 @@ TEST(ArchiveAssemblerTest, IncompleteOrMalformedAnnouncements) {
   EXPECT_TRUE(std::holds_alternative<archive_error>(archive_assembler::start(version_of(bytes), 3)));
 }
 
+// Each symlink hops through a chain of 40 whose targets are 4 KB of "x/.."
+// each: a few bytes of archive that cost 160 KB of walking to check. The
+// checker's budget refuses a mass of them (the old one took minutes for what
+// this archive holds) and still takes a few.
+TEST(ArchiveTest, SymlinksTooCostlyToCheckAreRefused) {
+  auto hop = [](int k) {
+    char name[8];
+    std::snprintf(name, sizeof name, "h%02d", k);
+    return std::string{name};
+  };
+  auto archive_with = [&hop](int users) {
+    std::vector<raw_entry> entries{{"d/f", 0100644, "x"}};
+    for (int k = 0; k < 40; ++k) {
+      std::string target;
+      while (target.size() < 4000)
+        target += "x/../";
+      entries.push_back({hop(k), sym, target + (k == 39 ? std::string{"d"} : hop(k + 1))});
+    }
+    for (int i = 0; i < users; ++i) {
+      char name[16];
+      std::snprintf(name, sizeof name, "u%05d", i);
+      entries.push_back({name, sym, "h00/f"});
+    }
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+    return build(entries);
+  };
+
+  auto few = read_archive(archive_with(10));
+  ASSERT_TRUE(std::holds_alternative<std::vector<archive_entry>>(few))
+      << std::get<archive_error>(few).to_string();
+
+  auto many = read_archive(archive_with(60000));
+  ASSERT_TRUE(std::holds_alternative<archive_error>(many));
+  EXPECT_EQ(std::get<archive_error>(many).code, archive_errc::bad_archive);
+  EXPECT_NE(std::get<archive_error>(many).message.find("symlinks take too much work to check"),
+            std::string::npos)
+      << std::get<archive_error>(many).to_string();
+}
+
+// Deep trees are read in one pass per entry: every prefix of a long path is
+// still checked against the files and symlinks before it.
+TEST(ArchiveTest, EntriesUnderNonDirectoriesAreFoundAtAnyDepth) {
+  std::string deep;
+  for (int i = 0; i < 1000; ++i)
+    deep += "a/";
+  auto ok =
+      build({{"a-", 0100644, ""}, {deep + "f", 0100644, ""}, {deep + "g", 0100644, ""}, {"b", sym, "a"}});
+  EXPECT_TRUE(std::holds_alternative<std::vector<archive_entry>>(read_archive(ok)));
+  // "a/a" is a file, and "a/a-x" and "a/a.y" sort between it and what lies under it.
+  auto under = build(
+      {{"a/a", 0100644, ""}, {"a/a-x", 0100644, ""}, {"a/a.y/z", 0100644, ""}, {deep + "f", 0100644, ""}});
+  auto refused = read_archive(under);
+  ASSERT_TRUE(std::holds_alternative<archive_error>(refused));
+  EXPECT_EQ(std::get<archive_error>(refused).to_string(),
+            deep + "f: lies under the non-directory entry 'a/a'");
+}
 } // namespace
 } // namespace ika::deploy
