@@ -451,16 +451,14 @@ int parser::check_request_head() noexcept {
     return fail(505, "http version not supported");
   if (h.method_id == HTTP_CONNECT)
     return fail(405, "CONNECT is not supported");
-  // Transfer codings: only a lone "chunked" is forwarded (RFC 9112 §6.1);
-  // HTTP/1.0 has no transfer codings at all.
-  if (te_count_ > 0) {
-    if (h.is_http10())
+  switch (transfer_coding_problem()) {
+    case coding_problem::none:
+      break;
+    case coding_problem::in_http10:
       return fail(400, "transfer-encoding in HTTP/1.0");
-    if (te_count_ > 1 || !iequals(trim_ows(transfer_encoding_), "chunked"))
+    case coding_problem::not_chunked:
       return fail(501, "transfer coding not implemented");
-    // llhttp did not take it as chunked ("chunked<TAB>"): the body would be
-    // read as the next request.
-    if ((llhttp_.flags & F_CHUNKED) == 0)
+    case coding_problem::not_framed: // the body would be read as the next request
       return fail(400, "malformed transfer-encoding");
   }
   if (host_count_ > 1)
@@ -497,15 +495,7 @@ int parser::check_request_head() noexcept {
   if (has_dot_segment(h.target))
     return fail(400, "dot-segment in path");
 
-  bool close = false, keep_alive = false, upgrade = false;
-  for (auto& f : headers_)
-    if (f.id == header_id::connection)
-      for_each_list_element(f.value, [&](std::string_view t) {
-        close |= iequals(t, "close");
-        keep_alive |= iequals(t, "keep-alive");
-        upgrade |= iequals(t, "upgrade");
-      });
-  h.keep_alive = h.is_http10() ? (keep_alive && !close) : !close;
+  bool upgrade = read_connection_options();
   // RFC 9110 §7.8: an Upgrade in an HTTP/1.0 request is ignored.
   h.upgrade = !h.is_http10() && upgrade && !h.upgrade_to.empty();
   if ((llhttp_.flags & F_CHUNKED) != 0)
@@ -517,22 +507,19 @@ int parser::check_request_head() noexcept {
   return 0;
 }
 
-int parser::check_response_head() noexcept {
-  auto& h = head_;
-  if (h.version_major != 1 || h.version_minor > 1)
-    return fail(502, "upstream http version");
-  // Three digits (llhttp takes "20"); 1xx-5xx only.
-  if (h.status < 100 || h.status > 599)
-    return fail(502, "upstream status code");
-  // A lone "chunked" that llhttp took as chunked ("chunked<TAB>" it does
-  // not: the body would be read until close, its chunk framing included).
-  if (te_count_ > 0 && (te_count_ > 1 || !iequals(trim_ows(transfer_encoding_), "chunked") ||
-                        (llhttp_.flags & F_CHUNKED) == 0))
-    return fail(502, "upstream transfer coding");
-  // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty
-  // framing (the sender may not chunk at all); the proxy answers 502.
-  if (te_count_ > 0 && h.is_http10())
-    return fail(502, "transfer-encoding in HTTP/1.0 response");
+parser::coding_problem parser::transfer_coding_problem() const noexcept {
+  if (te_count_ == 0)
+    return coding_problem::none;
+  if (head_.is_http10())
+    return coding_problem::in_http10;
+  if (te_count_ > 1 || !iequals(trim_ows(transfer_encoding_), "chunked"))
+    return coding_problem::not_chunked;
+  if ((llhttp_.flags & F_CHUNKED) == 0)
+    return coding_problem::not_framed;
+  return coding_problem::none;
+}
+
+bool parser::read_connection_options() noexcept {
   bool close = false, keep_alive = false, upgrade = false;
   for (auto& f : headers_)
     if (f.id == header_id::connection)
@@ -541,7 +528,30 @@ int parser::check_response_head() noexcept {
         keep_alive |= iequals(t, "keep-alive");
         upgrade |= iequals(t, "upgrade");
       });
-  h.keep_alive = h.is_http10() ? (keep_alive && !close) : !close;
+  head_.keep_alive = head_.is_http10() ? (keep_alive && !close) : !close;
+  return upgrade;
+}
+
+int parser::check_response_head() noexcept {
+  auto& h = head_;
+  if (h.version_major != 1 || h.version_minor > 1)
+    return fail(502, "upstream http version");
+  // Three digits (llhttp takes "20"); 1xx-5xx only.
+  if (h.status < 100 || h.status > 599)
+    return fail(502, "upstream status code");
+  // Faulty framing gets the client a 502 (RFC 9112 §6.1); "chunked<TAB>",
+  // which llhttp does not frame, would be read until close, its chunk
+  // framing included.
+  switch (transfer_coding_problem()) {
+    case coding_problem::none:
+      break;
+    case coding_problem::in_http10:
+      return fail(502, "transfer-encoding in HTTP/1.0 response");
+    case coding_problem::not_chunked:
+    case coding_problem::not_framed:
+      return fail(502, "upstream transfer coding");
+  }
+  read_connection_options();
   h.upgrade = h.status == 101;
   if (skip_body_ || (h.status >= 100 && h.status < 200) || h.status == 204 || h.status == 304) {
     h.framing = body_framing::none;

@@ -114,6 +114,14 @@ private:
   int finish_head() noexcept;
   int check_request_head() noexcept;
   int check_response_head() noexcept;
+  /// What is wrong with the message's Transfer-Encoding, if anything: RFC
+  /// 9112 §6.1 allows none in HTTP/1.0, and ika forwards a lone "chunked"
+  /// that llhttp framed as chunked, nothing else.
+  enum class coding_problem { none, in_http10, not_chunked, not_framed };
+  coding_problem transfer_coding_problem() const noexcept;
+  /// Sets head_.keep_alive from the version and the Connection options;
+  /// returns whether "upgrade" is one of them.
+  bool read_connection_options() noexcept;
   int note_header(header_field& h) noexcept;
   void add_piece(const char* data, std::size_t size) noexcept;
   void add_framing(std::string_view bytes) noexcept;
