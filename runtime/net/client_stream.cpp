@@ -14,7 +14,7 @@ namespace {
 
 /// Room for one whole TLS record (16 KiB of payload plus its overhead) and
 /// the start of the next.
-constexpr std::size_t in_capacity = 18 * 1024;
+constexpr std::size_t in_capacity = client_stream::input_capacity;
 /// Buffers up to this size are joined into one record before encryption.
 constexpr std::size_t record_payload = 16 * 1024;
 
@@ -91,7 +91,6 @@ asio::awaitable<std::error_code> client_stream::accept_tls(SSL_CTX* context, voi
   SSL_set_bio(ssl_, bio, bio);
   SSL_set_app_data(ssl_, app_data);
   SSL_set_accept_state(ssl_);
-  in_.reset(new char[in_capacity]);
   for (;;) {
     int r = SSL_do_handshake(ssl_);
     if (r == 1)
@@ -120,16 +119,51 @@ std::string_view client_stream::tls_version() const noexcept {
   return ssl_ != nullptr ? std::string_view{SSL_get_version(ssl_)} : std::string_view{};
 }
 
-asio::awaitable<void> client_stream::fill(std::error_code& ec) {
-  if (in_begin_ == in_end_) {
+std::unique_ptr<char[]> client_stream::release_input() noexcept {
+  if (in_begin_ != in_end_)
+    return nullptr;
+  in_begin_ = in_end_ = 0;
+  // What a large response left behind is not kept while idle either.
+  if (out_.capacity() > 4096 && out_sent_ == out_.size()) {
+    std::string{}.swap(out_);
+    out_sent_ = 0;
+  }
+  if (coalesce_.capacity() > 4096)
+    std::string{}.swap(coalesce_);
+  return std::move(in_);
+}
+
+void client_stream::lend_input(std::unique_ptr<char[]> buffer) noexcept {
+  if (in_ == nullptr) {
+    in_ = std::move(buffer);
+    in_begin_ = in_end_ = 0;
+  }
+}
+
+void client_stream::make_room() {
+  if (in_ == nullptr) {
+    in_.reset(new char[in_capacity]);
+    in_begin_ = in_end_ = 0;
+  } else if (in_begin_ == in_end_) {
     in_begin_ = in_end_ = 0;
   } else if (in_end_ == in_capacity) {
     std::memmove(in_.get(), in_.get() + in_begin_, in_end_ - in_begin_);
     in_end_ -= in_begin_;
     in_begin_ = 0;
   }
+}
+
+asio::awaitable<void> client_stream::fill(std::error_code& ec) {
+  make_room();
   std::size_t n = co_await read_some(socket_, in_.get() + in_end_, in_capacity - in_end_, ec);
   in_end_ += n;
+}
+
+void client_stream::add_ciphertext(const char* data, std::size_t size) {
+  make_room();
+  size = std::min(size, in_capacity - in_end_); // an idle stream has all of in_
+  std::memcpy(in_.get() + in_end_, data, size);
+  in_end_ += size;
 }
 
 asio::awaitable<std::error_code> client_stream::flush() {

@@ -60,6 +60,19 @@ public:
   asio::awaitable<std::size_t> tls_read_some(char* data, std::size_t size, std::error_code& ec);
   asio::awaitable<std::error_code> tls_write_all(std::span<asio::const_buffer> buffers);
 
+  /// TLS only: ciphertext the caller read from socket() itself (an idle
+  /// connection's first bytes), to be decrypted by the next read.
+  void add_ciphertext(const char* data, std::size_t size);
+
+  /// TLS's input buffer (ciphertext not yet decrypted), input_capacity
+  /// bytes. An idle connection need not hold one: release_input() gives it
+  /// up when nothing is pending in it, lend_input() hands one back (else the
+  /// next read allocates its own).
+  static constexpr std::size_t input_capacity = 18 * 1024;
+  bool holds_input() const noexcept { return in_ != nullptr; }
+  std::unique_ptr<char[]> release_input() noexcept;
+  void lend_input(std::unique_ptr<char[]> buffer) noexcept;
+
   /// Queues TLS's close_notify and sends it (nothing for plain).
   asio::awaitable<void> close_notify();
 
@@ -70,6 +83,9 @@ public:
 private:
   friend struct stream_bio;
   asio::awaitable<std::error_code> flush();
+  /// Makes sure in_ exists and, when it is full, moves its unread
+  /// ciphertext to the front.
+  void make_room();
   /// Reads more ciphertext from the socket into in_.
   asio::awaitable<void> fill(std::error_code& ec);
   /// Hands `size` plaintext bytes to OpenSSL (they end up in out_).

@@ -97,7 +97,7 @@ void client_session::exchange::drop_fill() noexcept {
 }
 
 asio::awaitable<int> client_session::cache_request(exchange& x, next& result) {
-  const auto& req = parser_.head();
+  const auto& req = parser_->head();
   auto& store = *worker_.cache;
   x.request_time = unix_now();
   auto rules = cache::classify_request(req);
@@ -150,7 +150,7 @@ asio::awaitable<int> client_session::cache_request(exchange& x, next& result) {
 
 asio::awaitable<client_session::next> client_session::serve_object(exchange& x, const cache::object& o,
                                                                    std::string_view label) {
-  const auto& req = parser_.head();
+  const auto& req = parser_->head();
   const auto& lines = *o.head;
   std::int64_t now = unix_now();
   bool close_after = !x.client_keep_alive || stopping_ || shared_->draining.load(std::memory_order_relaxed);
@@ -198,7 +198,7 @@ asio::awaitable<client_session::next> client_session::serve_object(exchange& x, 
 
 asio::awaitable<int> client_session::serve_from_fill(exchange& x, std::shared_ptr<cache::fill> f,
                                                      next& result) {
-  const auto& req = parser_.head();
+  const auto& req = parser_->head();
   auto executor = worker_.context.get_executor();
   asio::steady_timer timer{executor};
   auto w = std::make_shared<cache::fill::waiter>();
@@ -298,7 +298,7 @@ int client_session::cache_response_head(exchange& x) {
     x.drop_fill();
     return 0;
   }
-  const auto& req = parser_.head();
+  const auto& req = parser_->head();
   const auto& res = x.up->parser.head();
   const auto& config = worker_.cache->config();
   std::int64_t now = unix_now();

@@ -88,21 +88,63 @@ struct gather {
 client_session::client_session(std::shared_ptr<listener_shared> shared, worker& w, std::size_t thread,
                                asio::ip::tcp::socket socket)
     : shared_(std::move(shared)), worker_(w), slot_(shared_->slots[thread]), limits_(shared_->config),
-      client_(std::move(socket)), capacity_(std::max<std::size_t>(16 * 1024, limits_.max_head_bytes + 1024)),
-      parser_(http::message_kind::request,
-              http::parser_limits{limits_.max_head_bytes, limits_.max_uri_bytes, limits_.max_headers}) {
+      client_(std::move(socket)), capacity_(worker::client_buffer_size(limits_)) {
   std::error_code ec;
   auto remote = client_.socket().remote_endpoint(ec);
   client_ip_ = ec ? std::string{"unknown"} : remote.address().to_string();
-  buffer_.reset(new char[capacity_]);
-  out_.reserve(2048);
   set_owner(shared_.get());
   worker_.deadlines.add(*this);
   shared_->connections.fetch_add(1, std::memory_order_relaxed);
 }
 
 client_session::~client_session() {
+  begin_ = end_ = 0;
+  release_buffer();
   shared_->connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void client_session::hold_buffer() {
+  if (buffer_ == nullptr)
+    buffer_ = worker_.client_buffers.take();
+  if (parser_ == nullptr)
+    parser_ = worker_.request_parsers.take();
+  if (client_.secure() && !client_.holds_input())
+    client_.lend_input(worker_.tls_buffers.take());
+}
+
+void client_session::release_buffer() noexcept {
+  if (begin_ != end_)
+    return;
+  begin_ = end_ = 0;
+  worker_.client_buffers.give_back(std::move(buffer_));
+  worker_.request_parsers.give_back(std::move(parser_));
+  if (client_.secure())
+    worker_.tls_buffers.give_back(client_.release_input());
+  // A head much longer than usual (a redirect, a cached object's) leaves
+  // a long string behind: not kept while idle.
+  if (out_.capacity() > 1024)
+    std::string{}.swap(out_);
+}
+
+asio::awaitable<bool> client_session::wait_for_request() {
+  release_buffer();
+  phase_ = phase::idle;
+  arm(stopping_ ? drain_grace() : limits_.client_idle_timeout);
+  std::error_code ec;
+  // Raw bytes: under TLS they are ciphertext for the stream to decrypt.
+  std::size_t n = co_await net::read_some(client_.socket(), landing_, sizeof landing_, ec);
+  disarm();
+  if (ec || n == 0)
+    co_return false;
+  hold_buffer();
+  if (client_.secure()) {
+    client_.add_ciphertext(landing_, n);
+  } else {
+    std::memcpy(buffer_.get(), landing_, n);
+    begin_ = 0;
+    end_ = n;
+  }
+  co_return true;
 }
 
 void client_session::expire() noexcept {
@@ -149,6 +191,7 @@ asio::awaitable<void> client_session::run() {
     // it picks another one); the base context when there is none yet.
     const auto& fallback = slot_.handshakes.certificates().fallback();
     SSL_CTX* initial = fallback ? fallback->context.get() : shared_->tls.get();
+    client_.lend_input(worker_.tls_buffers.take());
     std::error_code ec = co_await client_.accept_tls(initial, &slot_.handshakes);
     disarm();
     if (ec) {
@@ -159,6 +202,12 @@ asio::awaitable<void> client_session::run() {
   // g++ 12 miscompiles a co_await inside an if/while condition (the frame
   // resumes into an invalid state): every co_await here is a statement.
   for (;;) {
+    // Nothing of the next request read yet: wait for it without a buffer.
+    if (begin_ == end_ && client_.buffered() == 0) {
+      bool more = co_await wait_for_request();
+      if (!more)
+        break;
+    }
     next n = co_await serve_one();
     if (n == next::close)
       break;
@@ -182,10 +231,12 @@ asio::awaitable<void> client_session::lingering_close() {
   // buffered, nothing in the socket) closes at once, as nginx does; anything
   // else lingers.
   int pending = 0;
-  bool quiet = parser_.message_complete() && begin_ == end_ && client_.buffered() == 0 &&
+  bool quiet = (parser_ == nullptr || parser_->message_complete()) && begin_ == end_ &&
+               client_.buffered() == 0 &&
                ::ioctl(client_.socket().native_handle(), FIONREAD, &pending) == 0 && pending == 0;
   client_.socket().shutdown(asio::socket_base::shutdown_send, ec);
   if (!ec && !timed_out_ && !quiet) {
+    hold_buffer();
     arm(std::chrono::milliseconds{2000});
     std::size_t drained = 0;
     while (drained < (1u << 20)) {
@@ -204,9 +255,10 @@ asio::awaitable<client_session::next>
 client_session::send_error(int status, bool close, std::string_view detail, std::string_view extra_headers) {
   phase_ = phase::response;
   out_.clear();
-  bool head_request = parser_.head_complete() && parser_.head().method_id == HTTP_HEAD;
-  bool http10 = parser_.head_complete() && parser_.head().is_http10();
-  bool keep = !close && !stopping_ && parser_.head_complete() && parser_.head().keep_alive;
+  bool head = parser_ != nullptr && parser_->head_complete();
+  bool head_request = head && parser_->head().method_id == HTTP_HEAD;
+  bool http10 = head && parser_->head().is_http10();
+  bool keep = !close && !stopping_ && head && parser_->head().keep_alive;
   if (request_id_size_ == 0)
     set_request_id({});
   // A 503 (no instance to take it) is worth another try soon.
@@ -242,7 +294,7 @@ asio::awaitable<client_session::next> client_session::send_challenge(exchange& x
 }
 
 asio::awaitable<client_session::next> client_session::send_https_redirect(exchange& x) {
-  const auto& req = parser_.head();
+  const auto& req = parser_->head();
   auto port = shared_->https_port.load(std::memory_order_relaxed);
   // The host was validated with the head; the target is origin-form.
   std::string extra;
@@ -260,12 +312,13 @@ asio::awaitable<client_session::next> client_session::send_https_redirect(exchan
   extra.append(target).append("\r\n");
   int status = x.head_request || req.method_id == HTTP_GET ? 308 : 307;
   // A request body that was not read makes the connection close.
-  bool close = x.has_body && !parser_.message_complete();
+  bool close = x.has_body && !parser_->message_complete();
   co_return co_await send_error(status, close, {}, extra);
 }
 
 asio::awaitable<bool> client_session::read_head() {
-  parser_.reset();
+  hold_buffer();
+  parser_->reset();
   request_id_size_ = 0;
   // Pipelined bytes move to the front, so the head grows in place: the
   // parser's views into it stay valid until the message is done.
@@ -281,11 +334,11 @@ asio::awaitable<bool> client_session::read_head() {
     arm(limits_.client_header_timeout);
   for (;;) {
     if (begin_ < end_) {
-      auto r = parser_.parse(buffer_.get() + begin_, end_ - begin_);
+      auto r = parser_->parse(buffer_.get() + begin_, end_ - begin_);
       begin_ += r.consumed;
       if (r.event == http::parse_event::error) {
         disarm();
-        co_await send_error(parser_.error().status, true);
+        co_await send_error(parser_->error().status, true);
         co_return false;
       }
       if (r.event == http::parse_event::head) {
@@ -322,6 +375,7 @@ asio::awaitable<bool> client_session::read_head() {
 asio::awaitable<std::shared_ptr<upstream_connection>>
 client_session::connect(const asio::ip::tcp::endpoint& ep, std::error_code& ec) {
   auto c = std::make_shared<upstream_connection>(worker_.context, ep);
+  worker_.pool.lend_buffer(*c);
   upstream_ = c.get();
   phase_ = phase::upstream;
   arm(limits_.upstream_connect_timeout);
@@ -350,7 +404,7 @@ asio::awaitable<client_session::next> client_session::serve_one() {
   // not.
   auto must_close = [&](int status) {
     bool client_error = status >= 400 && status < 500 && status != 404;
-    return client_error || (x.has_body && !parser_.message_complete());
+    return client_error || (x.has_body && !parser_->message_complete());
   };
   int status = route_request(x);
   if (status == challenge) {
@@ -437,7 +491,7 @@ asio::awaitable<client_session::next> client_session::serve_one() {
 }
 
 int client_session::route_request(exchange& x) {
-  const auto& req = parser_.head();
+  const auto& req = parser_->head();
   std::string_view incoming_id;
   for (const auto& h : req.headers)
     if (h.id == http::header_id::x_request_id) {
@@ -472,7 +526,7 @@ int client_session::route_request(exchange& x) {
 }
 
 int client_session::resolve_route(exchange& x) {
-  const auto& req = parser_.head();
+  const auto& req = parser_->head();
   x.release_backend();
   x.app.reset();
   x.tried = 0;
@@ -561,7 +615,7 @@ asio::awaitable<int> client_session::wait_once_for_instance(exchange& x) {
 }
 
 int client_session::prepare_upstream(exchange& x) {
-  const auto& req = parser_.head();
+  const auto& req = parser_->head();
   upstream_request_options opts;
   opts.client_ip = client_ip_;
   opts.proto = shared_->proto;
@@ -589,14 +643,14 @@ int client_session::prepare_upstream(exchange& x) {
   append_upstream_request_head(out_, req, opts);
 
   // The body bytes that came with the head go out with it.
-  parser_.set_output_chunked(req.framing == http::body_framing::chunked);
-  if (x.has_body && !parser_.message_complete() && begin_ < end_) {
-    auto r = parser_.parse(buffer_.get() + begin_, end_ - begin_);
+  parser_->set_output_chunked(req.framing == http::body_framing::chunked);
+  if (x.has_body && !parser_->message_complete() && begin_ < end_) {
+    auto r = parser_->parse(buffer_.get() + begin_, end_ - begin_);
     begin_ += r.consumed;
     if (r.event == http::parse_event::error)
-      return parser_.error().status;
+      return parser_->error().status;
   }
-  if (parser_.body_bytes() > x.max_body)
+  if (parser_->body_bytes() > x.max_body)
     return 413;
   return 0;
 }
@@ -691,7 +745,7 @@ asio::awaitable<int> client_session::send_request(exchange& x) {
     phase_ = phase::upstream;
     gather g;
     g.add(out_);
-    g.add_pieces(parser_, false);
+    g.add_pieces(*parser_, false);
     arm(limits_.send_timeout);
     ec = co_await net::write_all(x.up->socket, g.span());
     disarm();
@@ -700,7 +754,7 @@ asio::awaitable<int> client_session::send_request(exchange& x) {
       x.up.reset();
       // A pooled connection the upstream closed just now: the request can
       // go again on a fresh one if repeating it is harmless.
-      if (x.reused && x.retryable && !timed_out_ && parser_.message_complete()) {
+      if (x.reused && x.retryable && !timed_out_ && parser_->message_complete()) {
         x.fresh_only = true;
         continue;
       }
@@ -711,11 +765,11 @@ asio::awaitable<int> client_session::send_request(exchange& x) {
       x.backend->stats->requests.fetch_add(1, std::memory_order_relaxed);
     break;
   }
-  parser_.clear_pieces();
+  parser_->clear_pieces();
 
   // The rest of the request body, read from the client and streamed on.
   bool continue_sent = false;
-  while (!parser_.message_complete()) {
+  while (!parser_->message_complete()) {
     if (begin_ == end_) {
       begin_ = end_ = 0;
       std::error_code ec;
@@ -740,23 +794,23 @@ asio::awaitable<int> client_session::send_request(exchange& x) {
       }
       end_ = n;
     }
-    auto r = parser_.parse(buffer_.get() + begin_, end_ - begin_);
+    auto r = parser_->parse(buffer_.get() + begin_, end_ - begin_);
     begin_ += r.consumed;
     if (r.event == http::parse_event::error) {
       upstream_ = nullptr;
-      co_return parser_.error().status;
+      co_return parser_->error().status;
     }
-    if (parser_.body_bytes() > x.max_body) {
+    if (parser_->body_bytes() > x.max_body) {
       upstream_ = nullptr;
       co_return 413;
     }
     gather g;
-    g.add_pieces(parser_, false);
+    g.add_pieces(*parser_, false);
     phase_ = phase::upstream;
     arm(limits_.send_timeout);
     auto ec = co_await net::write_all(x.up->socket, g.span());
     disarm();
-    parser_.clear_pieces();
+    parser_->clear_pieces();
     if (ec) {
       // The upstream stopped reading: it may have answered already (a 413
       // of its own, say); the response is read next.
@@ -764,7 +818,7 @@ asio::awaitable<int> client_session::send_request(exchange& x) {
       break;
     }
   }
-  x.request_complete = parser_.message_complete();
+  x.request_complete = parser_->message_complete();
   co_return 0;
 }
 

@@ -185,6 +185,15 @@ private:
   template <class From, class To>
   asio::awaitable<void> pump(From& from, To& to, char* buffer, std::size_t size);
   asio::awaitable<void> lingering_close();
+  /// Between requests, with nothing of the next one read yet: waits for its
+  /// first bytes holding no buffer (they land in landing_). False: the
+  /// connection ended, idled out or its listener is draining it.
+  asio::awaitable<bool> wait_for_request();
+  /// Borrows a buffer and a parser from the io thread's recyclers unless
+  /// the session holds them.
+  void hold_buffer();
+  /// Gives them back when the buffer holds no unread bytes.
+  void release_buffer() noexcept;
 
   void arm(std::chrono::milliseconds timeout) noexcept { worker_.deadlines.arm(*this, timeout); }
   /// How long an idle connection stays open once its listener drains.
@@ -202,11 +211,15 @@ private:
   net::client_stream client_;
   std::string client_ip_;
 
+  // Held while a request is in progress, null while idle (worker.hpp).
   std::unique_ptr<char[]> buffer_;
   std::size_t capacity_;
+  /// Where an idle connection's next bytes arrive: most request heads fit,
+  /// the rest of a longer one follows in the buffer.
+  char landing_[512];
   std::size_t begin_ = 0; ///< first unparsed byte
   std::size_t end_ = 0;   ///< one past the last byte read
-  http::parser parser_;
+  std::unique_ptr<http::parser> parser_;
   std::string out_; ///< heads we write (capacity kept across requests)
   std::string key_; ///< the cache key of the current request
 

@@ -5,7 +5,7 @@
 namespace ika::proxy {
 
 upstream_connection::upstream_connection(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep)
-    : socket(ctx), endpoint(ep), buffer(new char[buffer_size]), parser(http::message_kind::response) {}
+    : socket(ctx), endpoint(ep), parser(http::message_kind::response) {}
 
 upstream_pool::upstream_pool(asio::io_context& ctx, net::deadline_list& ticker,
                              std::size_t max_idle_per_upstream, std::chrono::milliseconds idle_timeout)
@@ -32,7 +32,13 @@ std::shared_ptr<upstream_connection> upstream_pool::take(const asio::ip::tcp::en
     std::error_code ignored;
     c->socket.cancel(ignored);
   }
+  lend_buffer(*c);
   return c;
+}
+
+void upstream_pool::lend_buffer(upstream_connection& c) {
+  if (c.buffer == nullptr)
+    c.buffer = buffers_.take();
 }
 
 void upstream_pool::give_back(std::shared_ptr<upstream_connection> c) {
@@ -48,6 +54,7 @@ void upstream_pool::give_back(std::shared_ptr<upstream_connection> c) {
   }
   ticker_.ensure_ticking(); // first: it refreshes now()
   c->idle_since = ticker_.now();
+  buffers_.give_back(std::move(c->buffer));
   l.push_back(std::move(c));
   ++idle_count_;
 }

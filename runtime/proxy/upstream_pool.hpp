@@ -16,6 +16,7 @@
 
 #include "runtime/http/parser.hpp"
 #include "runtime/net/deadline_list.hpp"
+#include "runtime/net/recycler.hpp"
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -31,7 +32,8 @@ namespace ika::proxy {
 /// One connection to an upstream, with the buffer its responses are read
 /// into: 64 KiB of body plus room for the head, so a 64 KiB response comes
 /// in one read and goes out in one write (16 KiB buffers cost 20-25% at
-/// 64 KiB bodies).
+/// 64 KiB bodies). A connection idle in the pool holds no buffer: the pool
+/// lends one with take() (and to new connections, lend_buffer()).
 struct upstream_connection {
   static constexpr std::size_t buffer_size = 72 * 1024;
 
@@ -39,7 +41,7 @@ struct upstream_connection {
 
   asio::ip::tcp::socket socket;
   asio::ip::tcp::endpoint endpoint;
-  std::unique_ptr<char[]> buffer;
+  std::unique_ptr<char[]> buffer; ///< buffer_size bytes, null while pooled
   http::parser parser;
   std::uint64_t requests = 0;                       ///< requests sent on it so far
   net::deadline_list::clock::time_point idle_since; ///< when it entered the pool
@@ -64,6 +66,9 @@ public:
   /// Closes every idle connection.
   void clear();
 
+  /// Gives a connection without a buffer (a new one) a buffer.
+  void lend_buffer(upstream_connection& c);
+
   std::size_t idle() const noexcept { return idle_count_; }
 
 private:
@@ -76,6 +81,13 @@ private:
   net::deadline_list& ticker_;
   std::size_t max_idle_;
   std::chrono::milliseconds idle_timeout_;
+  struct make_buffer {
+    std::unique_ptr<char[]> operator()() const {
+      return std::unique_ptr<char[]>(new char[upstream_connection::buffer_size]);
+    }
+  };
+  /// The buffers of pooled connections, for the next connection in use.
+  net::recycler<char[], make_buffer> buffers_{make_buffer{}, 8};
   std::unordered_map<asio::ip::tcp::endpoint, list> idle_;
   std::size_t idle_count_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -268,9 +268,28 @@ TEST_F(upstream_pool_test, destroying_the_pool_closes_idle_connections) {
 
 TEST_F(upstream_pool_test, connection_has_a_response_parser_and_buffer) {
   auto c = connect(up);
+  EXPECT_EQ(c->buffer, nullptr);
+  upstream_pool pool{ctx, ticker, 4, 30s};
+  pool.lend_buffer(*c);
   EXPECT_NE(c->buffer, nullptr);
   EXPECT_EQ(c->endpoint, up.endpoint());
   EXPECT_EQ(c->requests, 0u);
+}
+
+// 72 KiB per connection idle in the pool would add up (64 kept per upstream
+// and io thread): a pooled connection gives its buffer back, and the next
+// one taken gets that very buffer.
+TEST_F(upstream_pool_test, pooled_connections_hold_no_buffer) {
+  upstream_pool pool{ctx, ticker, 4, 30s};
+  auto c = connect(up);
+  pool.lend_buffer(*c);
+  const char* lent = c->buffer.get();
+  auto* raw = c.get();
+  pool.give_back(std::move(c));
+  EXPECT_EQ(raw->buffer, nullptr);
+  auto again = pool.take(up.endpoint());
+  ASSERT_EQ(again.get(), raw);
+  EXPECT_EQ(again->buffer.get(), lent);
 }
 
 } // namespace

@@ -1,0 +1,61 @@
+// Unit tests of runtime/net/recycler: what idle connections give back.
+#include "runtime/net/recycler.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+namespace {
+
+struct counted {
+  int id;
+};
+
+struct make_counted {
+  int* made;
+  std::unique_ptr<counted> operator()() const { return std::make_unique<counted>(counted{++*made}); }
+};
+
+TEST(RecyclerTest, HandsBackWhatWasReturnedBeforeMakingMore) {
+  int made = 0;
+  ika::net::recycler<counted, make_counted> r{make_counted{&made}, 2};
+  auto a = r.take();
+  auto b = r.take();
+  EXPECT_EQ(made, 2);
+  auto* first = a.get();
+  r.give_back(std::move(a));
+  EXPECT_EQ(r.idle(), 1u);
+  auto c = r.take();
+  EXPECT_EQ(c.get(), first);
+  EXPECT_EQ(made, 2);
+  EXPECT_EQ(r.idle(), 0u);
+}
+
+TEST(RecyclerTest, KeepsAtMostItsLimitAndIgnoresNull) {
+  int made = 0;
+  ika::net::recycler<counted, make_counted> r{make_counted{&made}, 2};
+  auto a = r.take(), b = r.take(), c = r.take();
+  r.give_back(std::move(a));
+  r.give_back(std::move(b));
+  r.give_back(std::move(c)); // over the limit: freed
+  r.give_back(nullptr);
+  EXPECT_EQ(r.idle(), 2u);
+  r.take();
+  r.take();
+  r.take();
+  EXPECT_EQ(made, 4);
+}
+
+TEST(RecyclerTest, LendsArrays) {
+  struct make_buffer {
+    std::unique_ptr<char[]> operator()() const { return std::unique_ptr<char[]>(new char[64]); }
+  };
+  ika::net::recycler<char[], make_buffer> r{make_buffer{}};
+  auto b = r.take();
+  b[63] = 'x';
+  const char* p = b.get();
+  r.give_back(std::move(b));
+  EXPECT_EQ(r.take().get(), p);
+}
+
+} // namespace
