@@ -106,6 +106,10 @@ client_session::~client_session() {
 void client_session::hold_buffer() {
   if (buffer_ == nullptr)
     buffer_ = worker_.client_buffers.take();
+  // Room for a usual response head at once (one allocation, not a string
+  // doubling its way up).
+  if (out_.capacity() < 512)
+    out_.reserve(512);
   if (parser_ == nullptr)
     parser_ = worker_.request_parsers.take();
   if (client_.secure() && !client_.holds_input())
@@ -120,22 +124,21 @@ void client_session::release_buffer() noexcept {
   worker_.request_parsers.give_back(std::move(parser_));
   if (client_.secure())
     worker_.tls_buffers.give_back(client_.release_input());
-  // A head much longer than usual (a redirect, a cached object's) leaves
-  // a long string behind: not kept while idle.
-  if (out_.capacity() > 1024)
-    std::string{}.swap(out_);
+  // The heads written and the cache key: not kept while idle.
+  std::string{}.swap(out_);
+  std::string{}.swap(key_);
 }
 
-asio::awaitable<bool> client_session::wait_for_request() {
+void client_session::begin_idle() noexcept {
   release_buffer();
   phase_ = phase::idle;
   arm(stopping_ ? drain_grace() : limits_.client_idle_timeout);
-  std::error_code ec;
-  // Raw bytes: under TLS they are ciphertext for the stream to decrypt.
-  std::size_t n = co_await net::read_some(client_.socket(), landing_, sizeof landing_, ec);
+}
+
+bool client_session::end_idle(std::error_code ec, std::size_t n) {
   disarm();
   if (ec || n == 0)
-    co_return false;
+    return false;
   hold_buffer();
   if (client_.secure()) {
     client_.add_ciphertext(landing_, n);
@@ -144,7 +147,7 @@ asio::awaitable<bool> client_session::wait_for_request() {
     begin_ = 0;
     end_ = n;
   }
-  co_return true;
+  return true;
 }
 
 void client_session::expire() noexcept {
@@ -202,10 +205,15 @@ asio::awaitable<void> client_session::run() {
   // g++ 12 miscompiles a co_await inside an if/while condition (the frame
   // resumes into an invalid state): every co_await here is a statement.
   for (;;) {
-    // Nothing of the next request read yet: wait for it without a buffer.
+    // Nothing of the next request read yet: wait for its first bytes
+    // holding no buffer. Raw bytes (ciphertext under TLS), read right here:
+    // a coroutine frame less to keep per idle connection.
     if (begin_ == end_ && client_.buffered() == 0) {
-      bool more = co_await wait_for_request();
-      if (!more)
+      begin_idle();
+      std::error_code ec;
+      std::size_t n = co_await client_.socket().async_read_some(
+          asio::buffer(landing_), asio::redirect_error(asio::use_awaitable, ec));
+      if (!end_idle(ec, n))
         break;
     }
     next n = co_await serve_one();
