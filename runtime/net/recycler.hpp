@@ -4,6 +4,10 @@
 // bytes, not a 16 KiB buffer and a parser (nginx and HAProxy do the same
 // with their buffers). Up to `keep` returned objects wait for the next
 // taker; more are freed, so a burst of connections does not pin its peak.
+// `keep` must cover how many come and go at once under steady load (wrk's
+// 64 connections on two io threads: 32 each), or every request pays a
+// malloc and free of the object instead (measured: 64 KiB responses
+// 0.97x nginx with 8 upstream buffers kept, against 1.2x).
 // One recycler per io thread: not locked.
 
 #include <cstddef>
@@ -18,7 +22,7 @@ namespace ika::net {
 template <class T, class Make>
 class recycler {
 public:
-  explicit recycler(Make make, std::size_t keep = 32) : make_(std::move(make)), keep_(keep) {}
+  explicit recycler(Make make, std::size_t keep = 64) : make_(std::move(make)), keep_(keep) {}
   recycler(const recycler&) = delete;
   recycler& operator=(const recycler&) = delete;
 

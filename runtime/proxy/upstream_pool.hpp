@@ -87,7 +87,7 @@ private:
     }
   };
   /// The buffers of pooled connections, for the next connection in use.
-  net::recycler<char[], make_buffer> buffers_{make_buffer{}, 8};
+  net::recycler<char[], make_buffer> buffers_{make_buffer{}, 64};
   std::unordered_map<asio::ip::tcp::endpoint, list> idle_;
   std::size_t idle_count_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
