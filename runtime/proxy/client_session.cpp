@@ -98,9 +98,16 @@ client_session::client_session(std::shared_ptr<listener_shared> shared, worker& 
 }
 
 client_session::~client_session() {
+  // No release_buffer() here: a session can be destroyed with its
+  // io_context at shutdown, after the worker and its recyclers; its
+  // buffers are then simply freed. A session that ran to its end gave them
+  // back already (serve_connection).
+  shared_->connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void client_session::give_back_buffers() noexcept {
   begin_ = end_ = 0;
   release_buffer();
-  shared_->connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void client_session::hold_buffer() {
@@ -1088,6 +1095,7 @@ asio::awaitable<void> serve_connection(std::shared_ptr<listener_shared> shared, 
                                        asio::ip::tcp::socket socket) {
   client_session session{std::move(shared), *w, thread, std::move(socket)};
   co_await session.run();
+  session.give_back_buffers();
 }
 
 } // namespace ika::proxy

@@ -56,6 +56,8 @@ public:
 
   /// Serves requests until the connection ends.
   asio::awaitable<void> run();
+  /// After run(), on the io thread: its buffers go back to the worker.
+  void give_back_buffers() noexcept;
 
   void expire() noexcept override;
   void stop(bool now) noexcept override;
