@@ -122,7 +122,6 @@ std::string_view client_stream::tls_version() const noexcept {
 std::unique_ptr<char[]> client_stream::release_input() noexcept {
   if (in_begin_ != in_end_)
     return nullptr;
-  in_begin_ = in_end_ = 0;
   // What a large response left behind is not kept while idle either.
   if (out_.capacity() > 4096 && out_sent_ == out_.size()) {
     std::string{}.swap(out_);
@@ -134,17 +133,14 @@ std::unique_ptr<char[]> client_stream::release_input() noexcept {
 }
 
 void client_stream::lend_input(std::unique_ptr<char[]> buffer) noexcept {
-  if (in_ == nullptr) {
+  if (in_ == nullptr)
     in_ = std::move(buffer);
-    in_begin_ = in_end_ = 0;
-  }
 }
 
 void client_stream::make_room() {
-  if (in_ == nullptr) {
+  if (in_ == nullptr) // given up while idle (nothing was pending in it)
     in_.reset(new char[in_capacity]);
-    in_begin_ = in_end_ = 0;
-  } else if (in_begin_ == in_end_) {
+  if (in_begin_ == in_end_) {
     in_begin_ = in_end_ = 0;
   } else if (in_end_ == in_capacity) {
     std::memmove(in_.get(), in_.get() + in_begin_, in_end_ - in_begin_);

@@ -54,4 +54,13 @@ private:
   std::vector<std::unique_ptr<T>> free_;
 };
 
+/// Makes buffers of `size` bytes.
+struct make_buffer {
+  std::size_t size;
+  std::unique_ptr<char[]> operator()() const { return std::unique_ptr<char[]>(new char[size]); }
+};
+
+/// Buffers of one size.
+using buffer_recycler = recycler<char[], make_buffer>;
+
 } // namespace ika::net

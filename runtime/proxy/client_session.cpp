@@ -113,6 +113,10 @@ void client_session::give_back_buffers() noexcept {
 void client_session::hold_buffer() {
   if (buffer_ == nullptr)
     buffer_ = worker_.client_buffers.take();
+}
+
+void client_session::hold_request_parts() {
+  hold_buffer();
   // Room for a usual response head at once (one allocation, not a string
   // doubling its way up).
   if (out_.capacity() < 512)
@@ -146,7 +150,7 @@ bool client_session::end_idle(std::error_code ec, std::size_t n) {
   disarm();
   if (ec || n == 0)
     return false;
-  hold_buffer();
+  hold_request_parts();
   if (client_.secure()) {
     client_.add_ciphertext(landing_, n);
   } else {
@@ -332,7 +336,7 @@ asio::awaitable<client_session::next> client_session::send_https_redirect(exchan
 }
 
 asio::awaitable<bool> client_session::read_head() {
-  hold_buffer();
+  hold_request_parts();
   parser_->reset();
   request_id_size_ = 0;
   // Pipelined bytes move to the front, so the head grows in place: the

@@ -201,9 +201,11 @@ private:
   /// idled out or its listener is draining it.
   void begin_idle() noexcept;
   bool end_idle(std::error_code ec, std::size_t n);
-  /// Borrows a buffer and a parser from the io thread's recyclers unless
-  /// the session holds them.
+  /// Borrows a buffer from the io thread's recycler unless it holds one.
   void hold_buffer();
+  /// What a request needs: the buffer, a parser, room for the heads and,
+  /// under TLS, the ciphertext input.
+  void hold_request_parts();
   /// Gives them back when the buffer holds no unread bytes.
   void release_buffer() noexcept;
 
@@ -232,7 +234,7 @@ private:
   std::size_t begin_ = 0; ///< first unparsed byte
   std::size_t end_ = 0;   ///< one past the last byte read
   std::unique_ptr<http::parser> parser_;
-  std::string out_; ///< heads we write (capacity kept across requests)
+  std::string out_; ///< heads we write (freed while idle)
   std::string key_; ///< the cache key of the current request
 
   char request_id_[max_request_id];

@@ -81,13 +81,8 @@ private:
   net::deadline_list& ticker_;
   std::size_t max_idle_;
   std::chrono::milliseconds idle_timeout_;
-  struct make_buffer {
-    std::unique_ptr<char[]> operator()() const {
-      return std::unique_ptr<char[]>(new char[upstream_connection::buffer_size]);
-    }
-  };
   /// The buffers of pooled connections, for the next connection in use.
-  net::recycler<char[], make_buffer> buffers_{make_buffer{}, 64};
+  net::buffer_recycler buffers_{net::make_buffer{upstream_connection::buffer_size}};
   std::unordered_map<asio::ip::tcp::endpoint, list> idle_;
   std::size_t idle_count_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -22,19 +22,15 @@ namespace ika::proxy {
 struct worker {
   worker(asio::io_context& ctx, const limits& l, std::size_t i = 0)
       : context(ctx), deadlines(ctx), pool(ctx, deadlines, l.upstream_keepalive, l.upstream_idle_timeout),
-        client_buffers(make_buffer{client_buffer_size(l)}),
+        client_buffers(net::make_buffer{client_buffer_size(l)}),
         request_parsers(make_parser{{l.max_head_bytes, l.max_uri_bytes, l.max_headers}}),
-        tls_buffers(make_buffer{net::client_stream::input_capacity}), index(i) {}
+        tls_buffers(net::make_buffer{net::client_stream::input_capacity}), index(i) {}
 
   /// A client connection's buffer: a whole request head and then some.
   static std::size_t client_buffer_size(const limits& l) noexcept {
     return std::max<std::size_t>(16 * 1024, l.max_head_bytes + 1024);
   }
 
-  struct make_buffer {
-    std::size_t size;
-    std::unique_ptr<char[]> operator()() const { return std::unique_ptr<char[]>(new char[size]); }
-  };
   struct make_parser {
     http::parser_limits limits;
     std::unique_ptr<http::parser> operator()() const {
@@ -50,10 +46,10 @@ struct worker {
   /// request in progress (client_session.hpp); between requests they wait
   /// here for the next connection that needs them. All of a node's
   /// listeners share its limits, so one size fits every connection.
-  net::recycler<char[], make_buffer> client_buffers;
+  net::buffer_recycler client_buffers;
   net::recycler<http::parser, make_parser> request_parsers;
   /// The same for a TLS connection's ciphertext input.
-  net::recycler<char[], make_buffer> tls_buffers;
+  net::buffer_recycler tls_buffers;
   std::uint32_t round_robin = 0;
   std::size_t index = 0; ///< which io thread
   /// The node's response cache (null: none). Set before the io threads run.

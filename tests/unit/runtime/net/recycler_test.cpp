@@ -47,10 +47,7 @@ TEST(RecyclerTest, KeepsAtMostItsLimitAndIgnoresNull) {
 }
 
 TEST(RecyclerTest, LendsArrays) {
-  struct make_buffer {
-    std::unique_ptr<char[]> operator()() const { return std::unique_ptr<char[]>(new char[64]); }
-  };
-  ika::net::recycler<char[], make_buffer> r{make_buffer{}};
+  ika::net::buffer_recycler r{ika::net::make_buffer{64}};
   auto b = r.take();
   b[63] = 'x';
   const char* p = b.get();
