@@ -1,10 +1,12 @@
 #include "runtime/crypto/mutual_tls.hpp"
 
+#include "runtime/crypto/certs.hpp"
 #include "runtime/crypto/openssl_util.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/openssl/manager.hpp>
+#include <caf/thread_hook.hpp>
 
 #include <openssl/crypto.h>
 
@@ -12,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <memory>
 #include <system_error>
@@ -101,6 +104,18 @@ namespace {
 /// Reads per readiness event on a caf::openssl connection (see below).
 constexpr std::size_t max_tls_consecutive_reads = 1'000'000;
 
+std::atomic<std::uint64_t> thread_states_released{0};
+
+class openssl_thread_hook final : public caf::thread_hook {
+public:
+  void init(caf::actor_system&) override {}
+  void thread_started() override {}
+  void thread_terminates() override {
+    release_thread_state();
+    thread_states_released.fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
 } // namespace
 
 std::optional<credential_error> configure_mutual_tls(caf::actor_system_config& cfg, const tls_files& files,
@@ -161,7 +176,16 @@ std::optional<credential_error> configure_mutual_tls(caf::actor_system_config& c
   cfg.openssl_cafile = ca.string();
   cfg.openssl_capath.clear();
   cfg.openssl_passphrase.clear();
+  release_openssl_state_as_threads_end(cfg);
   return std::nullopt;
+}
+
+void release_openssl_state_as_threads_end(caf::actor_system_config& cfg) {
+  cfg.add_thread_hook<openssl_thread_hook>();
+}
+
+std::uint64_t openssl_thread_states_released() noexcept {
+  return thread_states_released.load(std::memory_order_relaxed);
 }
 
 std::optional<credential_error> require_mutual_tls(caf::actor_system& system) {

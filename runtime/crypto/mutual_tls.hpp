@@ -19,6 +19,7 @@
 
 #include <caf/fwd.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 
@@ -69,6 +70,18 @@ private:
 /// node_credentials::admin_files) with tls_role::client.
 std::optional<credential_error> configure_mutual_tls(caf::actor_system_config& cfg, const tls_files& files,
                                                      tls_role role);
+
+/// Makes every thread of actor systems built from `cfg` free its OpenSSL
+/// state (random generators, error queue) as it ends, before CAF counts it
+/// as gone. caf::openssl makes a client's TLS handshake on the detached
+/// thread of its middleman actor, which CAF never joins: without this, such
+/// a thread could still be ending when the process exits, after OpenSSL's
+/// exit-time cleanup, and its state would leak. configure_mutual_tls calls it.
+void release_openssl_state_as_threads_end(caf::actor_system_config& cfg);
+
+/// How many threads have freed their OpenSSL state through that hook in this
+/// process so far.
+std::uint64_t openssl_thread_states_released() noexcept;
 
 /// Checks a running actor system before it publishes or connects with
 /// caf::openssl: the OpenSSL module is loaded and certificate, key and CA

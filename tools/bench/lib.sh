@@ -1,10 +1,11 @@
-# tools/bench/lib.sh: shell functions shared by tools/bench/proxy and tools/bench/cache
+# tools/bench/lib.sh: shell functions shared by the benchmarks in tools/bench
 # (sourced, never run). Adapted from the project's peer-bench harness.
 #
 # The sourcing script defines log() and die() first, and before calling these functions sets:
 #   TMP            its temp dir                 STARTED      array of the PIDs it started
 #   BACKEND_PORT   the origin's port            BACKEND_PID  the origin's PID (once started)
 #   FIRST_SIZE     body size probed by wait_ready (GET /<FIRST_SIZE>.bin)
+#   TPL            the templates' dir           WORKERS      worker processes/threads per server
 #   READY_TIMEOUT  SAMPLE_INTERVAL QUIET_MAX QUIET_WAIT BASE_PORT NEXT_PORT
 # Every process is signalled by the PID this script started, never by name.
 
@@ -94,6 +95,14 @@ stop_server() {                 # $1 = a PID we started: TERM, wait <= 5 s, then
     wait "$pid" 2>/dev/null
     for s in "${STARTED[@]}"; do [[ $s != "$pid" ]] && keep+=("$s"); done
     STARTED=("${keep[@]}")
+}
+
+render() {                      # $1 = template under $TPL, $2 = output, $3 = port; unset fields render empty
+    sed -e "s|@DIR@|$TMP|g" -e "s|@PORT@|$3|g" -e "s|@BACKEND_PORT@|${BACKEND_PORT:-}|g" \
+        -e "s|@WORKERS@|$WORKERS|g" -e "s|@BACKEND_WORKERS@|${BACKEND_WORKERS:-}|g" \
+        -e "s|@CERT@|${CERT:-}|g" -e "s|@KEY@|${KEY:-}|g" -e "s|@CERTKEY@|${CERTKEY:-}|g" \
+        -e "s|@CACHE_DIR@|${CUR_CACHE_DIR:-}|g" -e "s|@CACHE_MB@|${CUR_CACHE_MB:-}|g" \
+        -e "s|@MAX_OBJ@|${CUR_MAX_OBJ:-}|g" "$TPL/$1" > "$2"
 }
 
 # A port is free if no TCP socket (listening or connected) uses it as its local port.
