@@ -125,6 +125,71 @@ wait_ready() {                  # $1 = PID, $2 = port -> 0 once GET /<first size
     done
     return 1
 }
+# ---------------------------------------------------------------- proxies by mode (idle, instructions)
+# make_cert: one self-signed ECDSA P-256 certificate (SAN localhost, 127.0.0.1) for every target,
+# in CERT and KEY, and both in one PEM in CERTKEY (HAProxy's form).
+make_cert() {
+    mkdir -p "$(dirname "$CERT")"; chmod 755 "$(dirname "$CERT")"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 -subj /CN=localhost \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -keyout "$KEY" -out "$CERT" >"$TMP/openssl.log" 2>&1 ||
+        { cat "$TMP/openssl.log" >&2; die "openssl could not make the certificate"; }
+    cat "$CERT" "$KEY" > "$CERTKEY"
+    chmod 644 "$CERT"; chmod 600 "$KEY" "$CERTKEY"              # read by root at start-up
+}
+# start_origin: the static nginx origin (one 100-byte body, /100.bin) on a free port; sets
+# BACKEND_PORT and BACKEND_PID.
+start_origin() {
+    pick_port; BACKEND_PORT=$PICKED
+    mkdir -p "$TMP/www" "$TMP/backend/tmp"; chmod 755 "$TMP/www" "$TMP/backend"
+    head -c 100 /dev/urandom > "$TMP/www/100.bin"; chmod 644 "$TMP/www/100.bin"
+    render proxy-origin.nginx.conf.tmpl "$TMP/backend/nginx.conf" "$BACKEND_PORT"
+    start_server backend nginx -c "$TMP/backend/nginx.conf" -p "$TMP/backend" -e "$TMP/backend/error.log"
+    BACKEND_PID=$LAST_PID
+    wait_ready "$BACKEND_PID" "$BACKEND_PORT" || die "origin did not start"
+}
+# start_peer TARGET MODE PORT: nginx, haproxy, caddy (plain only) or ika ($IKA_BIN) as a reverse
+# proxy to the origin, plain HTTP or TLS (mode plain|tls), WORKERS processes or threads; under
+# "${WRAP[@]}" (a profiler) when the caller sets it. Sets LAST_PID.
+start_peer() {
+    local t=$1 mode=$2 port=$3 tpl wrap=()
+    [[ -n ${WRAP+set} ]] && wrap=("${WRAP[@]}")
+    case $t in
+    nginx)
+        rm -rf "$TMP/nginx"; mkdir -p "$TMP/nginx/tmp"; chmod 755 "$TMP/nginx"
+        tpl=proxy-nginx.conf.tmpl; [[ $mode == tls ]] && tpl=tls-nginx.conf.tmpl
+        render "$tpl" "$TMP/nginx/nginx.conf" "$port"
+        # NGINX_MASTER=off: the one process serves (a profiler then watches it, not a forked child)
+        [[ ${NGINX_MASTER:-on} == off ]] && sed -i 's/^master_process on;/master_process off;/' "$TMP/nginx/nginx.conf"
+        start_server nginx "${wrap[@]}" nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" -e "$TMP/nginx/error.log" ;;
+    haproxy)
+        mkdir -p "$TMP/haproxy"
+        tpl=proxy-haproxy.cfg.tmpl; [[ $mode == tls ]] && tpl=tls-haproxy.cfg.tmpl
+        render "$tpl" "$TMP/haproxy/haproxy.cfg" "$port"
+        start_server haproxy "${wrap[@]}" haproxy -db -f "$TMP/haproxy/haproxy.cfg" ;;
+    caddy)
+        rm -rf "$TMP/caddy"; mkdir -p "$TMP/caddy/data" "$TMP/caddy/config"
+        render proxy-Caddyfile.tmpl "$TMP/caddy/Caddyfile" "$port"
+        start_server caddy "${wrap[@]}" env GOMAXPROCS="$WORKERS" HOME="$TMP/caddy" XDG_DATA_HOME="$TMP/caddy/data" \
+            XDG_CONFIG_HOME="$TMP/caddy/config" caddy run --config "$TMP/caddy/Caddyfile" --adapter caddyfile ;;
+    ika)
+        local tls=()
+        [[ $mode == tls ]] && tls=(--cert "$CERT" --key "$KEY")
+        start_server ika "${wrap[@]}" "$IKA_BIN" proxy --from "127.0.0.1:$port" --to "127.0.0.1:$BACKEND_PORT" \
+            --workers "$WORKERS" "${tls[@]}" ;;
+    *) die "unknown target $t" ;;
+    esac
+}
+peer_ready() {                  # $1 = PID, $2 = mode, $3 = port -> 0 once GET /100.bin answers 200
+    local i scheme=http
+    [[ $2 == tls ]] && scheme=https
+    for i in $(seq 1 $((READY_TIMEOUT * 10))); do
+        kill -0 "$1" 2>/dev/null || return 1
+        [[ $(curl -sk -o /dev/null -m 1 -w '%{http_code}' "$scheme://127.0.0.1:$3/100.bin") == 200 ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
 loopback_only() {               # $1 = PID: every socket its tree listens on must be on loopback
     local re bad
     re="pid=($(tree_pids "$1" | paste -sd'|')),"
