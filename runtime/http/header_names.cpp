@@ -5,7 +5,7 @@
 namespace ika::http {
 
 header_id lookup_header(std::string_view name) noexcept {
-  auto is = [name](std::string_view lower) { return iequals(name, lower); };
+  auto is = [name](std::string_view lower) { return equals_lowercase(name, lower); };
   switch (name.size()) {
     case 2:
       if (is("te"))
@@ -102,7 +102,7 @@ header_id lookup_header(std::string_view name) noexcept {
     default:
       break;
   }
-  if (name.size() > 6 && iequals(name.substr(0, 6), "proxy-"))
+  if (name.size() > 6 && equals_lowercase(name.substr(0, 6), "proxy-"))
     return header_id::proxy_any;
   return header_id::other;
 }

@@ -377,9 +377,8 @@ int parser::on_header_value_complete(llhttp_t* p) {
     auto value = trim_ows(line.substr(colon + 2));
     if (!is_token(name))
       return s.fail(bad, "invalid trailer field name");
-    for (char c : value)
-      if (!is_field_vchar(c))
-        return s.fail(bad, "invalid trailer field value");
+    if (!is_field_value(value))
+      return s.fail(bad, "invalid trailer field value");
     auto id = lookup_header(name);
     if (id != header_id::other || iequals(name, "authorization") || iequals(name, "cookie") ||
         iequals(name, "set-cookie") || iequals(name, "content-type") || iequals(name, "content-encoding"))
@@ -397,9 +396,8 @@ int parser::note_header(header_field& h) noexcept {
   if (!is_token(h.name))
     return fail(bad, "invalid header field name");
   h.value = trim_ows(h.value);
-  for (char c : h.value)
-    if (!is_field_vchar(c))
-      return fail(bad, "invalid header field value");
+  if (!is_field_value(h.value))
+    return fail(bad, "invalid header field value");
   h.id = lookup_header(h.name);
   switch (h.id) {
     case header_id::host:

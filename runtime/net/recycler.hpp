@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -62,5 +63,49 @@ struct make_buffer {
 
 /// Buffers of one size.
 using buffer_recycler = recycler<char[], make_buffer>;
+
+/// Strings with room for `capacity` bytes, moved in and out (a moved
+/// std::string takes its heap block along): a connection writes its heads
+/// into one while it has a request and holds none while idle.
+class string_recycler {
+public:
+  explicit string_recycler(std::size_t capacity, std::size_t keep = 64) : capacity_(capacity), keep_(keep) {}
+  string_recycler(const string_recycler&) = delete;
+  string_recycler& operator=(const string_recycler&) = delete;
+
+  std::size_t idle() const noexcept { return free_.size(); }
+
+  /// Gives `s` room for `capacity` bytes, from a returned string if one
+  /// waits. Keeps what `s` holds if it has the room already.
+  void take(std::string& s) {
+    if (s.capacity() >= capacity_)
+      return;
+    if (free_.empty()) {
+      s.reserve(capacity_);
+      return;
+    }
+    s = std::move(free_.back());
+    free_.pop_back();
+    s.clear();
+  }
+
+  /// Takes `s`'s block back (kept if it is not more than four times the
+  /// usual size: one huge head does not stay pinned); `s` is left empty,
+  /// holding no memory.
+  void give_back(std::string& s) noexcept {
+    if (s.capacity() >= capacity_ && s.capacity() <= 4 * capacity_ && free_.size() < keep_) {
+      try {
+        free_.push_back(std::move(s));
+      } catch (...) { // no room to keep it: freed below
+      }
+    }
+    std::string{}.swap(s);
+  }
+
+private:
+  std::size_t capacity_;
+  std::size_t keep_;
+  std::vector<std::string> free_;
+};
 
 } // namespace ika::net

@@ -117,10 +117,7 @@ void client_session::hold_buffer() {
 
 void client_session::hold_request_parts() {
   hold_buffer();
-  // Room for a usual response head at once (one allocation, not a string
-  // doubling its way up).
-  if (out_.capacity() < 512)
-    out_.reserve(512);
+  worker_.head_strings.take(out_);
   if (parser_ == nullptr)
     parser_ = worker_.request_parsers.take();
   if (client_.secure() && !client_.holds_input())
@@ -136,7 +133,7 @@ void client_session::release_buffer() noexcept {
   if (client_.secure())
     worker_.tls_buffers.give_back(client_.release_input());
   // The heads written and the cache key: not kept while idle.
-  std::string{}.swap(out_);
+  worker_.head_strings.give_back(out_);
   std::string{}.swap(key_);
 }
 

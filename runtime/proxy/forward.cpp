@@ -9,7 +9,14 @@ namespace ika::proxy {
 namespace {
 
 void append_header(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name).append(": ").append(value).append("\r\n");
+  // A field as it came ("Name: value", the value right after ": ") is one
+  // run of bytes in the buffer it was parsed from: copied at once.
+  if (value.data() == name.data() + name.size() + 2 && name.data()[name.size()] == ':' &&
+      name.data()[name.size() + 1] == ' ')
+    out.append(name.data(), name.size() + 2 + value.size());
+  else
+    out.append(name).append(": ").append(value);
+  out.append("\r\n");
 }
 
 void append_number(std::string& out, std::uint64_t v) {

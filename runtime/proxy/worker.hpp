@@ -24,7 +24,12 @@ struct worker {
       : context(ctx), deadlines(ctx), pool(ctx, deadlines, l.upstream_keepalive, l.upstream_idle_timeout),
         client_buffers(net::make_buffer{client_buffer_size(l)}),
         request_parsers(make_parser{{l.max_head_bytes, l.max_uri_bytes, l.max_headers}}),
-        tls_buffers(net::make_buffer{net::client_stream::input_capacity}), index(i) {}
+        tls_buffers(net::make_buffer{net::client_stream::input_capacity}), head_strings(head_string_size),
+        index(i) {}
+
+  /// Room for a usual response head at once (one allocation, not a string
+  /// doubling its way up).
+  static constexpr std::size_t head_string_size = 512;
 
   /// A client connection's buffer: a whole request head and then some.
   static std::size_t client_buffer_size(const limits& l) noexcept {
@@ -48,8 +53,10 @@ struct worker {
   /// listeners share its limits, so one size fits every connection.
   net::buffer_recycler client_buffers;
   net::recycler<http::parser, make_parser> request_parsers;
-  /// The same for a TLS connection's ciphertext input.
+  /// The same for a TLS connection's ciphertext input, and for the string
+  /// a connection writes its heads into.
   net::buffer_recycler tls_buffers;
+  net::string_recycler head_strings;
   std::uint32_t round_robin = 0;
   std::size_t index = 0; ///< which io thread
   /// The node's response cache (null: none). Set before the io threads run.

@@ -36,6 +36,25 @@ TEST(chars, field_vchar_allows_visible_bytes_space_tab_and_obs_text) {
   EXPECT_TRUE(is_field_vchar('\t'));
 }
 
+// The vectorised check against the byte-by-byte one: every byte value at
+// every position of values 0 to 40 bytes long (one, two and a half blocks
+// of sixteen, and the overlapping tail), in a value that is otherwise fine.
+TEST(chars, field_value_agrees_with_field_vchar_for_every_byte_at_every_position) {
+  for (std::size_t n = 0; n <= 40; ++n) {
+    std::string value(n, 'a');
+    EXPECT_TRUE(is_field_value(value)) << n;
+    for (std::size_t at = 0; at < n; ++at)
+      for (int c = 0; c < 256; ++c) {
+        value[at] = char(c);
+        ASSERT_EQ(is_field_value(value), is_field_vchar(char(c)))
+            << "length " << n << " at " << at << " byte " << c;
+        value[at] = 'a';
+      }
+  }
+  EXPECT_TRUE(is_field_value("text/html; charset=utf-8 \t\x80\xff obs-text too"));
+  EXPECT_FALSE(is_field_value(std::string("seventeen bytes..\0", 18)));
+}
+
 TEST(chars, field_vchar_refuses_controls_and_del) {
   for (int c = 0; c < 0x20; ++c) {
     if (c != '\t') {

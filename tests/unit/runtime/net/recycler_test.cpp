@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <string>
 
 namespace {
 
@@ -53,6 +54,41 @@ TEST(RecyclerTest, LendsArrays) {
   const char* p = b.get();
   r.give_back(std::move(b));
   EXPECT_EQ(r.take().get(), p);
+}
+
+TEST(RecyclerTest, StringsKeepTheirBlockAndComeBackEmpty) {
+  ika::net::string_recycler r{512, 2};
+  std::string s;
+  r.take(s);
+  EXPECT_GE(s.capacity(), 512u);
+  s = "HTTP/1.1 200 OK\r\n";
+  const char* block = s.data();
+  r.give_back(s);
+  EXPECT_EQ(s.capacity(), std::string{}.capacity()); // holds nothing while idle
+  EXPECT_EQ(r.idle(), 1u);
+  std::string t;
+  r.take(t);
+  EXPECT_EQ(t.data(), block);
+  EXPECT_TRUE(t.empty());
+  EXPECT_EQ(r.idle(), 0u);
+  // One that has the room already keeps what it holds.
+  t = "kept";
+  r.take(t);
+  EXPECT_EQ(t, "kept");
+}
+
+TEST(RecyclerTest, StringsOverTheLimitOrHugeAreFreed) {
+  ika::net::string_recycler r{512, 1};
+  std::string a, b, huge;
+  r.take(a);
+  r.take(b);
+  huge.reserve(64 * 1024); // one huge head does not stay pinned
+  r.give_back(huge);
+  EXPECT_EQ(r.idle(), 0u);
+  r.give_back(a);
+  r.give_back(b); // over the limit
+  EXPECT_EQ(r.idle(), 1u);
+  EXPECT_EQ(b.capacity(), std::string{}.capacity());
 }
 
 } // namespace

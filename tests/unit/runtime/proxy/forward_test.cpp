@@ -84,6 +84,16 @@ TEST(forward_request, plain_get) {
           added("example.com") + "\r\n");
 }
 
+// A field as it came ("Name: value") is copied as one run of bytes; any
+// other spacing around the colon or the value is written as "Name: value".
+TEST(forward_request, fields_are_written_as_name_colon_space_value) {
+  EXPECT_EQ(upstream_head("GET / HTTP/1.1\r\nHost: h\r\nA:x\r\nB:   y  \r\nC:\t z\r\nD: w\r\nE:\r\n"
+                          "F: \r\nUser-Agent: ua/1 (x; y)\r\n\r\n"),
+            "GET / HTTP/1.1\r\nHost: h\r\nA: x\r\nB: y\r\nC: z\r\nD: w\r\nE: \r\nF: \r\n"
+            "User-Agent: ua/1 (x; y)\r\n" +
+                added() + "\r\n");
+}
+
 TEST(forward_request, removes_hop_by_hop_fields) {
   EXPECT_EQ(upstream_head(
                 "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
