@@ -41,48 +41,6 @@ bool idempotent(std::uint8_t method) {
   }
 }
 
-/// Output of one step of body streaming: an optional head, an optional
-/// chunk-size line, the parser's pieces, an optional CRLF. Built on the
-/// stack; 64 pieces + 3 fit one sendmsg.
-struct gather {
-  std::array<asio::const_buffer, 72> bufs;
-  std::size_t count = 0;
-  char chunk_line[20];
-
-  void add(const void* data, std::size_t size) {
-    if (size > 0)
-      bufs[count++] = asio::const_buffer{data, size};
-  }
-  void add(std::string_view s) { add(s.data(), s.size()); }
-  std::span<asio::const_buffer> span() { return {bufs.data(), count}; }
-
-  /// Adds the parser's pieces; with `rechunk`, wraps them in one chunk
-  /// (used for bodies delimited by close, sent on to an HTTP/1.1 client).
-  void add_pieces(const http::parser& p, bool rechunk) {
-    auto pieces = p.pieces();
-    if (pieces.empty())
-      return;
-    if (rechunk) {
-      std::size_t total = p.pieces_size();
-      std::size_t n = 0;
-      char tmp[16];
-      do {
-        tmp[n++] = "0123456789abcdef"[total & 0xf];
-        total >>= 4;
-      } while (total != 0);
-      for (std::size_t i = 0; i < n; ++i)
-        chunk_line[i] = tmp[n - 1 - i];
-      chunk_line[n++] = '\r';
-      chunk_line[n++] = '\n';
-      add(chunk_line, n);
-    }
-    for (auto& piece : pieces)
-      add(piece.data, piece.size);
-    if (rechunk)
-      add("\r\n");
-  }
-};
-
 } // namespace
 
 client_session::client_session(std::shared_ptr<listener_shared> shared, worker& w, std::size_t thread,
@@ -118,6 +76,8 @@ void client_session::hold_buffer() {
 void client_session::hold_request_parts() {
   hold_buffer();
   worker_.head_strings.take(out_);
+  if (gather_ == nullptr)
+    gather_ = worker_.gathers.take();
   if (parser_ == nullptr)
     parser_ = worker_.request_parsers.take();
   if (client_.secure() && !client_.holds_input())
@@ -134,6 +94,7 @@ void client_session::release_buffer() noexcept {
     worker_.tls_buffers.give_back(client_.release_input());
   // The heads written and the cache key: not kept while idle.
   worker_.head_strings.give_back(out_);
+  worker_.gathers.give_back(std::move(gather_));
   std::string{}.swap(key_);
 }
 
@@ -332,7 +293,7 @@ asio::awaitable<client_session::next> client_session::send_https_redirect(exchan
   co_return co_await send_error(status, close, {}, extra);
 }
 
-asio::awaitable<bool> client_session::read_head() {
+asio::awaitable<int> client_session::read_head() {
   hold_request_parts();
   parser_->reset();
   request_id_size_ = 0;
@@ -354,18 +315,16 @@ asio::awaitable<bool> client_session::read_head() {
       begin_ += r.consumed;
       if (r.event == http::parse_event::error) {
         disarm();
-        co_await send_error(parser_->error().status, true);
-        co_return false;
+        co_return parser_->error().status;
       }
       if (r.event == http::parse_event::head) {
         disarm();
-        co_return true;
+        co_return head_read;
       }
     }
     if (end_ == capacity_) {
       disarm();
-      co_await send_error(431, true);
-      co_return false;
+      co_return 431;
     }
     phase_ = started ? phase::head : phase::idle;
     if (!started)
@@ -377,8 +336,8 @@ asio::awaitable<bool> client_session::read_head() {
       // A client that goes quiet mid-head gets a 408; one that closes or
       // idles out between requests just gets closed.
       if (timed_out_ && started && !stopping_)
-        co_await send_error(408, true);
-      co_return false;
+        co_return 408;
+      co_return close_now;
     }
     end_ += n;
     if (!started) {
@@ -409,9 +368,15 @@ client_session::connect(const asio::ip::tcp::endpoint& ep, std::error_code& ec) 
 }
 
 asio::awaitable<client_session::next> client_session::serve_one() {
-  bool have_head = co_await read_head();
-  if (!have_head)
+  int head = co_await read_head();
+  if (head == close_now)
     co_return next::close;
+  if (head != head_read) {
+    // (Every status read_head gives closes the connection: the rest of
+    // what the client sent cannot be framed.)
+    next n = co_await send_error(head, true);
+    co_return n;
+  }
   slot_.requests.store(slot_.requests.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 
   exchange x;
@@ -759,7 +724,8 @@ asio::awaitable<int> client_session::send_request(exchange& x) {
     ++x.up->requests;
     upstream_ = x.up.get();
     phase_ = phase::upstream;
-    gather g;
+    gather& g = *gather_;
+    g.clear();
     g.add(out_);
     g.add_pieces(*parser_, false);
     arm(limits_.send_timeout);
@@ -820,7 +786,8 @@ asio::awaitable<int> client_session::send_request(exchange& x) {
       upstream_ = nullptr;
       co_return 413;
     }
-    gather g;
+    gather& g = *gather_;
+    g.clear();
     g.add_pieces(*parser_, false);
     phase_ = phase::upstream;
     arm(limits_.send_timeout);
@@ -958,7 +925,8 @@ asio::awaitable<client_session::next> client_session::send_response(exchange& x)
     }
     if (x.filling)
       cache_body(x, rp);
-    gather g;
+    gather& g = *gather_;
+    g.clear();
     if (first && !rechunk && rp.pieces_size() <= small_body) {
       // A small body rides in the head's buffer: one send(2) instead of a
       // sendmsg(2) of two buffers (the copy costs less than the iovec).

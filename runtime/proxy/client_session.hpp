@@ -137,9 +137,13 @@ private:
   static constexpr int served = -5;        ///< the cache answered (the result says how to go on)
   static constexpr int to_https = -6;      ///< redirect to the node's HTTPS listener
   static constexpr int challenge = -7;     ///< an ACME HTTP-01 challenge this node answers
+  static constexpr int head_read = -8;     ///< a whole request head is parsed
 
   asio::awaitable<next> serve_one();
-  asio::awaitable<bool> read_head();
+  /// head_read, close_now, or the status to answer before closing. (The
+  /// caller answers: each co_await site here would grow this frame past
+  /// what Asio recycles.)
+  asio::awaitable<int> read_head();
   /// Request id and route. 0, wait_instance or a status.
   int route_request(exchange& x);
   /// Matches the route on the newest table and picks the upstream. 0,
@@ -234,8 +238,9 @@ private:
   std::size_t begin_ = 0; ///< first unparsed byte
   std::size_t end_ = 0;   ///< one past the last byte read
   std::unique_ptr<http::parser> parser_;
-  std::string out_; ///< heads we write (freed while idle)
-  std::string key_; ///< the cache key of the current request
+  std::string out_;                ///< heads we write (freed while idle)
+  std::unique_ptr<gather> gather_; ///< what a write is made of (none while idle)
+  std::string key_;                ///< the cache key of the current request
 
   char request_id_[max_request_id];
   std::size_t request_id_size_ = 0;

@@ -9,6 +9,7 @@
 #include "runtime/net/deadline_list.hpp"
 #include "runtime/net/io_pool.hpp"
 #include "runtime/net/recycler.hpp"
+#include "runtime/proxy/gather.hpp"
 #include "runtime/proxy/limits.hpp"
 #include "runtime/proxy/request_id.hpp"
 #include "runtime/proxy/upstream_pool.hpp"
@@ -25,7 +26,7 @@ struct worker {
         client_buffers(net::make_buffer{client_buffer_size(l)}),
         request_parsers(make_parser{{l.max_head_bytes, l.max_uri_bytes, l.max_headers}}),
         tls_buffers(net::make_buffer{net::client_stream::input_capacity}), head_strings(head_string_size),
-        index(i) {}
+        gathers(make_gather{}), index(i) {}
 
   /// Room for a usual response head at once (one allocation, not a string
   /// doubling its way up).
@@ -35,6 +36,10 @@ struct worker {
   static std::size_t client_buffer_size(const limits& l) noexcept {
     return std::max<std::size_t>(16 * 1024, l.max_head_bytes + 1024);
   }
+
+  struct make_gather {
+    std::unique_ptr<gather> operator()() const { return std::make_unique<gather>(); }
+  };
 
   struct make_parser {
     http::parser_limits limits;
@@ -57,6 +62,8 @@ struct worker {
   /// a connection writes its heads into.
   net::buffer_recycler tls_buffers;
   net::string_recycler head_strings;
+  /// And the scatter list its writes upstream and to the client are made of.
+  net::recycler<gather, make_gather> gathers;
   std::uint32_t round_robin = 0;
   std::size_t index = 0; ///< which io thread
   /// The node's response cache (null: none). Set before the io threads run.
