@@ -58,5 +58,4 @@ struct gather {
   }
 };
 
-
 } // namespace ika::proxy
