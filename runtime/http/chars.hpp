@@ -140,6 +140,20 @@ constexpr bool is_token(std::string_view s) noexcept {
   return true;
 }
 
+/// Writes `v` in lower-case hex (a chunk-size line's digits) to `out`, which
+/// has room for 16 bytes; returns how many it wrote.
+constexpr std::size_t write_hex(char* out, std::uint64_t v) noexcept {
+  char tmp[16];
+  std::size_t n = 0;
+  do {
+    tmp[n++] = "0123456789abcdef"[v & 0xf];
+    v >>= 4;
+  } while (v != 0);
+  for (std::size_t i = 0; i < n; ++i)
+    out[i] = tmp[n - 1 - i];
+  return n;
+}
+
 /// Strips optional whitespace (SP / HTAB) at both ends.
 constexpr std::string_view trim_ows(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))

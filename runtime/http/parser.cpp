@@ -24,18 +24,6 @@ bool extend(std::string_view& view, const char* at, std::size_t n) {
   return true;
 }
 
-std::size_t write_hex(char* out, std::uint64_t v) {
-  char tmp[16];
-  std::size_t n = 0;
-  do {
-    tmp[n++] = "0123456789abcdef"[v & 0xf];
-    v >>= 4;
-  } while (v != 0);
-  for (std::size_t i = 0; i < n; ++i)
-    out[i] = tmp[n - 1 - i];
-  return n;
-}
-
 } // namespace
 
 parser::parser(message_kind kind, parser_limits limits) : kind_(kind), limits_(limits) {

@@ -207,8 +207,8 @@ private:
   bool end_idle(std::error_code ec, std::size_t n);
   /// Borrows a buffer from the io thread's recycler unless it holds one.
   void hold_buffer();
-  /// What a request needs: the buffer, a parser, room for the heads and,
-  /// under TLS, the ciphertext input.
+  /// What a request needs: the buffer, a parser, room for the heads, a
+  /// scatter list for its writes and, under TLS, the ciphertext input.
   void hold_request_parts();
   /// Gives them back when the buffer holds no unread bytes.
   void release_buffer() noexcept;

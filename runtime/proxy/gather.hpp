@@ -1,6 +1,7 @@
 #pragma once
 // The scatter list of one write of the proxy (see gather).
 
+#include "runtime/http/chars.hpp"
 #include "runtime/http/parser.hpp"
 
 #include <asio/buffer.hpp>
@@ -38,15 +39,7 @@ struct gather {
     if (pieces.empty())
       return;
     if (rechunk) {
-      std::size_t total = p.pieces_size();
-      std::size_t n = 0;
-      char tmp[16];
-      do {
-        tmp[n++] = "0123456789abcdef"[total & 0xf];
-        total >>= 4;
-      } while (total != 0);
-      for (std::size_t i = 0; i < n; ++i)
-        chunk_line[i] = tmp[n - 1 - i];
+      std::size_t n = http::write_hex(chunk_line, p.pieces_size());
       chunk_line[n++] = '\r';
       chunk_line[n++] = '\n';
       add(chunk_line, n);

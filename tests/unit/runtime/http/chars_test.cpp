@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,17 @@ TEST(chars, field_value_agrees_with_field_vchar_for_every_byte_at_every_position
   }
   EXPECT_TRUE(is_field_value("text/html; charset=utf-8 \t\x80\xff obs-text too"));
   EXPECT_FALSE(is_field_value(std::string("seventeen bytes..\0", 18)));
+}
+
+TEST(chars, write_hex_writes_lower_case_digits_without_leading_zeros) {
+  char out[16];
+  auto hex = [&](std::uint64_t v) { return std::string(out, write_hex(out, v)); };
+  EXPECT_EQ(hex(0), "0");
+  EXPECT_EQ(hex(0xf), "f");
+  EXPECT_EQ(hex(0x10), "10");
+  EXPECT_EQ(hex(65536), "10000");
+  EXPECT_EQ(hex(0xdeadBEEF), "deadbeef");
+  EXPECT_EQ(hex(UINT64_MAX), "ffffffffffffffff");
 }
 
 TEST(chars, field_vchar_refuses_controls_and_del) {
