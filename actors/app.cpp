@@ -269,13 +269,15 @@ void apply(app_pointer self, deploy::rollout_step step) {
       it->second.serving = false;
   if (!step.serve.empty() || !step.retire.empty()) {
     publish(self);
-    if (!step.serve.empty() && !step.failed)
+    if (!step.serve.empty() && !step.failed) {
+      // "hello-production-1 now serving; batch 2/2: starting 1 instance
+      // (0 healthy), 1/2 new serving"
+      std::string line;
+      for (const auto& id : step.serve)
+        line.append(line.empty() ? "" : ", ").append(id);
       progress(self, d.watcher,
-               deploy_event{{},
-                            "traffic",
-                            {},
-                            {},
-                            std::to_string(step.serve.size()) + " new serving; " + d.plan.describe()});
+               deploy_event{{}, "traffic", {}, {}, line + " now serving; " + d.plan.describe()});
+    }
   }
   for (const auto& id : step.stop)
     stop_member(self, id);

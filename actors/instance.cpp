@@ -183,6 +183,7 @@ void on_probe(instance_pointer self, bool ok, const std::string& detail) {
   switch (st.phase) {
     case instance_phase::starting:
       if (ok) {
+        st.detail.clear(); // the probes that failed while it started are not news now
         if (!st.announced_ready)
           notify(self, "ready");
         st.ever_healthy = true;
@@ -308,6 +309,7 @@ instance_actor::behavior_type instance(instance_pointer self, instance_config co
         // The app said where it listens: check it there at once.
         st.port = port;
         st.announced_ready = true;
+        st.detail.clear();
         notify(self, "ready");
         probe(self);
       },

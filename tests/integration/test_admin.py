@@ -101,6 +101,7 @@ class AdminAdmissionTest(IkaTestCase):
         proc = self.ika.cli("apps", "--node", self.ika.admin, "--credentials", foreign)
         self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
         self.assertIn("cannot reach the node's admin endpoint", proc.stderr)
+        self.assertIn("not from this node's CA", proc.stderr)
         self.assert_still_serving()
 
     def test_loose_credentials_file_is_refused(self):

@@ -131,6 +131,10 @@ class DeployTest(AppsTestCase):
         proc = self.deploy(ika, d)
         for step in ("packing", "uploaded", "starting", "ready", "healthy", "traffic switched", "is live"):
             self.assertIn(step, proc.stdout, "deploy output lacks %r:\n%s" % (step, proc.stdout))
+        # A probe that failed while the app was still starting is not news
+        # once it is ready.
+        self.assertNotRegex(proc.stdout, r"ready - ", "a ready instance reported an old error")
+        self.assertRegex(proc.stdout, r"(?m)^  two-production-\d+ now serving; batch \d/\d: ")
         seen = set()
         for i in range(40):
             resp = self.get(ika, "two.test", "/r%d" % i)

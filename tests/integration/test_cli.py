@@ -70,6 +70,11 @@ class BadFlagsTest(unittest.TestCase):
     def test_unknown_command(self):
         """An unknown command is a usage error (exit 2)."""
         self.assert_usage_error("frobnicate")
+        for args, name in ((["frobnicate"], "ika frobnicate"), (["secrets", "frob", "app"], "ika secrets frob")):
+            with self.subTest(args=args):
+                proc = run(*args)
+                self.assertIn("unknown command '%s'" % name, proc.stderr)
+                self.assertIn("deploy" if len(args) == 1 else "unset", proc.stderr)
 
     def test_no_command(self):
         """`ika` without a command does not start anything and exits

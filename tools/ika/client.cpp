@@ -425,6 +425,7 @@ int deploy_command(const client_options& o, const std::string& dir) {
   if (!o.json)
     std::printf("  packed %zu file(s), %zu bytes: release %s\n", archive.entries, archive.bytes.size(),
                 short_release(archive.version).c_str());
+  std::fflush(stdout); // before an error on stderr
 
   client_system cs{o};
   auto connected = connect_or_fail(cs, o);

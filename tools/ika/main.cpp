@@ -100,6 +100,30 @@ void client_flags(CLI::App* cmd, ika::tools::client_options& o) {
   cmd->add_flag("--json", o.json, "Print JSON");
 }
 
+/// If the deepest command given requires a subcommand and the next word
+/// is not one of its subcommands, says so (with the ones it has) and
+/// returns true.
+bool unknown_command(CLI::App& app) {
+  CLI::App* cmd = &app;
+  std::string path = "ika";
+  for (;;) {
+    auto subs = cmd->get_subcommands();
+    if (subs.empty())
+      break;
+    cmd = subs.front();
+    path += " " + cmd->get_name();
+  }
+  auto rest = cmd->remaining();
+  if (rest.empty() || rest.front().empty() || rest.front().front() == '-')
+    return false;
+  std::string known;
+  for (const auto* sub : cmd->get_subcommands([](const CLI::App*) { return true; }))
+    known += (known.empty() ? "" : ", ") + sub->get_name();
+  std::fprintf(stderr, "ika: error: unknown command '%s %s' (commands: %s; `%s --help` describes them)\n",
+               path.c_str(), rest.front().c_str(), known.c_str(), path.c_str());
+  return true;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -240,6 +264,13 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::RequiredError& e) {
+    // CLI11 says "A subcommand is required" for `ika frobnicate`: name the
+    // word it did not know, and what it knows.
+    if (unknown_command(app))
+      return exit_usage;
+    app.exit(e);
+    return exit_usage;
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return exit_usage;

@@ -97,8 +97,18 @@ std::variant<protocol::admin_actor, std::string> connect_admin(caf::actor_system
   if (auto err = crypto::require_mutual_tls(sys))
     return err->to_string();
   auto handle = caf::openssl::remote_actor<protocol::admin_actor>(sys, ep->address().to_string(), ep->port());
-  if (!handle)
-    return "cannot reach the node's admin endpoint at " + address + ": " + sys.render(handle.error());
+  if (!handle) {
+    const auto& err = handle.error();
+    std::string why;
+    if (err == caf::sec::cannot_connect_to_node)
+      why = "nothing accepts connections there (is `ika serve` running with this admin address?)";
+    else if (err == caf::sec::disconnect_during_handshake)
+      why = "the mutual TLS handshake failed: these credentials are not from this node's CA (a node's "
+            "admin credentials are admin-credentials.pem in its data dir)";
+    else
+      why = sys.render(err);
+    return "cannot reach the node's admin endpoint at " + address + ": " + why;
+  }
   return *handle;
 }
 
