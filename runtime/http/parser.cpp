@@ -60,6 +60,7 @@ void parser::reset() noexcept {
   head_ = message_head{};
   headers_.clear();
   connection_token_count_ = 0;
+  connection_close_ = connection_keep_alive_ = connection_upgrade_ = false;
   in_ = in::start;
   head_done_ = head_reported_ = message_done_ = false;
   skip_body_ = out_chunked_ = in_trailers_ = false;
@@ -368,8 +369,9 @@ int parser::on_header_value_complete(llhttp_t* p) {
     if (!is_field_value(value))
       return s.fail(bad, "invalid trailer field value");
     auto id = lookup_header(name);
-    if (id != header_id::other || iequals(name, "authorization") || iequals(name, "cookie") ||
-        iequals(name, "set-cookie") || iequals(name, "content-type") || iequals(name, "content-encoding"))
+    if (id != header_id::other || equals_lowercase(name, "authorization") ||
+        equals_lowercase(name, "cookie") || equals_lowercase(name, "set-cookie") ||
+        equals_lowercase(name, "content-type") || equals_lowercase(name, "content-encoding"))
       s.trailers_.resize(s.trailer_field_start_);
     else
       s.trailers_.append("\r\n");
@@ -380,13 +382,14 @@ int parser::on_header_value_complete(llhttp_t* p) {
 
 int parser::note_header(header_field& h) noexcept {
   int bad = kind_ == message_kind::request ? 400 : 502;
-  // llhttp lets a space before the colon and an empty name through.
-  if (!is_token(h.name))
+  // llhttp lets a space before the colon and an empty name through. A
+  // name lookup_header knows in full is a token already (letters and '-').
+  h.id = lookup_header(h.name);
+  if ((h.id == header_id::other || h.id == header_id::proxy_any) && !is_token(h.name))
     return fail(bad, "invalid header field name");
   h.value = trim_ows(h.value);
   if (!is_field_value(h.value))
     return fail(bad, "invalid header field value");
-  h.id = lookup_header(h.name);
   switch (h.id) {
     case header_id::host:
       ++host_count_;
@@ -399,8 +402,18 @@ int parser::note_header(header_field& h) noexcept {
     case header_id::connection: {
       bool overflow = false;
       for_each_list_element(h.value, [this, &overflow](std::string_view token) {
-        if (iequals(token, "close") || iequals(token, "keep-alive") || iequals(token, "upgrade"))
+        if (equals_lowercase(token, "close")) {
+          connection_close_ = true;
           return;
+        }
+        if (equals_lowercase(token, "keep-alive")) {
+          connection_keep_alive_ = true;
+          return;
+        }
+        if (equals_lowercase(token, "upgrade")) {
+          connection_upgrade_ = true;
+          return;
+        }
         if (connection_token_count_ < connection_tokens_.size())
           connection_tokens_[connection_token_count_++] = token;
         else
@@ -414,7 +427,7 @@ int parser::note_header(header_field& h) noexcept {
     }
     case header_id::expect:
       if (kind_ == message_kind::request) {
-        if (!iequals(h.value, "100-continue"))
+        if (!equals_lowercase(h.value, "100-continue"))
           return fail(417, "unsupported expectation");
         head_.expect_continue = true;
       }
@@ -465,8 +478,8 @@ int parser::check_request_head() noexcept {
     // absolute-form: "http://authority/path"; the authority replaces Host
     // (RFC 9112 §3.2.2).
     auto scheme_end = target.find("://");
-    if (scheme_end == std::string_view::npos ||
-        !(iequals(target.substr(0, scheme_end), "http") || iequals(target.substr(0, scheme_end), "https")))
+    if (scheme_end == std::string_view::npos || !(equals_lowercase(target.substr(0, scheme_end), "http") ||
+                                                  equals_lowercase(target.substr(0, scheme_end), "https")))
       return fail(400, "malformed request target");
     auto rest = target.substr(scheme_end + 3);
     auto auth_end = rest.find_first_of("/?");
@@ -498,7 +511,7 @@ parser::coding_problem parser::transfer_coding_problem() const noexcept {
     return coding_problem::none;
   if (head_.is_http10())
     return coding_problem::in_http10;
-  if (te_count_ > 1 || !iequals(trim_ows(transfer_encoding_), "chunked"))
+  if (te_count_ > 1 || !equals_lowercase(trim_ows(transfer_encoding_), "chunked"))
     return coding_problem::not_chunked;
   if ((llhttp_.flags & F_CHUNKED) == 0)
     return coding_problem::not_framed;
@@ -506,16 +519,8 @@ parser::coding_problem parser::transfer_coding_problem() const noexcept {
 }
 
 bool parser::read_connection_options() noexcept {
-  bool close = false, keep_alive = false, upgrade = false;
-  for (auto& f : headers_)
-    if (f.id == header_id::connection)
-      for_each_list_element(f.value, [&](std::string_view t) {
-        close |= iequals(t, "close");
-        keep_alive |= iequals(t, "keep-alive");
-        upgrade |= iequals(t, "upgrade");
-      });
-  head_.keep_alive = head_.is_http10() ? (keep_alive && !close) : !close;
-  return upgrade;
+  head_.keep_alive = head_.is_http10() ? (connection_keep_alive_ && !connection_close_) : !connection_close_;
+  return connection_upgrade_;
 }
 
 int parser::check_response_head() noexcept {

@@ -119,8 +119,8 @@ private:
   /// that llhttp framed as chunked, nothing else.
   enum class coding_problem { none, in_http10, not_chunked, not_framed };
   coding_problem transfer_coding_problem() const noexcept;
-  /// Sets head_.keep_alive from the version and the Connection options;
-  /// returns whether "upgrade" is one of them.
+  /// Sets head_.keep_alive from the version and the Connection options
+  /// (collected by note_header); returns whether "upgrade" is one of them.
   bool read_connection_options() noexcept;
   int note_header(header_field& h) noexcept;
   void add_piece(const char* data, std::size_t size) noexcept;
@@ -136,6 +136,10 @@ private:
   std::vector<header_field> headers_;
   std::array<std::string_view, 32> connection_tokens_{};
   std::size_t connection_token_count_ = 0;
+  // The Connection options of the message, as note_header sees them.
+  bool connection_close_ = false;
+  bool connection_keep_alive_ = false;
+  bool connection_upgrade_ = false;
   const char* head_start_ = nullptr;
   // Which token llhttp is in: field names and values arrive in pieces.
   enum class in : std::uint8_t { start, field, value, value_done } in_ = in::start;

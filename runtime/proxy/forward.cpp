@@ -91,8 +91,8 @@ void append_upstream_request_head(std::string& out, const http::message_head& re
     }
     if (http::is_hop_by_hop(h.id) || named_in_connection(req, h.name))
       continue;
-    if (opt.strip_conditionals &&
-        (http::iequals(h.name, "if-none-match") || http::iequals(h.name, "if-modified-since")))
+    if (opt.strip_conditionals && (http::equals_lowercase(h.name, "if-none-match") ||
+                                   http::equals_lowercase(h.name, "if-modified-since")))
       continue;
     append_header(out, h.name, h.value);
   }
@@ -134,7 +134,7 @@ void append_client_response_head(std::string& out, const http::message_head& res
     }
     if (http::is_hop_by_hop(h.id) || named_in_connection(res, h.name))
       continue;
-    if (opt.cache_route && http::iequals(h.name, "x-cache"))
+    if (opt.cache_route && http::equals_lowercase(h.name, "x-cache"))
       continue;
     append_header(out, h.name, h.value);
   }

@@ -419,6 +419,12 @@ std::vector<rejection> rejections() {
       {"whitespace_before_colon_in_host", rq, "GET / HTTP/1.1\r\nHost : example.com\r\n\r\n", 400},
       {"empty_header_name", rq, get_with(": b\r\n"), 400},
       {"separator_in_header_name", rq, get_with("X(A): b\r\n"), 400},
+      // Names that begin like ones ika knows are checked all the same.
+      {"separator_in_proxy_header_name", rq, get_with("Proxy-X(Y: b\r\n"), 400},
+      {"space_in_proxy_header_name", rq, get_with("Proxy-A B: b\r\n"), 400},
+      {"separator_after_a_known_name", rq, get_with("Host(: b\r\n"), 400},
+      {"response_separator_in_header_name", rs, "HTTP/1.1 200 OK\r\nX(A): b\r\nContent-Length: 0\r\n\r\n",
+       502},
       {"nul_in_value", rq, get_with("X-A: a\0b\r\n"s), 400},
       {"ctl_in_value", rq, get_with("X-A: a\x01z\r\n"), 400},
       {"escape_in_value", rq, get_with("X-A: a\x1bz\r\n"), 400},
