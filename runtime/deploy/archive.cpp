@@ -47,6 +47,8 @@ std::string path_problem(std::string_view path) {
     return "path longer than 4095 bytes";
   if (path.front() == '/')
     return "absolute path";
+  if (static_cast<std::size_t>(std::count(path.begin(), path.end(), '/')) >= max_path_components)
+    return "path more than " + std::to_string(max_path_components) + " components deep";
   std::size_t start = 0;
   while (start <= path.size()) {
     auto slash = path.find('/', start);

@@ -109,6 +109,9 @@ public:
         return archive_error{archive_errc::bad_source, path, "control character in file name"};
       if (path.size() > max_path_bytes)
         return archive_error{archive_errc::bad_source, path, "path longer than 4095 bytes"};
+      if (static_cast<std::size_t>(std::count(path.begin(), path.end(), '/')) >= max_path_components)
+        return archive_error{archive_errc::bad_source, path,
+                             "path more than " + std::to_string(max_path_components) + " components deep"};
       struct stat st {};
       if (::lstat(full.c_str(), &st) != 0)
         return io_error(full, "cannot stat", errno);

@@ -151,6 +151,8 @@ void check_entries(std::string_view archive, const std::vector<archive_entry>& e
       violated("accepted an unsupported mode");
     if (e.path.empty() || e.path.size() > 4096 || e.path.front() == '/')
       violated("accepted an empty, absolute or too long path");
+    if (components(e.path).size() > deploy::max_path_components)
+      violated("accepted a path more than max_path_components deep");
     for (auto c : components(e.path)) {
       if (c.empty() || c == "." || c == ".." || c.size() > 255)
         violated("accepted an empty, '.', '..' or too long path component");

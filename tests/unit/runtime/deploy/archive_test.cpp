@@ -375,6 +375,17 @@ TEST(ArchiveTest, ReaderRefusesEveryMalformedArchive) {
   }
 }
 
+// `bytes` is read and unpacked (without fsync) into `dst`/release.
+void expect_read_and_unpacked(const std::string& bytes, const temp_dir& dst) {
+  auto read = read_archive(bytes);
+  ASSERT_TRUE(std::holds_alternative<std::vector<archive_entry>>(read))
+      << std::get<archive_error>(read).to_string();
+  unpack_options options;
+  options.sync = false;
+  auto result = unpack_archive(bytes, dst / "release", options);
+  ASSERT_TRUE(std::holds_alternative<unpack_summary>(result)) << std::get<archive_error>(result).to_string();
+}
+
 // PATH_MAX counts the NUL: a 4096-byte path or symlink target was accepted
 // by the reader but could never be unpacked (ENAMETOOLONG); found by
 // tests/fuzz/archive_fuzz (tests/fuzz/crashes/archive-path-4096).
@@ -389,20 +400,45 @@ TEST(ArchiveTest, PathsAndSymlinkTargetsFitPathMax) {
     target += "a/";
   target += "a";
   auto fits = build({{longest, 0100644, "x"}, {"l", sym, target}});
-  auto read = read_archive(fits);
-  ASSERT_TRUE(std::holds_alternative<std::vector<archive_entry>>(read))
-      << std::get<archive_error>(read).to_string();
   temp_dir dst{"ika-archive"};
-  unpack_options options;
-  options.sync = false;
-  auto result = unpack_archive(fits, dst / "release", options);
-  ASSERT_TRUE(std::holds_alternative<unpack_summary>(result)) << std::get<archive_error>(result).to_string();
+  expect_read_and_unpacked(fits, dst);
 
   for (const auto& bytes : {build({{longest + "z", 0100644, "x"}}), build({{"l", sym, target + "/"}})}) {
     auto refused = read_archive(bytes);
     ASSERT_TRUE(std::holds_alternative<archive_error>(refused));
     EXPECT_EQ(std::get<archive_error>(refused).code, archive_errc::bad_archive);
   }
+}
+
+// Every directory level costs each later system call on the path a step:
+// 2,000 levels of "a/" (found by tests/fuzz/archive_fuzz as a timeout,
+// tests/fuzz/crashes/archive-2000-levels) took seconds of kernel time to
+// unpack. 256 components are the most.
+TEST(ArchiveTest, PathsAreAtMost256ComponentsDeep) {
+  std::string deepest; // 255 directories, then the file
+  for (std::size_t i = 1; i < max_path_components; ++i)
+    deepest += "a/";
+  deepest += "f";
+  auto fits = build({{deepest, 0100644, "x"}});
+  temp_dir dst{"ika-archive"};
+  expect_read_and_unpacked(fits, dst);
+  EXPECT_TRUE(fs::is_regular_file(fs::path{dst / "release"} / deepest));
+
+  auto refused = read_archive(build({{"a/" + deepest, 0100644, "x"}}));
+  ASSERT_TRUE(std::holds_alternative<archive_error>(refused));
+  EXPECT_EQ(std::get<archive_error>(refused).code, archive_errc::bad_archive);
+  EXPECT_NE(std::get<archive_error>(refused).message.find("256 components deep"), std::string::npos)
+      << std::get<archive_error>(refused).to_string();
+
+  // The packer says so too, naming the path, and packs the deepest one.
+  temp_dir src{"ika-archive"};
+  src.write(deepest, "x");
+  EXPECT_EQ(paths_of(pack_ok(src.path()).bytes), std::vector<std::string>{deepest});
+  src.write("a/" + deepest, "x");
+  auto packed = pack_directory(src.path());
+  ASSERT_TRUE(std::holds_alternative<archive_error>(packed));
+  EXPECT_EQ(std::get<archive_error>(packed).code, archive_errc::bad_source);
+  EXPECT_EQ(std::get<archive_error>(packed).path, "a/" + deepest);
 }
 
 TEST(ArchiveTest, ReaderRefusesArchivesOverLimits) {
@@ -687,8 +723,8 @@ TEST(ArchiveTest, SymlinksTooCostlyToCheckAreRefused) {
 // Deep trees are read in one pass per entry: every prefix of a long path is
 // still checked against the files and symlinks before it.
 TEST(ArchiveTest, EntriesUnderNonDirectoriesAreFoundAtAnyDepth) {
-  std::string deep;
-  for (int i = 0; i < 1000; ++i)
+  std::string deep; // as deep as a path goes: 255 directories
+  for (std::size_t i = 1; i < max_path_components; ++i)
     deep += "a/";
   auto ok =
       build({{"a-", 0100644, ""}, {deep + "f", 0100644, ""}, {deep + "g", 0100644, ""}, {"b", sym, "a"}});
