@@ -82,6 +82,7 @@ class BadFlagsTest(unittest.TestCase):
         proc = run()
         self.assertNotEqual(proc.returncode, 0)
         self.assertNotIn("listening", proc.stdout)
+        self.assertIn("deploy", proc.stderr, "`ika` alone should show the commands")
 
     def test_proxy_without_to(self):
         """`ika proxy` without --to is a usage error."""

@@ -266,7 +266,11 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::RequiredError& e) {
     // CLI11 says "A subcommand is required" for `ika frobnicate`: name the
-    // word it did not know, and what it knows.
+    // word it did not know, and what it knows. `ika` alone gets the help.
+    if (argc == 1) {
+      std::fputs(app.help().c_str(), stderr);
+      return exit_usage;
+    }
     if (unknown_command(app))
       return exit_usage;
     app.exit(e);
