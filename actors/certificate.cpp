@@ -1,6 +1,8 @@
 #include "actors/certificate.hpp"
 
+#include "runtime/acme/https_client.hpp"
 #include "runtime/crypto/certs.hpp"
+#include "runtime/crypto/ocsp.hpp"
 
 #include <caf/send.hpp>
 
@@ -8,6 +10,7 @@
 
 #include <algorithm>
 #include <random>
+#include <utility>
 
 namespace ika::actors {
 
@@ -101,6 +104,8 @@ std::string resting_state(const certificate_status& s) {
   return expired_now(s) ? "expired" : "valid";
 }
 
+void ocsp_start(certificate_pointer self, const std::string& chain_pem);
+
 /// Takes a new certificate described by `files` as the next generation.
 void adopt(certificate_pointer self, const crypto::certificate_files& files) {
   auto& st = self->state.status;
@@ -112,6 +117,7 @@ void adopt(certificate_pointer self, const crypto::certificate_files& files) {
   ++st.generation;
   st.error.clear();
   st.state = resting_state(st);
+  ocsp_start(self, files.chain_pem);
 }
 
 /// Plans the next renewal of the current certificate (with jitter).
@@ -170,6 +176,137 @@ std::optional<crypto::certificate_files> load_saved(certificate_pointer self, st
     return std::nullopt;
   }
   return std::move(saved);
+}
+
+// -- OCSP stapling ---------------------------------------------------------------------
+
+void ocsp_arm(certificate_pointer self, milliseconds delay) {
+  auto gen = ++self->state.ocsp_timer;
+  self->delayed_send(self, std::max(delay, milliseconds{1}), ocsp_atom::value, gen);
+}
+
+/// Forgets the staple (it expired, or its certificate was replaced).
+void ocsp_drop(certificate_status& st) {
+  st.ocsp_staple.clear();
+  st.ocsp_until = 0;
+}
+
+/// Asks the responder on a thread of its own; it answers with ocsp_atom.
+void ocsp_fetch(certificate_pointer self) {
+  auto& s = self->state;
+  auto& f = s.ocsp_fetch;
+  if (f.running || s.ocsp_responder.empty())
+    return;
+  f.finish(); // the previous thread has sent its answer already
+  f.thread = std::thread{};
+  auto id = ++f.id;
+  f.running = true;
+  auto handle = caf::actor_cast<certificate_actor>(self);
+  try {
+    f.thread = std::thread{
+        [handle, id, url = s.ocsp_responder, request = s.ocsp_request, timeout = s.settings.ocsp_timeout] {
+          std::string body, error;
+          try {
+            acme::http_client_settings hs;
+            hs.timeout = timeout;
+            hs.max_body = 64 * 1024;
+            acme::https_client client{hs};
+            auto r =
+                client.request("POST", url, request, "application/ocsp-request", "application/ocsp-response");
+            if (auto* e = std::get_if<acme::error>(&r))
+              error = e->message;
+            else if (auto& response = std::get<acme::http_response>(r); response.status != 200)
+              error = "the OCSP responder " + url + " answered HTTP " + std::to_string(response.status);
+            else
+              body = std::move(response.body);
+          } catch (const std::exception& e) {
+            error = std::string{"asking the OCSP responder: "} + e.what();
+          }
+          caf::anon_send(handle, ocsp_atom::value, id, std::move(body), std::move(error));
+        }};
+  } catch (const std::exception& e) {
+    f.running = false;
+    s.status.ocsp_error = std::string{"cannot start the OCSP thread: "} + e.what();
+    ocsp_arm(self, s.settings.ocsp_min_backoff);
+  }
+}
+
+/// A new certificate: its predecessor's staple goes, and its own responder
+/// (if it names one) is asked at once.
+void ocsp_start(certificate_pointer self, const std::string& chain_pem) {
+  auto& s = self->state;
+  auto& st = s.status;
+  ++s.ocsp_timer; // a planned refresh was for the old certificate
+  s.ocsp_stale = s.ocsp_fetch.running;
+  s.ocsp_failures = 0;
+  s.ocsp_chain.clear();
+  s.ocsp_responder.clear();
+  s.ocsp_request.clear();
+  ocsp_drop(st);
+  st.ocsp.clear();
+  st.ocsp_error.clear();
+  auto query = crypto::ocsp_query_for(chain_pem);
+  if (auto* e = std::get_if<crypto::credential_error>(&query)) {
+    st.ocsp = "failed";
+    st.ocsp_error = e->to_string();
+    return;
+  }
+  auto& q = std::get<crypto::ocsp_query>(query);
+  if (q.responder.empty())
+    return; // no responder named: nothing to staple
+  s.ocsp_chain = chain_pem;
+  s.ocsp_responder = std::move(q.responder);
+  s.ocsp_request = std::move(q.request_der);
+  st.ocsp = "pending";
+  ocsp_fetch(self);
+}
+
+/// The responder's answer (or why there is none).
+void on_ocsp(certificate_pointer self, const caf::actor& sink, std::string der, std::string error) {
+  auto& s = self->state;
+  auto& st = s.status;
+  auto now = system_clock::now();
+  if (error.empty()) {
+    auto checked = crypto::check_ocsp_response(der, s.ocsp_chain, now);
+    if (auto* staple = std::get_if<crypto::ocsp_staple>(&checked)) {
+      s.ocsp_failures = 0;
+      st.ocsp = "good";
+      st.ocsp_error.clear();
+      st.ocsp_until = staple->next_update;
+      auto refresh = crypto::ocsp_refresh_time(*staple, now);
+      st.ocsp_staple = std::move(staple->der);
+      ocsp_arm(self, duration_cast<milliseconds>(refresh - now));
+      report(self, sink);
+      return;
+    }
+    error = std::get<crypto::credential_error>(checked).to_string();
+  }
+  ++s.ocsp_failures;
+  st.ocsp_error = s.ocsp_responder + ": " + error;
+  auto delay = retry_delay(s.ocsp_failures, s.settings.ocsp_min_backoff, s.settings.ocsp_max_backoff);
+  auto until = system_clock::time_point{seconds{st.ocsp_until}};
+  if (!st.ocsp_staple.empty() && until > now) {
+    // The last good answer is still current: it stays stapled until then.
+    delay = std::min(delay, duration_cast<milliseconds>(until - now) + milliseconds{1});
+  } else {
+    ocsp_drop(st);
+    st.ocsp = "failed";
+  }
+  ocsp_arm(self, delay);
+  report(self, sink);
+}
+
+/// The OCSP timer: drops an expired staple, asks again.
+void ocsp_check(certificate_pointer self, const caf::actor& sink) {
+  auto& st = self->state.status;
+  if (!st.ocsp_staple.empty() && unix_seconds(system_clock::now()) >= st.ocsp_until) {
+    ocsp_drop(st);
+    st.ocsp = "failed";
+    if (st.ocsp_error.empty())
+      st.ocsp_error = "the stapled OCSP response expired before a new one came";
+    report(self, sink);
+  }
+  ocsp_fetch(self);
 }
 
 // -- files ------------------------------------------------------------------------------
@@ -439,6 +576,22 @@ certificate_actor::behavior_type certificate(certificate_pointer self, certifica
           return; // a stale order's answer
         on_issued(self, sink, error, retry_after);
         arm_next(self);
+      },
+      [self, sink](ocsp_atom, std::uint64_t gen) {
+        if (gen == self->state.ocsp_timer && !self->state.disabled)
+          ocsp_check(self, sink);
+      },
+      [self, sink](ocsp_atom, std::uint64_t fetch, const std::string& der, const std::string& error) {
+        auto& s = self->state;
+        if (!s.ocsp_fetch.running || fetch != s.ocsp_fetch.id)
+          return;
+        s.ocsp_fetch.running = false;
+        s.ocsp_fetch.finish();
+        if (std::exchange(s.ocsp_stale, false)) {
+          ocsp_fetch(self); // that answer was about the replaced certificate
+          return;
+        }
+        on_ocsp(self, sink, der, error);
       },
       [self](stop_atom) -> ok_atom {
         if (auto& cancel = self->state.order.cancel)

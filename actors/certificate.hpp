@@ -19,6 +19,14 @@
 //                retried with backoff (at least the CA's Retry-After, never a
 //                tight loop) while the old certificate, or the node's
 //                default one, keeps serving.
+//
+// OCSP stapling: when a certificate's leaf names an http:// OCSP responder,
+// the actor asks it (on a thread of its own, like an order) and reports a
+// current "good" answer with the status; the node checks it against the
+// chain it loads and staples it to handshakes that ask. The answer is
+// refreshed halfway through its validity; failures are retried with backoff
+// while a still-current answer keeps being stapled, and an answer that
+// expires is dropped.
 
 #include "protocol/interfaces.hpp"
 #include "runtime/acme/challenge_tokens.hpp"
@@ -53,6 +61,12 @@ struct certificate_settings {
   /// First retry after a failure; doubles up to `max_backoff`.
   std::chrono::milliseconds min_backoff{std::chrono::seconds{30}};
   std::chrono::milliseconds max_backoff{std::chrono::hours{6}};
+  /// OCSP stapling (any source whose certificate names a responder): the
+  /// first retry after a failed fetch, doubling up to the cap, and how long
+  /// one fetch may take.
+  std::chrono::milliseconds ocsp_min_backoff{std::chrono::minutes{1}};
+  std::chrono::milliseconds ocsp_max_backoff{std::chrono::hours{1}};
+  std::chrono::milliseconds ocsp_timeout{std::chrono::seconds{5}};
 };
 
 /// The thread of the ACME order in flight, if any. Dying (with the actor's
@@ -100,7 +114,15 @@ struct certificate_state {
   std::uint32_t failures = 0;                   ///< failed attempts in a row
   std::pair<file_stamp, file_stamp> seen_files; ///< files: the stamps of the last read attempt
   bool files_read = false;
-  certificate_order order; ///< last: its destructor joins the thread first
+  // OCSP stapling of the current certificate.
+  std::string ocsp_chain;          ///< its chain (PEM, certificates only) when it names a responder
+  std::string ocsp_responder;      ///< the responder's http:// URL
+  std::string ocsp_request;        ///< the DER request for it
+  std::uint64_t ocsp_timer = 0;    ///< only the OCSP timer of this generation counts
+  std::uint32_t ocsp_failures = 0; ///< failed fetches in a row
+  bool ocsp_stale = false;         ///< the fetch in flight is about a replaced certificate
+  certificate_order ocsp_fetch;    ///< the thread asking the responder, if any
+  certificate_order order;         ///< last: its destructor joins the thread first
 };
 
 // -- pure helpers (unit-tested on their own) ----------------------------------------

@@ -5,6 +5,7 @@
 #include "actors/listener.hpp"
 
 #include "runtime/crypto/certs.hpp"
+#include "runtime/crypto/ocsp.hpp"
 #include "runtime/net/endpoint.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -124,7 +125,8 @@ std::string node_state::load_configured_certificates() {
 
 std::optional<std::vector<std::string>>
 node_state::load_certificate(const std::string& name, const std::string& chain_file,
-                             const std::string& key_file, bool all_names, bool fallback, std::string& error) {
+                             const std::string& key_file, bool all_names, bool fallback, std::string& error,
+                             const std::string& ocsp_staple) {
   auto files = crypto::read_certificate_files(chain_file, key_file);
   if (auto* e = std::get_if<crypto::credential_error>(&files)) {
     error = e->to_string();
@@ -132,8 +134,21 @@ node_state::load_certificate(const std::string& name, const std::string& chain_f
   }
   auto& f = std::get<crypto::certificate_files>(files);
   std::vector<std::string> names = all_names ? f.info.names : std::vector<std::string>{name};
-  auto cert =
-      net::make_tls_certificate(names.empty() ? std::string{} : names.front(), f.chain_pem, f.key_pem, error);
+  // The staple was checked by the certificate's actor against the chain it
+  // read; the files may have changed since.
+  net::tls_staple staple;
+  if (!ocsp_staple.empty()) {
+    auto checked = crypto::check_ocsp_response(ocsp_staple, f.chain_pem, std::chrono::system_clock::now());
+    if (auto* e = std::get_if<crypto::credential_error>(&checked)) {
+      spdlog::warn("certificate {}: OCSP staple not used: {}", name.empty() ? chain_file : name,
+                   e->to_string());
+    } else {
+      auto& good = std::get<crypto::ocsp_staple>(checked);
+      staple = {std::move(good.der), good.next_update};
+    }
+  }
+  auto cert = net::make_tls_certificate(names.empty() ? std::string{} : names.front(), f.chain_pem, f.key_pem,
+                                        error, std::move(staple));
   if (!cert)
     return std::nullopt;
   for (const auto& n : names)
@@ -488,7 +503,11 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
         if (current == st.certificate_sources.end() || current->second != cs.source)
           return;
         auto& known = st.certificate_news[cs.name];
-        bool fresh = cs.generation != known.generation || cs.chain_file != known.chain_file;
+        bool fresh = cs.generation != known.generation || cs.chain_file != known.chain_file ||
+                     cs.ocsp_staple != known.ocsp_staple;
+        if (!cs.ocsp_error.empty() && cs.ocsp_error != known.ocsp_error)
+          spdlog::warn("certificate {}: OCSP: {}{}", cs.name, cs.ocsp_error,
+                       cs.ocsp_staple.empty() ? "" : " (the current staple is kept until it expires)");
         known = cs;
         if (!fresh || cs.chain_file.empty())
           return;
@@ -498,12 +517,15 @@ node_actor::behavior_type node(node_pointer self, config::node_config config,
         bool files = cs.source == "files";
         bool fallback =
             files && !st.file_certificates.empty() && st.file_certificates.front().name == cs.name;
-        if (!st.load_certificate(cs.name, cs.chain_file, cs.key_file, files, fallback, error)) {
+        if (!st.load_certificate(cs.name, cs.chain_file, cs.key_file, files, fallback, error,
+                                 cs.ocsp_staple)) {
           spdlog::error("certificate {}: {}", cs.name, error);
           return;
         }
-        spdlog::info("certificate {}: {} certificate loaded (valid until {})", cs.name, cs.source,
-                     cs.not_after);
+        spdlog::info(
+            "certificate {}: {} certificate loaded (valid until {}){}", cs.name, cs.source, cs.not_after,
+            cs.ocsp_staple.empty() ? std::string{}
+                                   : ", OCSP response stapled until " + std::to_string(cs.ocsp_until));
         st.publish_certificates();
       },
       [self](certificate_atom) {

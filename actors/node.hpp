@@ -69,11 +69,12 @@ struct node_state {
   std::uint16_t https_port = 0;
   /// Reads a chain and key and makes them the certificate for `name`, or
   /// for every name in the certificate (`all_names`), and the default too
-  /// (`fallback`). The names, or nothing with `error` set.
-  std::optional<std::vector<std::string>> load_certificate(const std::string& name,
-                                                           const std::string& chain_file,
-                                                           const std::string& key_file, bool all_names,
-                                                           bool fallback, std::string& error);
+  /// (`fallback`), with `ocsp_staple` stapled if it is a current answer
+  /// about this chain's leaf (else a warning, and no staple). The names, or
+  /// nothing with `error` set.
+  std::optional<std::vector<std::string>>
+  load_certificate(const std::string& name, const std::string& chain_file, const std::string& key_file,
+                   bool all_names, bool fallback, std::string& error, const std::string& ocsp_staple = {});
   /// The configured certificate files and the name their actor goes by.
   struct file_certificate {
     std::string name;

@@ -85,6 +85,9 @@ using certificate_atom = caf::atom_constant<caf::atom("cert")>;
 using renew_atom = caf::atom_constant<caf::atom("renew")>;
 /// An ACME order finished on the issuing thread (-> its certificate actor).
 using issued_atom = caf::atom_constant<caf::atom("issued")>;
+/// OCSP stapling: a certificate actor's refresh timer, and the answer of
+/// its fetching thread.
+using ocsp_atom = caf::atom_constant<caf::atom("ocsp")>;
 /// A positive acknowledgement.
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 

@@ -84,6 +84,11 @@ using certificate_actor =
                      // its ACME thread, order `order`: the chain was issued and saved (empty
                      // error), or why not and the seconds the CA asked to wait (0: none).
                      caf::reacts_to<issued_atom, std::uint64_t, std::string, std::uint32_t>,
+                     // itself: the OCSP refresh timer of generation `gen`.
+                     caf::reacts_to<ocsp_atom, std::uint64_t>,
+                     // its OCSP thread, fetch `fetch`: the responder's answer (DER) or why
+                     // there is none.
+                     caf::reacts_to<ocsp_atom, std::uint64_t, std::string, std::string>,
                      // its owner: stop (an ACME order in flight is cancelled).
                      caf::replies_to<stop_atom>::with<ok_atom>>;
 

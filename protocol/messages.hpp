@@ -171,12 +171,19 @@ struct certificate_status {
   std::uint64_t generation = 0;  ///< +1 for every new certificate (or changed files)
   std::string error;             ///< the last failure ("" after a success)
   std::int64_t next_attempt = 0; ///< unix seconds of the next renewal or retry; 0: none planned
+  /// OCSP stapling: "" (the certificate names no OCSP responder), "pending",
+  /// "good" (a current response is stapled) or "failed" (none; see ocsp_error).
+  std::string ocsp;
+  std::string ocsp_staple;     ///< the stapled OCSPResponse (DER bytes); "" while there is none
+  std::int64_t ocsp_until = 0; ///< unix seconds the staple is current until
+  std::string ocsp_error;      ///< the last failed attempt ("" after a success)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, certificate_status& x) {
   return f(caf::meta::type_name("ika.certificate_status"), x.name, x.source, x.state, x.issuer, x.not_before,
-           x.not_after, x.chain_file, x.key_file, x.generation, x.error, x.next_attempt);
+           x.not_after, x.chain_file, x.key_file, x.generation, x.error, x.next_attempt, x.ocsp,
+           x.ocsp_staple, x.ocsp_until, x.ocsp_error);
 }
 
 } // namespace ika::protocol

@@ -253,13 +253,6 @@ std::string one_line(const X509_NAME* name) {
   return detail::bio_text(bio.get());
 }
 
-std::chrono::system_clock::time_point time_of(const ASN1_TIME* t) {
-  std::tm tm{};
-  if (ASN1_TIME_to_tm(t, &tm) != 1)
-    return {};
-  return std::chrono::system_clock::from_time_t(::timegm(&tm));
-}
-
 std::vector<std::string> names_of(X509* cert) {
   std::vector<std::string> out;
   auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
@@ -380,8 +373,8 @@ credential_result<parsed_pair> parse_pair(std::string_view chain_pem, const std:
   info.issuer = common_name_of(X509_get_issuer_name(leaf));
   if (info.issuer.empty())
     info.issuer = one_line(X509_get_issuer_name(leaf));
-  info.not_before = time_of(X509_get0_notBefore(leaf));
-  info.not_after = time_of(X509_get0_notAfter(leaf));
+  info.not_before = detail::time_of(X509_get0_notBefore(leaf));
+  info.not_after = detail::time_of(X509_get0_notAfter(leaf));
   info.serial = serial_of(leaf);
   info.sha256_fingerprint = fingerprint_of(leaf);
   info.key_type = key_type_of(key.key.get());

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <ctime>
 #include <system_error>
 
 namespace ika::crypto::detail {
@@ -40,6 +41,13 @@ std::string bio_text(BIO* bio) {
   char* data = nullptr;
   long n = BIO_get_mem_data(bio, &data);
   return n > 0 && data != nullptr ? std::string(data, static_cast<std::size_t>(n)) : std::string{};
+}
+
+std::chrono::system_clock::time_point time_of(const ASN1_TIME* t) {
+  std::tm tm{};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1)
+    return {};
+  return std::chrono::system_clock::from_time_t(::timegm(&tm));
 }
 
 std::string pem_of(X509* cert) {

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -32,6 +33,9 @@ std::string openssl_error();
 
 /// Everything a memory BIO holds.
 std::string bio_text(BIO* bio);
+
+/// An ASN.1 time as a time point; the epoch when it does not convert.
+std::chrono::system_clock::time_point time_of(const ASN1_TIME* t);
 
 /// PEM of a certificate; empty on failure.
 std::string pem_of(X509* cert);

@@ -3,11 +3,13 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include <cstring>
+#include <ctime>
 
 namespace ika::net {
 namespace {
@@ -90,6 +92,31 @@ int choose_certificate(SSL* ssl, int* alert, void*) {
   return SSL_TLSEXT_ERR_OK;
 }
 
+/// The ex-data slot of a context's staple (a tls_staple it owns).
+int staple_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr,
+                                                    [](void*, void* staple, CRYPTO_EX_DATA*, int, long,
+                                                       void*) { delete static_cast<tls_staple*>(staple); });
+  return index;
+}
+
+/// Staples the OCSP response of the context the connection ended up on,
+/// for a client that asked; OpenSSL calls it after the servername callback.
+int staple_status(SSL* ssl, void*) {
+  const auto* staple =
+      static_cast<const tls_staple*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), staple_index()));
+  if (staple == nullptr || staple->der.empty() || std::time(nullptr) >= staple->until)
+    return SSL_TLSEXT_ERR_NOACK;
+  auto* copy = static_cast<unsigned char*>(OPENSSL_memdup(staple->der.data(), staple->der.size()));
+  if (copy == nullptr)
+    return SSL_TLSEXT_ERR_NOACK;
+  if (SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(staple->der.size())) != 1) {
+    OPENSSL_free(copy);
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  return SSL_TLSEXT_ERR_OK; // OpenSSL owns the copy now
+}
+
 /// What every context of ours has, base or certificate.
 bool apply_settings(SSL_CTX* ctx) {
   if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
@@ -109,6 +136,7 @@ bool apply_settings(SSL_CTX* ctx) {
   // Called for every ClientHello, with SNI or without, on whichever
   // context the connection started.
   SSL_CTX_set_tlsext_servername_callback(ctx, choose_certificate);
+  SSL_CTX_set_tlsext_status_cb(ctx, staple_status);
   return true;
 }
 
@@ -125,7 +153,8 @@ struct x509_free {
 } // namespace
 
 std::shared_ptr<const tls_certificate> make_tls_certificate(std::string name, std::string_view chain_pem,
-                                                            std::string_view key_pem, std::string& error) {
+                                                            std::string_view key_pem, std::string& error,
+                                                            tls_staple staple) {
   ERR_clear_error();
   ssl_ctx_ptr ctx{SSL_CTX_new(TLS_server_method())};
   if (!ctx || !apply_settings(ctx.get())) {
@@ -161,6 +190,14 @@ std::shared_ptr<const tls_certificate> make_tls_certificate(std::string name, st
     error = "the private key does not belong to the certificate";
     ERR_clear_error();
     return nullptr;
+  }
+  if (!staple.der.empty()) {
+    auto owned = std::make_unique<tls_staple>(std::move(staple));
+    if (SSL_CTX_set_ex_data(ctx.get(), staple_index(), owned.get()) != 1) {
+      error = "cannot attach the OCSP staple: " + openssl_errors();
+      return nullptr;
+    }
+    owned.release(); // the context frees it
   }
   auto cert = std::make_shared<tls_certificate>();
   cert->name = std::move(name);

@@ -17,7 +17,9 @@
 // Protocol settings (base and certificate contexts alike): TLS 1.2 and 1.3
 // only, ECDHE with AEAD ciphers, server preference, no renegotiation, no
 // compression, ALPN http/1.1, session tickets (TLS 1.3: one per handshake)
-// under keys that rotate, buffers released while a connection is idle.
+// under keys that rotate, buffers released while a connection is idle, and
+// the certificate's OCSP staple for clients that ask (status_request), kept
+// with its context.
 
 #include "runtime/bridge/snapshot.hpp"
 
@@ -25,6 +27,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,6 +41,13 @@ struct ssl_ctx_free {
 };
 using ssl_ctx_ptr = std::unique_ptr<SSL_CTX, ssl_ctx_free>;
 
+/// An OCSP response (DER) stapled to the handshakes that ask for one, while
+/// it is current.
+struct tls_staple {
+  std::string der;
+  std::int64_t until = 0; ///< unix seconds: not stapled from then on
+};
+
 /// One certificate ready for handshakes: its context and what it is for.
 struct tls_certificate {
   std::string name; ///< host name or "*.parent" (or "" for a fallback)
@@ -45,10 +55,12 @@ struct tls_certificate {
 };
 
 /// Makes a certificate's context from a PEM chain (leaf first) and its PEM
-/// private key. Null with `error` set when they do not load or do not
-/// match.
+/// private key, with an OCSP staple if there is one (checked by the caller:
+/// crypto::check_ocsp_response). Null with `error` set when they do not
+/// load or do not match.
 std::shared_ptr<const tls_certificate> make_tls_certificate(std::string name, std::string_view chain_pem,
-                                                            std::string_view key_pem, std::string& error);
+                                                            std::string_view key_pem, std::string& error,
+                                                            tls_staple staple = {});
 
 /// The certificates a listener offers, chosen by SNI. Immutable once
 /// published.

@@ -12,8 +12,9 @@ import unittest
 
 import hashlib
 
-from ikatest import (Client, Echo, IkaTestCase, LargeOrigin, MiB, Origin, Stream, WebSocketEcho, build_request,
-                     pattern_sha256, read_response, wait_until, ws_frame, ws_handshake_request, ws_read_frame)
+from ikatest import (Client, DeadAddress, Echo, HttpServer, IkaTestCase, LargeOrigin, MiB, Origin, Reply, Stream,
+                     WebSocketEcho, build_request, pattern_sha256, read_response, wait_until, ws_frame,
+                     ws_handshake_request, ws_read_frame)
 
 
 def make_pair(directory, name, names, days=30):
@@ -667,3 +668,151 @@ class FileCertificates(TlsTestCase):
             return True
         except ssl.SSLError:
             return False
+
+
+class OcspResponder(HttpServer):
+    """An OCSP responder on 127.0.0.1: OpenSSL's (`openssl ocsp -index`,
+    run once per request on the request's DER) behind this HTTP server, so
+    it listens on loopback only. The CA signs its answers (valid 10 min)."""
+
+    def __init__(self, directory, ca_cert, ca_key):
+        super().__init__()
+        self.directory, self.ca_cert, self.ca_key = directory, ca_cert, ca_key
+        self.index = os.path.join(directory, "index.txt")
+        self.entries = {}
+        self.answered = 0
+        self._write_index()
+
+    def _write_index(self):
+        with open(self.index, "w") as f:
+            f.writelines(self.entries.values())
+
+    def set_status(self, cert, revoked=False):
+        """Lists `cert` in the index as valid, or revoked a minute ago."""
+        out = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-serial", "-enddate", "-subject",
+                              "-nameopt", "compat"], capture_output=True, text=True, check=True).stdout
+        fields = dict(line.split("=", 1) for line in out.splitlines())
+        import datetime
+        end = datetime.datetime.strptime(fields["notAfter"], "%b %d %H:%M:%S %Y GMT")
+        stamp = lambda t: t.strftime("%y%m%d%H%M%SZ")
+        revoked_at = stamp(datetime.datetime.utcnow() - datetime.timedelta(minutes=1)) if revoked else ""
+        with self.lock:
+            self.entries[fields["serial"]] = "%s\t%s\t%s\t%s\tunknown\t%s\n" % (
+                "R" if revoked else "V", stamp(end), revoked_at, fields["serial"], fields["subject"])
+            self._write_index()
+
+    def respond(self, req):
+        if req.method != "POST":
+            return Reply(b"", status=405)
+        with self.lock:
+            n = self.answered
+            request = os.path.join(self.directory, "req-%d.der" % n)
+            response = os.path.join(self.directory, "resp-%d.der" % n)
+            with open(request, "wb") as f:
+                f.write(req.body)
+            subprocess.run(["openssl", "ocsp", "-index", self.index, "-CA", self.ca_cert, "-rsigner", self.ca_cert,
+                            "-rkey", self.ca_key, "-reqin", request, "-respout", response, "-nmin", "10"],
+                           capture_output=True, check=True, timeout=30)
+            with open(response, "rb") as f:
+                body = f.read()
+            self.answered += 1
+        return Reply(body, headers=[("Content-Type", "application/ocsp-response")])
+
+
+def issue_with_responder(directory, name, ca_cert, ca_key, responder_url, serial):
+    """A leaf for `name` signed by the CA, naming `responder_url` as its OCSP
+    responder; returns (chain path: leaf then CA, key path)."""
+    key = os.path.join(directory, name + ".key")
+    csr = os.path.join(directory, name + ".csr")
+    crt = os.path.join(directory, name + ".crt")
+    ext = os.path.join(directory, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:%s\nauthorityInfoAccess=OCSP;URI:%s\n" % (name, responder_url))
+    subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                    key, "-out", csr, "-subj", "/CN=" + name], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-set_serial",
+                    str(serial), "-out", crt, "-days", "30", "-extfile", ext], check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    chain = os.path.join(directory, name + ".chain.pem")
+    with open(chain, "w") as out, open(crt) as leaf, open(ca_cert) as ca:
+        out.write(leaf.read() + ca.read())
+    return chain, key
+
+
+def ocsp_seen_by_client(port, server_name, cafile):
+    """What `openssl s_client -status` reports about the stapled response."""
+    proc = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", server_name,
+                           "-status", "-CAfile", cafile, "-verify_return_error"], input="", capture_output=True,
+                          text=True, timeout=20)
+    return proc.stdout
+
+
+class OcspStapling(TlsTestCase):
+    def test_good_answers_are_stapled_revoked_and_unreachable_ones_reported(self):
+        d = self.tmp.name
+        ca_key, ca_cert = os.path.join(d, "ca.key"), os.path.join(d, "ca.crt")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", ca_key, "-out", ca_cert, "-days", "30", "-subj", "/CN=ika test OCSP CA"],
+                       check=True, capture_output=True)
+        responder = self.start(OcspResponder(d, ca_cert, ca_key))
+        dead = DeadAddress()
+        self.addCleanup(dead.stop)
+        good_chain, good_key = issue_with_responder(d, "ocsp.test", ca_cert, ca_key,
+                                                    "http://127.0.0.1:%d/" % responder.port, 1001)
+        down_chain, down_key = issue_with_responder(d, "down.test", ca_cert, ca_key,
+                                                    "http://%s/" % dead.address, 1002)
+        responder.set_status(good_chain)
+        origin = self.start(Origin(b"ok"))
+        ika = self.start_ika({
+            "listener": [{"name": "http", "address": "127.0.0.1:0"},
+                         {"name": "https", "address": "127.0.0.1:0", "tls": True}],
+            "route": [{"host": "*", "upstreams": ["127.0.0.1:%d" % origin.port], "https_redirect": False,
+                       "tls": "off"}],
+            "certificate": [{"cert": good_chain, "key": good_key}, {"cert": down_chain, "key": down_key}],
+        })
+        https = ika.ports["https"]
+
+        def cert(name):
+            return {c["name"]: c for c in ika.cli_json("certs")}.get(name, {})
+
+        # The responder is asked at start; its "good" answer is stapled for
+        # clients that ask (and verified by them against the CA).
+        wait_until(lambda: cert("ocsp.test").get("ocsp") == "good", timeout=20, interval=0.1,
+                   message="a good OCSP answer (ika: %s)" % ika.stderr[-2000:])
+        seen = wait_until(lambda: (lambda out: out if "Cert Status: good" in out else None)(
+            ocsp_seen_by_client(https, "ocsp.test", ca_cert)), timeout=15, interval=0.1,
+            message="the staple in a handshake")
+        self.assertIn("OCSP Response Status: successful", seen)
+        self.assertIn("Serial Number: 03E9", seen)  # 1001, the leaf's
+        self.assertIn("Verify return code: 0 (ok)", seen)
+        self.assertIn("OCSP response:", seen)
+        self.assertNotIn("no response sent", seen)
+        good = cert("ocsp.test")
+        self.assertGreater(good["ocsp_until"], good["not_before"])
+        self.assertEqual(good["ocsp_error"], "")
+        text = ika.cli("certs", check=True).stdout
+        self.assertIn("ocsp: stapled, good until " + good["ocsp_until"], text)
+        # A request over the stapled connection is served as usual.
+        resp, _, _, _ = tls_request(https, "ocsp.test", cafile=ca_cert)
+        self.assertEqual(resp.status, 200)
+
+        # An unreachable responder: reported, no staple, handshakes go on.
+        down = wait_until(lambda: (lambda c: c if c.get("ocsp") == "failed" else None)(cert("down.test")),
+                          timeout=20, interval=0.1, message="the unreachable responder's failure")
+        self.assertIn(dead.address, down["ocsp_error"])
+        out = ocsp_seen_by_client(https, "down.test", ca_cert)
+        self.assertIn("OCSP response: no response sent", out)
+        self.assertIn("Verify return code: 0 (ok)", out)
+        self.assertIn("OCSP: ", ika.stderr)
+
+        # Revoked: ika stops stapling (a renewal asks again at once) and says why.
+        asked = responder.answered
+        responder.set_status(good_chain, revoked=True)
+        ika.cli("certs", "renew", "ocsp.test", check=True)
+        revoked = wait_until(lambda: (lambda c: c if "revoked" in c.get("ocsp_error", "") else None)(
+            cert("ocsp.test")), timeout=20, interval=0.1, message="the revocation to be reported")
+        self.assertEqual(revoked["ocsp"], "failed")
+        self.assertGreater(responder.answered, asked)
+        wait_until(lambda: "no response sent" in ocsp_seen_by_client(https, "ocsp.test", ca_cert), timeout=15,
+                   interval=0.1, message="the staple to be withdrawn")
+        self.assertTrue(ika.running())

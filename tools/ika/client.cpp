@@ -231,7 +231,10 @@ json certificate_json(const certificate_status& c) {
               {"not_after", utc_time(c.not_after)},
               {"generation", c.generation},
               {"error", c.error},
-              {"next_attempt", utc_time(c.next_attempt)}};
+              {"next_attempt", utc_time(c.next_attempt)},
+              {"ocsp", c.ocsp},
+              {"ocsp_until", utc_time(c.ocsp_until)},
+              {"ocsp_error", c.ocsp_error}};
 }
 
 /// The table `ika certs` prints, also under `ika status APP`.
@@ -242,6 +245,12 @@ void print_certificates(const std::vector<certificate_status>& certs) {
                 utc_time(c.not_after).c_str(), c.issuer.empty() ? "-" : c.issuer.c_str());
     if (!c.error.empty())
       std::printf("  error: %s (next attempt %s)\n", c.error.c_str(), utc_time(c.next_attempt).c_str());
+    if (c.ocsp == "good")
+      std::printf("  ocsp: stapled, good until %s\n", utc_time(c.ocsp_until).c_str());
+    else if (!c.ocsp.empty())
+      std::printf("  ocsp: %s\n", c.ocsp.c_str());
+    if (!c.ocsp_error.empty())
+      std::printf("  ocsp error: %s\n", c.ocsp_error.c_str());
   }
 }
 
