@@ -6,8 +6,11 @@ import hashlib
 import threading
 import unittest
 
-from ikatest import (GiB, IkaTestCase, LargeOrigin, MiB, RssSampler, Sink, build_request, pattern_pieces,
-                     pattern_sha256, wait_stable)
+import socket
+import time
+
+from ikatest import (GiB, ConnectionClosed, IkaTestCase, LargeOrigin, MiB, RssSampler, Scripted, Sink, Stream,
+                     build_request, pattern_pieces, pattern_sha256, read_response, reply_bytes, wait_stable)
 
 RSS_GROWTH_LIMIT = 64 * MiB
 # Kernel socket buffers on loopback can hold tens of MiB per direction
@@ -154,3 +157,83 @@ class BackPressureTest(IkaTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LargeResponseFramingTest(IkaTestCase):
+    """Large Content-Length bodies end exactly where they should: on a
+    kept-alive upstream connection, in pipelined responses, when the body
+    trickles in, and when the upstream closes short of its length."""
+
+    def test_keep_alive_and_pipelining_around_large_bodies(self):
+        size = 3 * MiB + 12345
+        origin = self.start(LargeOrigin(size))
+        ika = self.proxy(origin)
+        c = self.client(ika.port, timeout=30)
+        for i in range(4):
+            h = hashlib.sha256()
+            c.request("GET", "/big/%d" % i)
+            resp = c.response(sink=h.update)
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(h.hexdigest(), pattern_sha256(size), "response %d" % i)
+            small = c.roundtrip("GET", "/warm")
+            self.assertEqual((small.status, small.body), (200, b"warm"))
+        # Two large ones asked at once on one connection.
+        c.send(build_request("GET", "/a") + build_request("GET", "/b"))
+        for name in ("a", "b"):
+            h = hashlib.sha256()
+            self.assertEqual(c.response(sink=h.update).status, 200)
+            self.assertEqual(h.hexdigest(), pattern_sha256(size), name)
+        # One upstream connection carried them all: each body ended exactly
+        # where the next response began.
+        self.assertEqual(origin.connections, 1)
+        # HEAD: the length, no body.
+        head = c.roundtrip("HEAD", "/big")
+        self.assertEqual((head.status, head.header("content-length"), head.body), (200, str(size), b""))
+
+    def test_slow_upstream_bytes_are_waited_for(self):
+        """The body arrives in pieces with pauses and comes out whole; the
+        connection then carries the next response."""
+        piece = b"0123456789abcdef" * 4096  # 64 KiB
+        pieces = 12
+
+        def script(conn):
+            conn.read_request()
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (len(piece) * pieces))
+            for _ in range(pieces):
+                time.sleep(0.02)
+                conn.send(piece)
+            conn.read_request()
+            conn.send(reply_bytes(b"next"))
+            conn.hold()
+
+        upstream = self.start(Scripted(script))
+        ika = self.proxy(upstream)
+        c = self.client(ika.port, timeout=30)
+        resp = c.roundtrip("GET", "/slow")
+        self.assertEqual((resp.status, resp.body), (200, piece * pieces))
+        self.assertEqual(c.roundtrip("GET", "/next").body, b"next")
+        self.assertEqual(upstream.connections, 1)
+
+    def test_upstream_closing_mid_body_cuts_the_client_and_nothing_else(self):
+        """The upstream promises 4 MiB and closes after 1 MiB: the client's
+        connection is closed short of the length, the upstream connection is
+        not reused, and the proxy goes on serving."""
+        def script(conn):
+            conn.read_request()
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (4 * MiB))
+            conn.send(b"x" * MiB)
+
+        upstream = self.start(Scripted(script, reply_bytes(b"fine")))
+        ika = self.proxy(upstream)
+        s = socket.create_connection(("127.0.0.1", ika.port), timeout=30)
+        self.addCleanup(s.close)
+        s.sendall(build_request("GET", "/cut"))
+        got = []
+        with self.assertRaises(ConnectionClosed):
+            read_response(Stream(s, 30), sink=got.append)
+        received = sum(len(g) for g in got)
+        self.assertLess(received, 4 * MiB)
+        self.assertGreaterEqual(received, MiB - 64 * 1024)
+        resp = self.client(ika.port).roundtrip("GET", "/after")
+        self.assertEqual((resp.status, resp.body), (200, b"fine"))
+        self.assertEqual(upstream.connections, 2)
