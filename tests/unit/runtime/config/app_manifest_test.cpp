@@ -141,6 +141,17 @@ TEST(AppManifestTest, ErrorsNameFileLineAndKey) {
       << late.to_string();
 }
 
+// Found by the manifest fuzzer (tests/fuzz/crashes/manifest-nul-in-table-header):
+// a header-only toml++ with assertions aborts here; ika's does not.
+TEST(AppManifestTest, NulBytesAreACleanError) {
+  using namespace std::string_literals;
+  auto e = error_with("[\0\0\0\0\0\0\0\0]\nhost = \"a..b\"\n"s);
+  EXPECT_EQ(e.line, 6);
+  EXPECT_NE(e.message.find("expected bare key starting character"), std::string::npos) << e.to_string();
+  auto in_value = error_with("[env]\nA = \"x\0y\"\n"s);
+  EXPECT_EQ(in_value.line, 7) << in_value.to_string();
+}
+
 struct bad_case {
   std::string text; // appended to base unless whole
   int line;
