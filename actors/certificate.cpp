@@ -231,6 +231,34 @@ void ocsp_fetch(certificate_pointer self) {
   }
 }
 
+/// Staples the answer kept in the data dir for the current leaf (after a
+/// restart) if it is still current. True when the responder need not be
+/// asked before the answer's half-life (a refresh is planned then).
+bool ocsp_reuse_kept(certificate_pointer self) {
+  auto& s = self->state;
+  auto& st = s.status;
+  if (s.settings.data_dir.empty())
+    return false;
+  auto kept = crypto::load_ocsp_staple(s.settings.data_dir, s.ocsp_fingerprint);
+  auto* der = std::get_if<std::optional<std::string>>(&kept);
+  if (der == nullptr || !der->has_value())
+    return false;
+  auto now = system_clock::now();
+  auto checked = crypto::check_ocsp_response(**der, s.ocsp_chain, now);
+  auto* staple = std::get_if<crypto::ocsp_staple>(&checked);
+  if (staple == nullptr)
+    return false;
+  st.ocsp = "good";
+  st.ocsp_until = staple->next_update;
+  auto half = system_clock::time_point{seconds{(staple->this_update + staple->next_update) / 2}};
+  auto refresh = crypto::ocsp_refresh_time(*staple, now);
+  st.ocsp_staple = std::move(staple->der);
+  if (half <= now)
+    return false; // stapled meanwhile, and asked again now
+  ocsp_arm(self, duration_cast<milliseconds>(refresh - now));
+  return true;
+}
+
 /// A new certificate: its predecessor's staple goes, and its own responder
 /// (if it names one) is asked at once.
 void ocsp_start(certificate_pointer self, const std::string& chain_pem) {
@@ -246,18 +274,27 @@ void ocsp_start(certificate_pointer self, const std::string& chain_pem) {
   st.ocsp.clear();
   st.ocsp_error.clear();
   auto query = crypto::ocsp_query_for(chain_pem);
-  if (auto* e = std::get_if<crypto::credential_error>(&query)) {
+  auto* q = std::get_if<crypto::ocsp_query>(&query);
+  const auto& data_dir = s.settings.data_dir;
+  // The staple kept for a replaced leaf is of no use any more.
+  if (!s.ocsp_fingerprint.empty() && !data_dir.empty() &&
+      (q == nullptr || q->fingerprint != s.ocsp_fingerprint))
+    crypto::remove_ocsp_staple(data_dir, s.ocsp_fingerprint);
+  s.ocsp_fingerprint.clear();
+  if (q == nullptr) {
     st.ocsp = "failed";
-    st.ocsp_error = e->to_string();
+    st.ocsp_error = std::get<crypto::credential_error>(query).to_string();
     return;
   }
-  auto& q = std::get<crypto::ocsp_query>(query);
-  if (q.responder.empty())
+  if (q->responder.empty())
     return; // no responder named: nothing to staple
   s.ocsp_chain = chain_pem;
-  s.ocsp_responder = std::move(q.responder);
-  s.ocsp_request = std::move(q.request_der);
+  s.ocsp_responder = std::move(q->responder);
+  s.ocsp_request = std::move(q->request_der);
+  s.ocsp_fingerprint = std::move(q->fingerprint);
   st.ocsp = "pending";
+  if (!std::exchange(s.ocsp_ask, false) && ocsp_reuse_kept(self))
+    return;
   ocsp_fetch(self);
 }
 
@@ -272,6 +309,9 @@ void on_ocsp(certificate_pointer self, const caf::actor& sink, std::string der, 
       s.ocsp_failures = 0;
       st.ocsp = "good";
       st.ocsp_error.clear();
+      if (!s.settings.data_dir.empty())
+        if (auto e = crypto::save_ocsp_staple(s.settings.data_dir, s.ocsp_fingerprint, staple->der))
+          st.ocsp_error = "keeping the OCSP response for restarts: " + e->to_string();
       st.ocsp_until = staple->next_update;
       auto refresh = crypto::ocsp_refresh_time(*staple, now);
       st.ocsp_staple = std::move(staple->der);
@@ -553,6 +593,7 @@ certificate_actor::behavior_type certificate(certificate_pointer self, certifica
         auto& s = self->state;
         if (s.disabled || s.order.running)
           return s.status;
+        s.ocsp_ask = true; // a forced renewal asks the OCSP responder anew
         if (s.settings.source == "files")
           read_files(self, sink, true);
         else

@@ -26,7 +26,9 @@
 // chain it loads and staples it to handshakes that ask. The answer is
 // refreshed halfway through its validity; failures are retried with backoff
 // while a still-current answer keeps being stapled, and an answer that
-// expires is dropped.
+// expires is dropped. With a data dir the last good answer is kept there
+// (crypto::save_ocsp_staple) and stapled again at once after a restart,
+// while it is current, even if the responder is down then.
 
 #include "protocol/interfaces.hpp"
 #include "runtime/acme/challenge_tokens.hpp"
@@ -118,9 +120,11 @@ struct certificate_state {
   std::string ocsp_chain;          ///< its chain (PEM, certificates only) when it names a responder
   std::string ocsp_responder;      ///< the responder's http:// URL
   std::string ocsp_request;        ///< the DER request for it
+  std::string ocsp_fingerprint;    ///< its leaf's, naming the staple kept in the data dir
   std::uint64_t ocsp_timer = 0;    ///< only the OCSP timer of this generation counts
   std::uint32_t ocsp_failures = 0; ///< failed fetches in a row
   bool ocsp_stale = false;         ///< the fetch in flight is about a replaced certificate
+  bool ocsp_ask = false;           ///< ask the responder even if a current answer is kept (a renewal)
   certificate_order ocsp_fetch;    ///< the thread asking the responder, if any
   certificate_order order;         ///< last: its destructor joins the thread first
 };

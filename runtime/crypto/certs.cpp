@@ -846,6 +846,74 @@ std::optional<credential_error> save_host_certificate(const fs::path& data_dir, 
   return std::nullopt;
 }
 
+namespace {
+
+constexpr std::size_t max_staple_size = 64 * 1024;
+
+credential_result<fs::path> staple_path_of(const fs::path& data_dir, std::string_view fingerprint) {
+  bool hex = fingerprint.size() == 64 && std::all_of(fingerprint.begin(), fingerprint.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+             });
+  if (!hex)
+    return fail(certs_dir_of(data_dir) / "ocsp",
+                "not a certificate fingerprint: \"" + std::string{fingerprint.substr(0, 80)} + "\"");
+  return certs_dir_of(data_dir) / "ocsp" / (std::string{fingerprint} + ".der");
+}
+
+} // namespace
+
+std::optional<credential_error> save_ocsp_staple(const fs::path& data_dir, std::string_view fingerprint,
+                                                 std::string_view der) {
+  auto path_r = staple_path_of(data_dir, fingerprint);
+  if (auto* error = std::get_if<credential_error>(&path_r))
+    return *error;
+  const fs::path& path = std::get<fs::path>(path_r);
+  if (der.empty() || der.size() > max_staple_size)
+    return fail(path, "an OCSP response of " + std::to_string(der.size()) + " bytes is not kept");
+  if (auto problem = ensure_private_dir(certs_dir_of(data_dir)))
+    return problem;
+  if (auto problem = ensure_private_dir(path.parent_path()))
+    return problem;
+  auto tmp = write_temp_file(path.parent_path() / ("." + std::string{fingerprint} + ".tmp-"), der);
+  if (auto* error = std::get_if<credential_error>(&tmp))
+    return *error;
+  if (::rename(std::get<fs::path>(tmp).c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(std::get<fs::path>(tmp).c_str());
+    return fail(path, "cannot move the OCSP response into place: " + errno_text(err));
+  }
+  fsync_dir(path.parent_path());
+  return std::nullopt;
+}
+
+credential_result<std::optional<std::string>> load_ocsp_staple(const fs::path& data_dir,
+                                                               std::string_view fingerprint) {
+  auto path_r = staple_path_of(data_dir, fingerprint);
+  if (auto* error = std::get_if<credential_error>(&path_r))
+    return *error;
+  const fs::path& path = std::get<fs::path>(path_r);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR)
+      return std::optional<std::string>{};
+    return fail(path, "cannot stat: " + errno_text(errno));
+  }
+  if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid())
+    return fail(path, "is not a regular file of this user's");
+  if (static_cast<std::size_t>(st.st_size) > max_staple_size)
+    return fail(path, "too large for an OCSP response");
+  auto text = read_user_file(path, /*key_file=*/true);
+  if (auto* error = std::get_if<credential_error>(&text))
+    return *error;
+  return std::optional<std::string>{std::move(std::get<file_text>(text).text)};
+}
+
+void remove_ocsp_staple(const fs::path& data_dir, std::string_view fingerprint) noexcept {
+  auto path_r = staple_path_of(data_dir, fingerprint);
+  if (auto* path = std::get_if<fs::path>(&path_r))
+    ::unlink(path->c_str());
+}
+
 credential_result<std::optional<certificate_files>> load_host_certificate(const fs::path& data_dir,
                                                                           std::string_view host) {
   auto dir_r = host_certificate_dir_of(data_dir, host);

@@ -15,6 +15,8 @@
 //     <dir>/certificate.pem         0600  a host's chain (leaf first) then its key, replaced
 //                                         atomically (one rename); <dir> is the host name,
 //                                         "*." written "_wildcard_." (host_certificate_dir_of)
+//     ocsp/<sha256 of leaf>.der     0600  the last good OCSP response for a leaf, replaced
+//                                         atomically (save_ocsp_staple)
 //
 // Nothing here prints key material: errors name files and reasons only.
 
@@ -212,6 +214,19 @@ std::optional<credential_error> save_host_certificate(const std::filesystem::pat
 /// the file required to be this user's too).
 credential_result<std::optional<certificate_files>>
 load_host_certificate(const std::filesystem::path& data_dir, std::string_view host);
+
+/// OCSP staples kept across restarts: <data>/certs/ocsp/<fingerprint>.der
+/// (0600), `fingerprint` being the leaf's SHA-256 in 64 lowercase hex digits
+/// (ocsp_query::fingerprint; anything else is refused). Saving replaces an
+/// earlier staple with one atomic rename and creates the directories 0700;
+/// loading gives nullopt when none is saved. A loaded staple is only bytes:
+/// check it (check_ocsp_response) before stapling it.
+std::optional<credential_error> save_ocsp_staple(const std::filesystem::path& data_dir,
+                                                 std::string_view fingerprint, std::string_view der);
+credential_result<std::optional<std::string>> load_ocsp_staple(const std::filesystem::path& data_dir,
+                                                               std::string_view fingerprint);
+/// Removes a saved staple (none saved is fine).
+void remove_ocsp_staple(const std::filesystem::path& data_dir, std::string_view fingerprint) noexcept;
 
 /// The host names that have a saved certificate directory under
 /// <data>/certs (wildcards as "*.a.b"), sorted; directories whose names do

@@ -85,6 +85,15 @@ credential_result<ocsp_query> ocsp_query_for(std::string_view chain_pem) {
     return fail("cannot encode an OCSP request: " + detail::openssl_error());
   query.request_der.assign(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
   OPENSSL_free(der);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  if (X509_digest(leaf, EVP_sha256(), digest, &digest_len) != 1)
+    return fail("cannot hash the certificate: " + detail::openssl_error());
+  static constexpr char hex[] = "0123456789abcdef";
+  for (unsigned int i = 0; i < digest_len; ++i) {
+    query.fingerprint += hex[digest[i] >> 4];
+    query.fingerprint += hex[digest[i] & 15];
+  }
   return query;
 }
 

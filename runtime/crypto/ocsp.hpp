@@ -21,6 +21,7 @@ namespace ika::crypto {
 struct ocsp_query {
   std::string responder;   ///< the leaf's first http:// OCSP responder (AIA); "" when it names none
   std::string request_der; ///< a DER OCSPRequest for the leaf (no nonce: answers are cacheable)
+  std::string fingerprint; ///< the leaf's SHA-256, 64 lowercase hex digits (where its staple is kept)
 };
 
 /// The query for the leaf of a PEM chain (leaf first, its issuer next). A

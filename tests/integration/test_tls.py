@@ -4,6 +4,7 @@ HTTP, the ACME challenge path, X-Forwarded-Proto. Real handshakes with
 Python's ssl module, curl and openssl s_client."""
 
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -701,9 +702,13 @@ class OcspResponder(HttpServer):
                 "R" if revoked else "V", stamp(end), revoked_at, fields["serial"], fields["subject"])
             self._write_index()
 
+    paused = False  # answers 503 (as a responder that is down would not even do)
+
     def respond(self, req):
         if req.method != "POST":
             return Reply(b"", status=405)
+        if self.paused:
+            return Reply(b"", status=503)
         with self.lock:
             n = self.answered
             request = os.path.join(self.directory, "req-%d.der" % n)
@@ -795,6 +800,29 @@ class OcspStapling(TlsTestCase):
         # A request over the stapled connection is served as usual.
         resp, _, _, _ = tls_request(https, "ocsp.test", cafile=ca_cert)
         self.assertEqual(resp.status, 200)
+
+        # The answer is kept in the data dir: after a restart it is stapled
+        # again with the responder down, which is not asked again before the
+        # answer's half-life.
+        kept = os.path.join(ika.data_dir, "certs", "ocsp")
+        self.assertEqual(len(os.listdir(kept)), 1)
+        self.assertEqual(os.stat(os.path.join(kept, os.listdir(kept)[0])).st_mode & 0o777, 0o600)
+        data_dir = os.path.join(self.tmp.name, "node-data")
+        shutil.copytree(ika.data_dir, data_dir)
+        config_path = os.path.join(self.tmp.name, "node.toml")
+        shutil.copy(ika.config_path, config_path)
+        ika.stop()
+        asked = responder.answered
+        responder.paused = True
+        ika = self.start_ika(args=["serve", "--config", config_path, "--data", data_dir, "--admin", "127.0.0.1:0"],
+                             listeners=2)
+        https = ika.ports["https"]
+        # (The certificate's actor reports the kept answer just after start.)
+        wait_until(lambda: "Cert Status: good" in ocsp_seen_by_client(https, "ocsp.test", ca_cert), timeout=15,
+                   interval=0.1, message="the kept staple after the restart (ika: %s)" % ika.stderr[-2000:])
+        self.assertEqual(cert("ocsp.test")["ocsp_until"], good["ocsp_until"])
+        self.assertEqual(responder.answered, asked)
+        responder.paused = False
 
         # An unreachable responder: reported, no staple, handshakes go on.
         down = wait_until(lambda: (lambda c: c if c.get("ocsp") == "failed" else None)(cert("down.test")),

@@ -5,7 +5,9 @@
 
 #include "runtime/crypto/ocsp.hpp"
 
+#include "runtime/crypto/certs.hpp"
 #include "runtime/net/tls_context.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/unit/runtime/crypto/test_support.hpp"
 
 #include <openssl/ec.h>
@@ -15,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -174,6 +177,55 @@ TEST_F(OcspTest, QueryAsksTheLeafsResponderAboutTheLeaf) {
   EXPECT_EQ(OCSP_id_cmp(OCSP_onereq_get0_id(OCSP_request_onereq_get0(request, 0)), expected), 0);
   OCSP_CERTID_free(expected);
   OCSP_REQUEST_free(request);
+}
+
+TEST_F(OcspTest, TheFingerprintIsTheLeafsSha256) {
+  auto r = ocsp_query_for(chain);
+  ASSERT_TRUE(std::holds_alternative<ocsp_query>(r));
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  ASSERT_EQ(X509_digest(leaf.get(), EVP_sha256(), md, &n), 1);
+  std::string hex;
+  char two[3];
+  for (unsigned int i = 0; i < n; ++i) {
+    std::snprintf(two, sizeof two, "%02x", md[i]);
+    hex += two;
+  }
+  EXPECT_EQ(std::get<ocsp_query>(r).fingerprint, hex);
+}
+
+TEST_F(OcspTest, StaplesAreKeptPrivatelyUnderTheLeafsFingerprint) {
+  ika::test::temp_dir dir{"ika-ocsp"};
+  auto fingerprint = std::get<ocsp_query>(ocsp_query_for(chain)).fingerprint;
+  auto none = load_ocsp_staple(dir.path(), fingerprint);
+  ASSERT_TRUE(std::holds_alternative<std::optional<std::string>>(none));
+  EXPECT_FALSE(std::get<std::optional<std::string>>(none).has_value());
+
+  auto der = good();
+  EXPECT_FALSE(save_ocsp_staple(dir.path(), fingerprint, der).has_value());
+  auto path = dir.path() / "certs" / "ocsp" / (fingerprint + ".der");
+  EXPECT_EQ(test::mode_of(path), 0600u);
+  EXPECT_EQ(test::mode_of(dir.path() / "certs" / "ocsp"), 0700u);
+  auto loaded = load_ocsp_staple(dir.path(), fingerprint);
+  ASSERT_TRUE(std::holds_alternative<std::optional<std::string>>(loaded));
+  EXPECT_EQ(std::get<std::optional<std::string>>(loaded).value_or(""), der);
+
+  // Replaced whole; removed on request.
+  auto newer = respond(leaf.get(), ca.get(), ca.get(), ca_key.get(), {V_OCSP_CERTSTATUS_GOOD, -30, 7200});
+  EXPECT_FALSE(save_ocsp_staple(dir.path(), fingerprint, newer).has_value());
+  EXPECT_EQ(std::get<std::optional<std::string>>(load_ocsp_staple(dir.path(), fingerprint)).value_or(""),
+            newer);
+  remove_ocsp_staple(dir.path(), fingerprint);
+  EXPECT_FALSE(std::get<std::optional<std::string>>(load_ocsp_staple(dir.path(), fingerprint)).has_value());
+
+  // Names that are not fingerprints never become paths.
+  for (const std::string& bad : {std::string{"../../etc/passwd"}, std::string(64, 'g'), std::string(63, 'a'),
+                                 std::string(64, 'A'), std::string{}}) {
+    EXPECT_TRUE(save_ocsp_staple(dir.path(), bad, der).has_value()) << bad;
+    EXPECT_TRUE(std::holds_alternative<credential_error>(load_ocsp_staple(dir.path(), bad))) << bad;
+  }
+  EXPECT_TRUE(save_ocsp_staple(dir.path(), fingerprint, "").has_value());
+  EXPECT_TRUE(save_ocsp_staple(dir.path(), fingerprint, std::string(65 * 1024, 'x')).has_value());
 }
 
 TEST_F(OcspTest, NoResponderMeansNothingToAskAndNoError) {
