@@ -231,6 +231,10 @@ void ocsp_fetch(certificate_pointer self) {
   }
 }
 
+seconds refresh_floor(const certificate_settings& s) {
+  return std::max(duration_cast<seconds>(s.ocsp_min_refresh), seconds{0});
+}
+
 /// Staples the answer kept in the data dir for the current leaf (after a
 /// restart) if it is still current. True when the responder need not be
 /// asked before the answer's half-life (a refresh is planned then).
@@ -251,7 +255,7 @@ bool ocsp_reuse_kept(certificate_pointer self) {
   st.ocsp = "good";
   st.ocsp_until = staple->next_update;
   auto half = system_clock::time_point{seconds{(staple->this_update + staple->next_update) / 2}};
-  auto refresh = crypto::ocsp_refresh_time(*staple, now);
+  auto refresh = crypto::ocsp_refresh_time(*staple, now, refresh_floor(s.settings));
   st.ocsp_staple = std::move(staple->der);
   if (half <= now)
     return false; // stapled meanwhile, and asked again now
@@ -303,8 +307,9 @@ void on_ocsp(certificate_pointer self, const caf::actor& sink, std::string der, 
   auto& s = self->state;
   auto& st = s.status;
   auto now = system_clock::now();
+  bool verdict = false; // the CA said "revoked" or "unknown"
   if (error.empty()) {
-    auto checked = crypto::check_ocsp_response(der, s.ocsp_chain, now);
+    auto checked = crypto::check_ocsp_response(der, s.ocsp_chain, now, &verdict);
     if (auto* staple = std::get_if<crypto::ocsp_staple>(&checked)) {
       s.ocsp_failures = 0;
       st.ocsp = "good";
@@ -313,7 +318,7 @@ void on_ocsp(certificate_pointer self, const caf::actor& sink, std::string der, 
         if (auto e = crypto::save_ocsp_staple(s.settings.data_dir, s.ocsp_fingerprint, staple->der))
           st.ocsp_error = "keeping the OCSP response for restarts: " + e->to_string();
       st.ocsp_until = staple->next_update;
-      auto refresh = crypto::ocsp_refresh_time(*staple, now);
+      auto refresh = crypto::ocsp_refresh_time(*staple, now, refresh_floor(s.settings));
       st.ocsp_staple = std::move(staple->der);
       ocsp_arm(self, duration_cast<milliseconds>(refresh - now));
       report(self, sink);
@@ -325,12 +330,17 @@ void on_ocsp(certificate_pointer self, const caf::actor& sink, std::string der, 
   st.ocsp_error = s.ocsp_responder + ": " + error;
   auto delay = retry_delay(s.ocsp_failures, s.settings.ocsp_min_backoff, s.settings.ocsp_max_backoff);
   auto until = system_clock::time_point{seconds{st.ocsp_until}};
-  if (!st.ocsp_staple.empty() && until > now) {
-    // The last good answer is still current: it stays stapled until then.
+  if (!st.ocsp_staple.empty() && until > now && !verdict) {
+    // The last good answer is still current: it stays stapled until then
+    // (the responder may be down, or a network in the way).
     delay = std::min(delay, duration_cast<milliseconds>(until - now) + milliseconds{1});
   } else {
+    // Nothing current, or the CA now says otherwise: no staple, and none
+    // kept for a restart either.
     ocsp_drop(st);
     st.ocsp = "failed";
+    if (verdict && !s.settings.data_dir.empty())
+      crypto::remove_ocsp_staple(s.settings.data_dir, s.ocsp_fingerprint);
   }
   ocsp_arm(self, delay);
   report(self, sink);

@@ -69,6 +69,8 @@ struct certificate_settings {
   std::chrono::milliseconds ocsp_min_backoff{std::chrono::minutes{1}};
   std::chrono::milliseconds ocsp_max_backoff{std::chrono::hours{1}};
   std::chrono::milliseconds ocsp_timeout{std::chrono::seconds{5}};
+  /// The soonest an answer is asked for again after a good one.
+  std::chrono::milliseconds ocsp_min_refresh{std::chrono::minutes{1}};
 };
 
 /// The thread of the ACME order in flight, if any. Dying (with the actor's

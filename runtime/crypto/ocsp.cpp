@@ -98,7 +98,9 @@ credential_result<ocsp_query> ocsp_query_for(std::string_view chain_pem) {
 }
 
 credential_result<ocsp_staple> check_ocsp_response(std::string_view response_der, std::string_view chain_pem,
-                                                   system_clock::time_point now) {
+                                                   system_clock::time_point now, bool* verdict) {
+  if (verdict != nullptr)
+    *verdict = false;
   if (response_der.empty())
     return fail("the OCSP responder sent an empty response");
   if (response_der.size() > max_response_size)
@@ -144,6 +146,8 @@ credential_result<ocsp_staple> check_ocsp_response(std::string_view response_der
     ERR_clear_error();
     return fail("the OCSP response says nothing about this certificate");
   }
+  if (verdict != nullptr)
+    *verdict = cert_status != V_OCSP_CERTSTATUS_GOOD;
   if (cert_status == V_OCSP_CERTSTATUS_REVOKED)
     return fail(std::string{"the CA says this certificate is revoked ("} +
                 (reason >= 0 ? OCSP_crl_reason_str(reason) : "no reason given") + ")");

@@ -43,9 +43,13 @@ inline constexpr std::chrono::seconds ocsp_clock_skew{300};
 /// successful response, signed by the leaf's issuer or by a responder it
 /// delegated to, that says "good" for exactly this certificate and is
 /// current (thisUpdate not ahead of `now` by more than ocsp_clock_skew,
-/// nextUpdate not passed). The error says which of these failed.
+/// nextUpdate not passed). The error says which of these failed; with
+/// `verdict`, *verdict is set when the CA itself, in a response that
+/// checks out, said "revoked" or "unknown" (an answer to act on, where the
+/// other failures may be a network's or a responder's fault).
 credential_result<ocsp_staple> check_ocsp_response(std::string_view response_der, std::string_view chain_pem,
-                                                   std::chrono::system_clock::time_point now);
+                                                   std::chrono::system_clock::time_point now,
+                                                   bool* verdict = nullptr);
 
 /// When to ask again for a staple good over [this_update, next_update]:
 /// halfway through, but not sooner than `min_wait` nor later than `max_wait`

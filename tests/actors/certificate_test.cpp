@@ -7,11 +7,13 @@
 
 #include "protocol/types.hpp"
 #include "runtime/crypto/certs.hpp"
+#include "runtime/crypto/ocsp.hpp"
 #include "tests/actors/actor_test_config.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/pebble_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/unit/runtime/acme/acme_test_support.hpp"
+#include "tests/unit/runtime/crypto/ocsp_test_support.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -23,6 +25,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <vector>
@@ -375,6 +378,101 @@ TEST_F(CertificateActorTest, FilesAreLoadedWatchedAndABrokenPairKeepsTheOldOne) 
   ASSERT_TRUE(renewed);
   EXPECT_EQ(renewed->generation, 2u);
   EXPECT_FALSE(renewed->error.empty());
+  EXPECT_TRUE(stop(a));
+}
+
+// OCSP stapling as the actor runs it: the responder's good answer is
+// reported (and kept in the data dir), refreshed; a responder that fails
+// leaves the current answer stapled; a revocation drops it (and the kept
+// one); a good answer later is stapled again.
+TEST_F(CertificateActorTest, OcspAnswersAreStapledKeptAndDroppedOnRevocation) {
+  namespace ot = ika::crypto::ocsp_testing;
+  temp_dir dir{"ika-certificate"};
+  std::mutex m;
+  int http_status = 200;
+  std::string answer;
+  acme::test::http_test_server responder{[&](const std::string& method, const std::string&) {
+    std::lock_guard<std::mutex> guard{m};
+    if (method != "POST")
+      return acme::test::http_test_server::reply{405, "", {}};
+    return acme::test::http_test_server::reply{http_status, answer,
+                                               "Content-Type: application/ocsp-response\r\n"};
+  }};
+  auto ca_key = ot::new_key(), leaf_key = ot::new_key();
+  auto ca = ot::make_cert({.cn = "OCSP test CA", .serial = 1, .ca = true}, ca_key.get());
+  auto leaf = ot::make_cert({.cn = "ocsp.test",
+                             .serial = 2,
+                             .ocsp_url = "http://127.0.0.1:" + std::to_string(responder.port()) + "/"},
+                            leaf_key.get(), ca.get(), ca_key.get());
+  std::string chain = dir / "chain.pem", key = dir / "key.pem";
+  {
+    std::ofstream(chain) << ot::pem(leaf.get()) << ot::pem(ca.get());
+    std::ofstream(key) << ot::key_pem(leaf_key.get());
+  }
+  ASSERT_EQ(::chmod(key.c_str(), 0600), 0);
+  // Past its half-life at once: asked again every second (the floor here).
+  auto set_answer = [&](int status, int cert_status) {
+    std::lock_guard<std::mutex> guard{m};
+    http_status = status;
+    answer = ot::respond(leaf.get(), ca.get(), ca.get(), ca_key.get(), {cert_status, -60, 30});
+  };
+  set_answer(200, V_OCSP_CERTSTATUS_GOOD);
+  certificate_settings s;
+  s.name = "ocsp.test";
+  s.source = "files";
+  s.data_dir = dir.path();
+  s.chain_file = chain;
+  s.key_file = key;
+  s.ocsp_min_refresh = 1s;
+  s.ocsp_min_backoff = 100ms;
+  s.ocsp_max_backoff = 200ms;
+  auto a = spawn(s);
+  auto history_of = [&] {
+    std::string out;
+    for (const auto& x : seen_)
+      out += "  ocsp " + x.ocsp + " staple " + std::to_string(x.ocsp_staple.size()) + " error \"" +
+             x.ocsp_error + "\"\n";
+    return out;
+  };
+  auto good = wait_for([](const certificate_status& x) { return x.ocsp == "good"; });
+  ASSERT_TRUE(good) << history_of();
+  EXPECT_FALSE(good->ocsp_staple.empty());
+  EXPECT_GT(good->ocsp_until, unix_now());
+  auto fingerprint =
+      std::get<crypto::ocsp_query>(crypto::ocsp_query_for(ot::pem(leaf.get()) + ot::pem(ca.get())))
+          .fingerprint;
+  auto kept = crypto::load_ocsp_staple(dir.path(), fingerprint);
+  ASSERT_TRUE(std::holds_alternative<std::optional<std::string>>(kept));
+  EXPECT_EQ(std::get<std::optional<std::string>>(kept).value_or(""), good->ocsp_staple);
+
+  // The responder fails: the current answer stays stapled, the error shows.
+  set_answer(503, V_OCSP_CERTSTATUS_GOOD);
+  auto failing = wait_for([](const certificate_status& x) { return !x.ocsp_error.empty(); });
+  ASSERT_TRUE(failing) << history_of();
+  EXPECT_NE(failing->ocsp_error.find("answered HTTP 503"), std::string::npos) << failing->ocsp_error;
+  EXPECT_EQ(failing->ocsp, "good");
+  EXPECT_FALSE(failing->ocsp_staple.empty());
+
+  // Revoked: no staple from now on, none kept for a restart.
+  set_answer(200, V_OCSP_CERTSTATUS_REVOKED);
+  auto revoked =
+      wait_for([](const certificate_status& x) { return x.ocsp_error.find("revoked") != std::string::npos; });
+  ASSERT_TRUE(revoked) << history_of();
+  EXPECT_EQ(revoked->ocsp, "failed");
+  EXPECT_TRUE(revoked->ocsp_staple.empty());
+  EXPECT_EQ(revoked->ocsp_until, 0);
+  kept = crypto::load_ocsp_staple(dir.path(), fingerprint);
+  ASSERT_TRUE(std::holds_alternative<std::optional<std::string>>(kept));
+  EXPECT_FALSE(std::get<std::optional<std::string>>(kept).has_value());
+
+  // Good again (a wrong revocation undone): stapled again.
+  set_answer(200, V_OCSP_CERTSTATUS_GOOD);
+  auto again = wait_for([](const certificate_status& x) { return x.ocsp == "good" && x.ocsp_error.empty(); });
+  ASSERT_TRUE(again) << history_of();
+  EXPECT_FALSE(again->ocsp_staple.empty());
+  // The certificate itself never changed.
+  EXPECT_EQ(again->generation, good->generation);
+  EXPECT_GE(responder.requests(), 4);
   EXPECT_TRUE(stop(a));
 }
 
