@@ -844,3 +844,12 @@ class OcspStapling(TlsTestCase):
         wait_until(lambda: "no response sent" in ocsp_seen_by_client(https, "ocsp.test", ca_cert), timeout=15,
                    interval=0.1, message="the staple to be withdrawn")
         self.assertTrue(ika.running())
+
+        # The quick proxy (no data dir) staples too.
+        responder.set_status(good_chain)
+        proxy = self.start_ika(args=["proxy", "--from", "127.0.0.1:0", "--to", "127.0.0.1:%d" % origin.port,
+                                     "--cert", good_chain, "--key", good_key])
+        wait_until(lambda: "Cert Status: good" in ocsp_seen_by_client(proxy.port, "ocsp.test", ca_cert),
+                   timeout=15, interval=0.1, message="the quick proxy's staple (ika: %s)" % proxy.stderr[-2000:])
+        resp, _, _, _ = tls_request(proxy.port, "ocsp.test", cafile=ca_cert)
+        self.assertEqual(resp.status, 200)
