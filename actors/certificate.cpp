@@ -254,10 +254,10 @@ bool ocsp_reuse_kept(certificate_pointer self) {
     return false;
   st.ocsp = "good";
   st.ocsp_until = staple->next_update;
-  auto half = system_clock::time_point{seconds{(staple->this_update + staple->next_update) / 2}};
+  bool past_halfway = crypto::ocsp_halfway(*staple) <= now;
   auto refresh = crypto::ocsp_refresh_time(*staple, now, refresh_floor(s.settings));
   st.ocsp_staple = std::move(staple->der);
-  if (half <= now)
+  if (past_halfway)
     return false; // stapled meanwhile, and asked again now
   ocsp_arm(self, duration_cast<milliseconds>(refresh - now));
   return true;

@@ -70,17 +70,6 @@ struct fd_guard {
   }
 };
 
-std::string hex_of(const unsigned char* data, std::size_t n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (std::size_t i = 0; i < n; ++i) {
-    out += digits[data[i] >> 4];
-    out += digits[data[i] & 0x0f];
-  }
-  return out;
-}
-
 std::string lowercase(std::string_view s) {
   std::string out{s};
   for (auto& c : out)
@@ -294,14 +283,6 @@ std::string serial_of(X509* cert) {
   return out;
 }
 
-std::string fingerprint_of(X509* cert) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (X509_digest(cert, EVP_sha256(), md, &n) != 1)
-    return {};
-  return hex_of(md, n);
-}
-
 std::string key_type_of(EVP_PKEY* key) {
   switch (EVP_PKEY_get_base_id(key)) {
     case EVP_PKEY_RSA:
@@ -376,7 +357,7 @@ credential_result<parsed_pair> parse_pair(std::string_view chain_pem, const std:
   info.not_before = detail::time_of(X509_get0_notBefore(leaf));
   info.not_after = detail::time_of(X509_get0_notAfter(leaf));
   info.serial = serial_of(leaf);
-  info.sha256_fingerprint = fingerprint_of(leaf);
+  info.sha256_fingerprint = detail::fingerprint_of(leaf);
   info.key_type = key_type_of(key.key.get());
   info.chain_length = chain.certificates.size();
   info.self_signed = X509_self_signed(leaf, 0) == 1;
@@ -524,7 +505,7 @@ std::optional<credential_error> create_local_ca(const fs::path& dir) {
   if (RAND_bytes(id, sizeof id) != 1)
     return credential_error{"", "cannot draw random bytes: " + openssl_error()};
   cert_spec spec;
-  spec.common_name = "ika local CA " + hex_of(id, sizeof id);
+  spec.common_name = "ika local CA " + detail::hex_of(id, sizeof id);
   spec.is_ca = true;
   spec.key_usage = "critical,keyCertSign,cRLSign";
   spec.validity_seconds =
@@ -706,7 +687,7 @@ credential_result<local_ca> ensure_local_ca(const fs::path& data_dir) {
     return fail(crt, error->message + " (with " + key.string() + ")");
   local_ca out{std::move(std::get<certificate_authority>(ca)), {}, {}, crt, created};
   out.certificate_pem = out.authority.certificate_pem();
-  out.sha256_fingerprint = fingerprint_of(out.authority.certificate());
+  out.sha256_fingerprint = detail::fingerprint_of(out.authority.certificate());
   return out;
 }
 
@@ -898,14 +879,12 @@ credential_result<std::optional<std::string>> load_ocsp_staple(const fs::path& d
       return std::optional<std::string>{};
     return fail(path, "cannot stat: " + errno_text(errno));
   }
-  if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid())
-    return fail(path, "is not a regular file of this user's");
   if (static_cast<std::size_t>(st.st_size) > max_staple_size)
     return fail(path, "too large for an OCSP response");
-  auto text = read_user_file(path, /*key_file=*/true);
-  if (auto* error = std::get_if<credential_error>(&text))
+  auto der = detail::read_private_file(path);
+  if (auto* error = std::get_if<credential_error>(&der))
     return *error;
-  return std::optional<std::string>{std::move(std::get<file_text>(text).text)};
+  return std::optional<std::string>{std::move(std::get<std::string>(der))};
 }
 
 void remove_ocsp_staple(const fs::path& data_dir, std::string_view fingerprint) noexcept {

@@ -85,15 +85,9 @@ credential_result<ocsp_query> ocsp_query_for(std::string_view chain_pem) {
     return fail("cannot encode an OCSP request: " + detail::openssl_error());
   query.request_der.assign(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
   OPENSSL_free(der);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int digest_len = 0;
-  if (X509_digest(leaf, EVP_sha256(), digest, &digest_len) != 1)
+  query.fingerprint = detail::fingerprint_of(leaf);
+  if (query.fingerprint.empty())
     return fail("cannot hash the certificate: " + detail::openssl_error());
-  static constexpr char hex[] = "0123456789abcdef";
-  for (unsigned int i = 0; i < digest_len; ++i) {
-    query.fingerprint += hex[digest[i] >> 4];
-    query.fingerprint += hex[digest[i] & 15];
-  }
   return query;
 }
 
@@ -172,12 +166,14 @@ credential_result<ocsp_staple> check_ocsp_response(std::string_view response_der
   return staple;
 }
 
+system_clock::time_point ocsp_halfway(const ocsp_staple& staple) {
+  return system_clock::time_point{
+      seconds{staple.this_update + (staple.next_update - staple.this_update) / 2}};
+}
+
 system_clock::time_point ocsp_refresh_time(const ocsp_staple& staple, system_clock::time_point now,
                                            seconds min_wait, seconds max_wait) {
-  auto from = system_clock::time_point{seconds{staple.this_update}};
-  auto until = system_clock::time_point{seconds{staple.next_update}};
-  auto at = from + (until - from) / 2;
-  return std::clamp(at, now + min_wait, now + std::max(min_wait, max_wait));
+  return std::clamp(ocsp_halfway(staple), now + min_wait, now + std::max(min_wait, max_wait));
 }
 
 } // namespace ika::crypto

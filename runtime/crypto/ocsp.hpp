@@ -51,6 +51,9 @@ credential_result<ocsp_staple> check_ocsp_response(std::string_view response_der
                                                    std::chrono::system_clock::time_point now,
                                                    bool* verdict = nullptr);
 
+/// Halfway between a staple's this_update and next_update.
+std::chrono::system_clock::time_point ocsp_halfway(const ocsp_staple& staple);
+
 /// When to ask again for a staple good over [this_update, next_update]:
 /// halfway through, but not sooner than `min_wait` nor later than `max_wait`
 /// from `now`.

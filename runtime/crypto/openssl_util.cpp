@@ -43,6 +43,25 @@ std::string bio_text(BIO* bio) {
   return n > 0 && data != nullptr ? std::string(data, static_cast<std::size_t>(n)) : std::string{};
 }
 
+std::string hex_of(const unsigned char* data, std::size_t n) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (std::size_t i = 0; i < n; ++i) {
+    out += digits[data[i] >> 4];
+    out += digits[data[i] & 0x0f];
+  }
+  return out;
+}
+
+std::string fingerprint_of(X509* cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (X509_digest(cert, EVP_sha256(), md, &n) != 1)
+    return {};
+  return hex_of(md, n);
+}
+
 std::chrono::system_clock::time_point time_of(const ASN1_TIME* t) {
   std::tm tm{};
   if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1)

@@ -34,6 +34,12 @@ std::string openssl_error();
 /// Everything a memory BIO holds.
 std::string bio_text(BIO* bio);
 
+/// Bytes as lowercase hex digits.
+std::string hex_of(const unsigned char* data, std::size_t n);
+
+/// A certificate's SHA-256 in 64 lowercase hex digits; empty on failure.
+std::string fingerprint_of(X509* cert);
+
 /// An ASN.1 time as a time point; the epoch when it does not convert.
 std::chrono::system_clock::time_point time_of(const ASN1_TIME* t);
 
