@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import unittest
 
+import datetime
 import hashlib
 
 from ikatest import (Client, DeadAddress, Echo, HttpServer, IkaTestCase, LargeOrigin, MiB, Origin, Reply, Stream,
@@ -693,7 +694,6 @@ class OcspResponder(HttpServer):
         out = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-serial", "-enddate", "-subject",
                               "-nameopt", "compat"], capture_output=True, text=True, check=True).stdout
         fields = dict(line.split("=", 1) for line in out.splitlines())
-        import datetime
         end = datetime.datetime.strptime(fields["notAfter"], "%b %d %H:%M:%S %Y GMT")
         stamp = lambda t: t.strftime("%y%m%d%H%M%SZ")
         revoked_at = stamp(datetime.datetime.utcnow() - datetime.timedelta(minutes=1)) if revoked else ""
